@@ -1,0 +1,91 @@
+//! The Offerte Portaal home page: a greeting and the products the user may use, which is
+//! the user's `rights` claim ∩ the product registry, in registry order.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use product_registry::{Product, Registry};
+use relying_party::{MaybeUser, SignedInUser};
+use serde::Serialize;
+
+use crate::AppState;
+
+#[derive(Serialize)]
+struct HomePage<'a> {
+    user: &'a SignedInUser,
+    products: Vec<&'a Product>,
+    logout_action: String,
+}
+
+/// `GET /`: the home page, or a sign-in for a visitor without a session.
+pub(crate) async fn show(
+    State(app): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    jar: CookieJar,
+) -> Response {
+    let Some(user) = user else {
+        return app.rp.sign_in(jar, "/").await;
+    };
+    let page = HomePage {
+        products: usable_products(&app.registry, &user),
+        user: &user,
+        logout_action: app.rp.logout_action(),
+    };
+    let html = app.templates.page(StatusCode::OK, "admin/home.html", page);
+    ([web_kit::headers::no_store()], html).into_response()
+}
+
+/// The registry's products whose right the user holds, in registry order.
+pub(crate) fn usable_products<'r>(registry: &'r Registry, user: &SignedInUser) -> Vec<&'r Product> {
+    registry
+        .products()
+        .iter()
+        .filter(|p| user.has_right(&p.code))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use product_registry::RightCode;
+    use relying_party::Role;
+
+    fn user(rights: &[&str]) -> SignedInUser {
+        SignedInUser {
+            issuer: "http://127.0.0.1:8080/idp".into(),
+            subject: "u1".into(),
+            name: "Ilse de Vries".into(),
+            email: Some("ilse@x.nl".into()),
+            email_verified: true,
+            role: Role::Employee,
+            rights: rights
+                .iter()
+                .map(|r| RightCode::parse(r).unwrap())
+                .collect(),
+            office: None,
+            head_office: None,
+            amr: vec!["pwd".into()],
+            sid: None,
+        }
+    }
+
+    #[test]
+    fn products_are_the_rights_in_registry_order() {
+        let registry = Registry::builtin().unwrap();
+        let codes = |rights: &[&str]| -> Vec<String> {
+            usable_products(&registry, &user(rights))
+                .iter()
+                .map(|p| p.code.to_string())
+                .collect()
+        };
+        assert_eq!(codes(&["ORV", "DIP"]), ["DIP", "ORV"]);
+        assert_eq!(
+            codes(&["DIL", "XYZ"]),
+            ["DIL"],
+            "a right the registry lacks shows nothing"
+        );
+        assert!(codes(&[]).is_empty());
+    }
+}

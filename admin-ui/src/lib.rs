@@ -1,0 +1,107 @@
+//! The "Offerte Portaal" shell: the home page at `/` with the products the signed-in user
+//! may use, signed in through the idp as the OIDC client `offerteportaal`.
+//!
+//! It owns its pages only. Who the user is and what rights they hold come from the
+//! relying-party session (the idp's claims); which products exist comes from the product
+//! registry. It names no product itself (SPEC §1, "Products are plugins") and will manage
+//! data only through the idp's admin API.
+
+mod home;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use product_registry::Registry;
+use relying_party::{
+    CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RelyingParty, RpError, RpSettings,
+};
+use web_kit::Templates;
+
+/// The admin UI's OIDC client id at the idp.
+pub const CLIENT_ID: &str = "offerteportaal";
+
+/// The admin UI's session cookie.
+pub const COOKIE_NAME: &str = "portaal_sessie";
+
+/// What the admin UI needs to know about its surroundings.
+#[derive(Debug, Clone)]
+pub struct AdminUiSettings {
+    /// The portal's public base URL without a trailing slash, e.g.
+    /// `http://127.0.0.1:8080`. The registered redirect URI is `{public_url}/auth/callback`
+    /// and the post-logout redirect URI `{public_url}/`.
+    pub public_url: String,
+    /// The idp's issuer URL, e.g. `http://127.0.0.1:8080/idp`.
+    pub issuer: String,
+    /// The secret of the client `offerteportaal`.
+    pub client_secret: String,
+    /// Mark cookies `Secure` (off only for a plain-http development address).
+    pub secure_cookies: bool,
+}
+
+impl AdminUiSettings {
+    /// The relying-party settings these imply.
+    pub fn relying_party(&self) -> RpSettings {
+        let base = self.public_url.trim_end_matches('/');
+        RpSettings {
+            issuer: self.issuer.clone(),
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: self.client_secret.clone(),
+            redirect_uri: format!("{base}{CALLBACK_PATH}"),
+            post_logout_redirect_uri: Some(format!("{base}/")),
+            cookie_name: COOKIE_NAME.to_owned(),
+            cookie_path: "/".to_owned(),
+            secure_cookies: self.secure_cookies,
+            scopes: DEFAULT_SCOPES.to_owned(),
+            session_lifetime: DEFAULT_SESSION_LIFETIME,
+        }
+    }
+}
+
+/// Shared by the admin UI's handlers.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) rp: Arc<RelyingParty>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) templates: Templates,
+}
+
+impl FromRef<AppState> for Arc<RelyingParty> {
+    fn from_ref(state: &AppState) -> Self {
+        state.rp.clone()
+    }
+}
+
+/// The admin UI, ready to be mounted at the root of the portal.
+#[derive(Clone)]
+pub struct AdminUi {
+    state: AppState,
+}
+
+impl AdminUi {
+    /// Builds the admin UI. Does no I/O: the idp is discovered on the first sign-in.
+    pub fn new(
+        settings: &AdminUiSettings,
+        registry: &Registry,
+        templates: Templates,
+    ) -> Result<Self, RpError> {
+        let rp = RelyingParty::new(&settings.relying_party(), templates.clone())?;
+        Ok(Self {
+            state: AppState {
+                rp: Arc::new(rp),
+                registry: Arc::new(registry.clone()),
+                templates,
+            },
+        })
+    }
+
+    /// `GET /`, `GET /auth/callback` and `POST /auth/logout`, state applied; merge it into
+    /// the portal's router at the root.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(home::show))
+            .with_state(self.state.clone())
+            .merge(self.state.rp.routes())
+    }
+}

@@ -1,0 +1,249 @@
+//! The portal's settings: read raw (from TOML and `PORTAL_*` variables, by the binary),
+//! then checked once into typed values. A bad value stops start-up with a message that
+//! names the setting by its environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration};
+use url::Url;
+
+/// Settings as written by a person; every field has a documented default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawSettings {
+    /// `sqlite://data/portal.db` (default) or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Address to listen on; default `127.0.0.1:8080`.
+    pub listen: String,
+    /// The address people reach the portal at; default `http://` + `listen`.
+    pub public_url: Option<String>,
+    /// The OIDC issuer; default the public URL + `/idp`.
+    pub issuer: Option<String>,
+    /// `smtp://host:port`, `smtp://host?tls=required` or `smtps://user:pass@host`; unset:
+    /// mails are written as `.eml` files under `<data_dir>/mail/`.
+    pub smtp_url: Option<String>,
+    /// Sender of every mail.
+    pub mail_from: String,
+    /// From this date 2FA is mandatory (SPEC F2); `YYYY-MM-DD`, default 2025-07-01.
+    pub mfa_required_from: String,
+    /// The master key, base64 of 32 bytes; default: read or create `<data_dir>/master.key`.
+    pub master_key: Option<String>,
+    /// Where the SQLite file, the master key and the mail files live; default `data`.
+    pub data_dir: String,
+    /// How long an activation link is valid, in hours (A2: default 7 days).
+    pub activation_link_hours: i64,
+    /// Absolute lifetime of an idp session, in hours (default 10).
+    pub session_hours: i64,
+    /// Idle timeout of an idp session, in minutes (default 30).
+    pub session_idle_minutes: i64,
+    /// Lifetime of access tokens and ID tokens, in minutes (SPEC §4: default 5).
+    pub access_token_minutes: i64,
+    /// A product registry file replacing the built-in one.
+    pub products_file: Option<String>,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/portal.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            issuer: None,
+            smtp_url: None,
+            mail_from: "Offerte Portaal <noreply@offerteportaal.local>".into(),
+            mfa_required_from: "2025-07-01".into(),
+            master_key: None,
+            data_dir: "data".into(),
+            activation_link_hours: 7 * 24,
+            session_hours: 10,
+            session_idle_minutes: 30,
+            access_token_minutes: 5,
+            products_file: None,
+        }
+    }
+}
+
+/// A setting was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {setting}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable that names the setting.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// Checked settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Database URL.
+    pub database_url: String,
+    /// Listening address.
+    pub listen: SocketAddr,
+    /// Public base URL, without a trailing slash.
+    pub public_url: String,
+    /// The issuer, byte for byte as it appears in tokens and discovery.
+    pub issuer: String,
+    /// The path part of the issuer, where the idp's routes are mounted (`/idp`).
+    pub issuer_path: String,
+    /// SMTP URL, if mail goes to a server.
+    pub smtp_url: Option<String>,
+    /// Sender.
+    pub mail_from: lettre::message::Mailbox,
+    /// F2's date.
+    pub mfa_required_from: Date,
+    /// The master key from the environment, if given.
+    pub master_key: Option<SecretString>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// A2.
+    pub activation_link_ttl: Duration,
+    /// Session lifetime.
+    pub session_ttl: Duration,
+    /// Session idle timeout.
+    pub session_idle: Duration,
+    /// Token lifetime.
+    pub access_token_ttl: Duration,
+    /// Registry override.
+    pub products_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Checks every raw value.
+    pub fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
+        let database_url = raw.database_url.trim().to_owned();
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
+            return Err(bad(
+                "PORTAL_DATABASE_URL",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let listen: SocketAddr = raw
+            .listen
+            .trim()
+            .parse()
+            .map_err(|_| bad("PORTAL_LISTEN", format!("'{}' is not host:port such as 127.0.0.1:8080", raw.listen)))?;
+        let public_url = match raw.public_url {
+            Some(u) => base_url("PORTAL_PUBLIC_URL", &u)?,
+            None => format!("http://{listen}"),
+        };
+        let issuer = match raw.issuer {
+            Some(u) => base_url("PORTAL_ISSUER", &u)?,
+            None => format!("{public_url}/idp"),
+        };
+        let issuer_path = Url::parse(&issuer)
+            .map_err(|e| bad("PORTAL_ISSUER", e.to_string()))?
+            .path()
+            .trim_end_matches('/')
+            .to_owned();
+        let smtp_url = match raw.smtp_url.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+            Some(u) => {
+                let parsed = Url::parse(&u).map_err(|e| bad("PORTAL_SMTP_URL", e.to_string()))?;
+                if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+                    return Err(bad("PORTAL_SMTP_URL", "must be smtp://host:port or smtps://host"));
+                }
+                Some(u)
+            }
+            None => None,
+        };
+        let mail_from = raw
+            .mail_from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| bad("PORTAL_MAIL_FROM", e.to_string()))?;
+        let date_format = time::macros::format_description!("[year]-[month]-[day]");
+        let mfa_required_from = Date::parse(raw.mfa_required_from.trim(), &date_format).map_err(|_| {
+            bad(
+                "PORTAL_MFA_REQUIRED_FROM",
+                format!("'{}' is not a date such as 2025-07-01", raw.mfa_required_from),
+            )
+        })?;
+        let positive = |setting: &'static str, v: i64, max: i64| {
+            if (1..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(bad(setting, format!("{v} is not between 1 and {max}")))
+            }
+        };
+        Ok(Self {
+            database_url,
+            listen,
+            public_url,
+            issuer,
+            issuer_path,
+            smtp_url,
+            mail_from,
+            mfa_required_from,
+            master_key: raw.master_key.filter(|k| !k.trim().is_empty()).map(SecretString::from),
+            data_dir: PathBuf::from(raw.data_dir),
+            activation_link_ttl: Duration::hours(positive("PORTAL_ACTIVATION_LINK_HOURS", raw.activation_link_hours, 24 * 90)?),
+            session_ttl: Duration::hours(positive("PORTAL_SESSION_HOURS", raw.session_hours, 24 * 30)?),
+            session_idle: Duration::minutes(positive("PORTAL_SESSION_IDLE_MINUTES", raw.session_idle_minutes, 24 * 60)?),
+            access_token_ttl: Duration::minutes(positive("PORTAL_ACCESS_TOKEN_MINUTES", raw.access_token_minutes, 60)?),
+            products_file: raw.products_file.map(PathBuf::from),
+        })
+    }
+
+    /// Whether the portal is served over https (cookies get `Secure`, responses HSTS).
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// An absolute http(s) URL without query, fragment or trailing slash.
+fn base_url(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(raw.trim()).map_err(|e| bad(setting, format!("'{raw}': {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad(setting, format!("'{raw}' must be an http(s) URL")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(setting, format!("'{raw}' must not have a query or fragment")));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_derive_the_issuer() {
+        let s = Settings::from_raw(RawSettings::default()).unwrap();
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.issuer, "http://127.0.0.1:8080/idp");
+        assert_eq!(s.issuer_path, "/idp");
+        assert_eq!(s.activation_link_ttl, Duration::days(7));
+        assert!(!s.https());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let cases: Vec<(RawSettings, &str)> = vec![
+            (RawSettings { listen: "localhost".into(), ..Default::default() }, "PORTAL_LISTEN"),
+            (RawSettings { database_url: "mysql://x".into(), ..Default::default() }, "PORTAL_DATABASE_URL"),
+            (RawSettings { issuer: Some("ftp://x".into()), ..Default::default() }, "PORTAL_ISSUER"),
+            (RawSettings { smtp_url: Some("http://x".into()), ..Default::default() }, "PORTAL_SMTP_URL"),
+            (RawSettings { mail_from: "not an address".into(), ..Default::default() }, "PORTAL_MAIL_FROM"),
+            (RawSettings { mfa_required_from: "1-7-2025".into(), ..Default::default() }, "PORTAL_MFA_REQUIRED_FROM"),
+            (RawSettings { session_hours: 0, ..Default::default() }, "PORTAL_SESSION_HOURS"),
+        ];
+        for (raw, setting) in cases {
+            let err = Settings::from_raw(raw).unwrap_err();
+            assert_eq!(err.setting, setting);
+            assert!(err.to_string().contains(setting));
+        }
+    }
+}

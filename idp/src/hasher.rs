@@ -1,0 +1,151 @@
+//! Password hashing with argon2id at the OWASP parameters (m = 19456 KiB, t = 2, p = 1),
+//! off the async runtime and behind a semaphore: a flood of sign-ins queues here instead
+//! of starving token issuance and health checks (SECURITY AV-05).
+//!
+//! An unknown login still costs one verification against a dummy hash, so the answer
+//! takes as long as for a known login with a wrong password (AU-02).
+
+use std::sync::Arc;
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+/// Hashing failed (not: the password was wrong).
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// argon2 refused the input or the RNG failed.
+    #[error("argon2: {0}")]
+    Argon2(String),
+    /// The blocking task died.
+    #[error("hashing task failed")]
+    Task,
+}
+
+/// Hashes and verifies passwords.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    dummy: Arc<str>,
+}
+
+impl Hasher {
+    /// A hasher allowing `parallel` hashes at once (the number of cores is right).
+    pub fn new(parallel: usize) -> Result<Self, HashError> {
+        let dummy = Argon2::default()
+            .hash_password(b"dummy password for unknown logins")
+            .map_err(|e| HashError::Argon2(e.to_string()))?
+            .to_string();
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(parallel.max(1))),
+            dummy: dummy.into(),
+        })
+    }
+
+    /// A PHC string for `password`.
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
+        tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .hash_password(password.expose_secret().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| HashError::Argon2(e.to_string()))
+        })
+        .await
+        .map_err(|_| HashError::Task)?
+    }
+
+    /// Whether `password` matches `phc`; with no hash (unknown login, not activated) it
+    /// verifies against the dummy hash and answers `false`, taking the same time.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        phc: Option<String>,
+    ) -> Result<Verdict, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
+        let dummy = self.dummy.clone();
+        tokio::task::spawn_blocking(move || {
+            let (hash, real) = match &phc {
+                Some(h) => (h.as_str(), true),
+                None => (&*dummy, false),
+            };
+            let Ok(parsed) = PasswordHash::new(hash) else {
+                return Ok(Verdict::Wrong);
+            };
+            let ok = Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), hash)
+                .is_ok();
+            Ok(match (real && ok, outdated(&parsed)) {
+                (false, _) => Verdict::Wrong,
+                (true, false) => Verdict::Right,
+                (true, true) => Verdict::RightButOutdated,
+            })
+        })
+        .await
+        .map_err(|_| HashError::Task)?
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It matches.
+    Right,
+    /// It matches, but the hash uses older parameters: store a fresh hash (AU-03).
+    RightButOutdated,
+    /// It does not match (or there was nothing to match).
+    Wrong,
+}
+
+/// Whether a stored hash was made with parameters other than today's defaults.
+fn outdated(hash: &PasswordHash) -> bool {
+    let want = argon2::Params::default();
+    let param = |name: &str| {
+        hash.params
+            .get_decimal(name)
+            .map(u64::from)
+            .unwrap_or_default()
+    };
+    hash.algorithm.as_str() != "argon2id"
+        || param("m") != u64::from(want.m_cost())
+        || param("t") != u64::from(want.t_cost())
+        || param("p") != u64::from(want.p_cost())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn s(p: &str) -> SecretString {
+        SecretString::from(p.to_owned())
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_unknown_logins_are_wrong() {
+        let h = Hasher::new(2).unwrap();
+        let phc = h.hash(s("correct horse battery")).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(h.verify(s("correct horse battery"), Some(phc.clone())).await.unwrap(), Verdict::Right);
+        assert_eq!(h.verify(s("Correct horse battery"), Some(phc)).await.unwrap(), Verdict::Wrong);
+        assert_eq!(h.verify(s("dummy password for unknown logins"), None).await.unwrap(), Verdict::Wrong);
+        assert_eq!(h.verify(s("x"), Some("garbage".into())).await.unwrap(), Verdict::Wrong);
+    }
+
+    #[tokio::test]
+    async fn weaker_hashes_are_flagged_for_rehash() {
+        let weak = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse battery")
+        .unwrap()
+        .to_string();
+        let h = Hasher::new(1).unwrap();
+        assert_eq!(
+            h.verify(s("correct horse battery"), Some(weak)).await.unwrap(),
+            Verdict::RightButOutdated
+        );
+    }
+}

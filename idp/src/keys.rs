@@ -1,0 +1,285 @@
+//! Token signing keys: generated with aws-lc-rs, kept sealed in the database and
+//! decrypted only in memory, published as a pre-serialised JWKS.
+//!
+//! Every node reloads the key set from the database each minute, so a `keys rotate` on
+//! one node reaches all of them; a new key is published before it signs
+//! (`ROTATION_LEAD`), and an old one stays published until what it signed has expired.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::crypto::{self, CryptoError, Sealer};
+use crate::store::keys::{self as key_store, KeyRow};
+use crate::store::{Db, StoreError};
+
+/// How long before it signs a new key is published (every node and every relying party
+/// refreshes its copy within this time).
+pub const ROTATION_LEAD: Duration = Duration::minutes(2);
+/// How long a replaced key stays published: longer than any token it signed lives.
+pub const RETIRE_AFTER: Duration = Duration::hours(24);
+
+/// Why keys could not be made, loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Key generation or encoding failed.
+    #[error("key generation failed")]
+    Generate,
+    /// A stored key did not decrypt or parse.
+    #[error("signing key {kid} is unusable: {reason}")]
+    Unusable {
+        /// Which key.
+        kid: String,
+        /// Why.
+        reason: String,
+    },
+    /// There is no key that may sign now.
+    #[error("no signing key is active")]
+    NoActiveKey,
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+struct ActiveKey {
+    kid: String,
+    alg: Algorithm,
+    encoding: EncodingKey,
+    use_from: OffsetDateTime,
+}
+
+/// The keys in memory: the signers, the verifiers by `kid`, and the JWKS document.
+pub struct KeySet {
+    signers: Vec<ActiveKey>,
+    verifiers: HashMap<String, (Algorithm, DecodingKey)>,
+    jwks: Arc<str>,
+}
+
+impl KeySet {
+    fn load(rows: &[KeyRow], sealer: &Sealer) -> Result<Self, KeyError> {
+        let mut signers = Vec::new();
+        let mut verifiers = HashMap::new();
+        let mut jwks = JwkSet { keys: Vec::new() };
+        for row in rows {
+            let unusable = |reason: String| KeyError::Unusable {
+                kid: row.kid.clone(),
+                reason,
+            };
+            let alg: Algorithm = row
+                .alg
+                .parse()
+                .map_err(|_| unusable(format!("algorithm {}", row.alg)))?;
+            let der = sealer
+                .open(row.kid.as_bytes(), &row.private_key)
+                .map_err(|e| unusable(e.to_string()))?;
+            let encoding = EncodingKey::from_rsa_pem(pkcs8_pem(&der).as_bytes())
+                .map_err(|e| unusable(e.to_string()))?;
+            let jwk: Jwk =
+                serde_json::from_str(&row.public_jwk).map_err(|e| unusable(e.to_string()))?;
+            let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| unusable(e.to_string()))?;
+            verifiers.insert(row.kid.clone(), (alg, decoding));
+            jwks.keys.push(jwk);
+            signers.push(ActiveKey {
+                kid: row.kid.clone(),
+                alg,
+                encoding,
+                use_from: row.use_from,
+            });
+        }
+        let jwks = serde_json::to_string(&jwks).map_err(|e| KeyError::Unusable {
+            kid: "*".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            signers,
+            verifiers,
+            jwks: jwks.into(),
+        })
+    }
+
+    /// The JWKS document, serialised once per reload.
+    pub fn jwks(&self) -> Arc<str> {
+        self.jwks.clone()
+    }
+
+    /// Signs `claims` with the newest key allowed to sign at `now`, with header `typ`.
+    pub fn sign(
+        &self,
+        typ: &str,
+        claims: &impl Serialize,
+        now: OffsetDateTime,
+    ) -> Result<String, KeyError> {
+        let key = self
+            .signers
+            .iter()
+            .filter(|k| k.use_from <= now)
+            .max_by_key(|k| k.use_from)
+            .ok_or(KeyError::NoActiveKey)?;
+        let mut header = Header::new(key.alg);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.to_owned());
+        Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
+    }
+
+    /// The verification key for `kid`.
+    pub fn verifier(&self, kid: &str) -> Option<&(Algorithm, DecodingKey)> {
+        self.verifiers.get(kid)
+    }
+}
+
+/// The current key set, shared by every request and replaced whole on reload.
+#[derive(Clone)]
+pub struct Keys {
+    current: Arc<RwLock<Arc<KeySet>>>,
+    sealer: Arc<Sealer>,
+}
+
+impl Keys {
+    /// Loads the published keys, creating the first one on an empty database.
+    pub async fn load(db: &Db, sealer: Sealer, now: OffsetDateTime) -> Result<Self, KeyError> {
+        let mut rows = key_store::published(db, now).await?;
+        if rows.is_empty() {
+            key_store::insert(db, &generate(&sealer, now, now)?).await?;
+            rows = key_store::published(db, now).await?;
+        }
+        let set = KeySet::load(&rows, &sealer)?;
+        Ok(Self {
+            current: Arc::new(RwLock::new(Arc::new(set))),
+            sealer: Arc::new(sealer),
+        })
+    }
+
+    /// The key set now in use.
+    pub fn current(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys from the database (another node may have rotated them).
+    pub async fn reload(&self, db: &Db, now: OffsetDateTime) -> Result<(), KeyError> {
+        let rows = key_store::published(db, now).await?;
+        if rows.is_empty() {
+            return Err(KeyError::NoActiveKey);
+        }
+        let set = Arc::new(KeySet::load(&rows, &self.sealer)?);
+        match self.current.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(())
+    }
+}
+
+/// Adds a new key that signs from `now + ROTATION_LEAD`, and schedules the older keys to
+/// leave the JWKS `RETIRE_AFTER` later. Returns the new `kid`.
+pub async fn rotate(db: &Db, sealer: &Sealer, now: OffsetDateTime) -> Result<String, KeyError> {
+    let use_from = now + ROTATION_LEAD;
+    let older = key_store::published(db, now).await?;
+    let row = generate(sealer, now, use_from)?;
+    key_store::insert(db, &row).await?;
+    for old in older {
+        key_store::retire(db, &old.kid, use_from + RETIRE_AFTER).await?;
+    }
+    Ok(row.kid)
+}
+
+/// Generates an RSA-2048 key (SPEC §4: RS256 by default) and seals its private part.
+pub fn generate(
+    sealer: &Sealer,
+    now: OffsetDateTime,
+    use_from: OffsetDateTime,
+) -> Result<KeyRow, KeyError> {
+    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
+    let der = pair.as_der().map_err(|_| KeyError::Generate)?;
+    let encoding =
+        EncodingKey::from_rsa_pem(pkcs8_pem(der.as_ref()).as_bytes()).map_err(|_| KeyError::Generate)?;
+    let mut kid_bytes = [0u8; 12];
+    crypto::fill_random(&mut kid_bytes)?;
+    let kid = URL_SAFE_NO_PAD.encode(kid_bytes);
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256)?;
+    jwk.common.key_id = Some(kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
+    let public_jwk = serde_json::to_string(&jwk).map_err(|_| KeyError::Generate)?;
+    Ok(KeyRow {
+        private_key: sealer.seal(kid.as_bytes(), der.as_ref())?,
+        kid,
+        alg: "RS256".into(),
+        public_jwk,
+        created_at: now,
+        use_from,
+        retired_at: None,
+    })
+}
+
+/// jsonwebtoken reads RSA keys as PKCS#1 DER or as PEM; aws-lc-rs gives PKCS#8 DER, which
+/// its PEM reader accepts as a `PRIVATE KEY` block.
+fn pkcs8_pem(der: &[u8]) -> zeroize::Zeroizing<String> {
+    let b64 = zeroize::Zeroizing::new(STANDARD.encode(der));
+    let mut pem = String::with_capacity(b64.len() + 80);
+    pem.push_str("-----BEGIN PRIVATE KEY-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    zeroize::Zeroizing::new(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    #[test]
+    fn a_generated_key_signs_and_its_jwk_verifies_without_private_parts() {
+        let mk = MasterKey::from_base64(&STANDARD.encode([3u8; 32])).unwrap();
+        let sealer = mk.sealer("signing-keys").unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let row = generate(&sealer, now, now).unwrap();
+        for private in ["\"d\"", "\"p\"", "\"q\"", "\"dp\""] {
+            assert!(!row.public_jwk.contains(private), "{private} in JWK");
+        }
+        let set = KeySet::load(std::slice::from_ref(&row), &sealer).unwrap();
+        #[derive(Serialize, serde::Deserialize)]
+        struct C {
+            sub: String,
+            exp: i64,
+        }
+        let token = set
+            .sign("JWT", &C { sub: "x".into(), exp: 4_000_000_000 }, now)
+            .unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(row.kid.as_str()));
+        let (alg, key) = set.verifier(&row.kid).unwrap();
+        let data = jsonwebtoken::decode::<C>(&token, key, &jsonwebtoken::Validation::new(*alg)).unwrap();
+        assert_eq!(data.claims.sub, "x");
+        // A key that may only sign later is published but not used.
+        let later = generate(&sealer, now, now + Duration::hours(1)).unwrap();
+        let set = KeySet::load(&[row.clone(), later.clone()], &sealer).unwrap();
+        let token = set.sign("JWT", &C { sub: "y".into(), exp: 4_000_000_000 }, now).unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid, Some(row.kid.clone()));
+        assert!(set.jwks().contains(&later.kid));
+        // A sealed key moved to another kid does not open (AAD binds it to its row).
+        let mut swapped = later;
+        swapped.private_key = row.private_key.clone();
+        assert!(KeySet::load(&[swapped], &sealer).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! The Offerte Portaal identity provider: an OpenID Connect provider and the owner of
+//! offices, users and rights.
+//!
+//! `Idp::open` builds everything from checked settings (database, master key, signing
+//! keys, templates, mail); `Idp::router` gives its HTTP routes, mounted under the issuer's
+//! path. The portal binary and the tests build the same `Idp`. Rules live in `domain`,
+//! storage in `store`, HTTP in `oidc` and `login`.
+
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod hasher;
+pub mod keys;
+pub mod login;
+pub mod mail;
+pub mod oidc;
+pub mod provision;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use product_registry::Registry;
+use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+use tower_http::csrf::CsrfLayer;
+use web_kit::Templates;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::domain::password::PasswordPolicy;
+use crate::hasher::Hasher;
+use crate::keys::Keys;
+use crate::mail::{Mailer, Transport};
+use crate::state::{AppState, Core};
+use crate::store::Db;
+use crate::store::clients::{self, Client};
+
+/// Start-up failed; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Which.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The master key is unusable.
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    /// The database is unreachable or a migration failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Signing keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    /// Templates or texts are broken.
+    #[error(transparent)]
+    Templates(#[from] web_kit::TemplateError),
+    /// Mail transport misconfigured.
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
+    /// The password list did not load.
+    #[error(transparent)]
+    Passwords(#[from] domain::password::PolicyLoadError),
+    /// argon2 failed.
+    #[error(transparent)]
+    Hash(#[from] hasher::HashError),
+}
+
+/// The identity provider, opened.
+pub struct Idp {
+    /// Shared state of every handler.
+    pub state: AppState,
+    /// The outbox worker.
+    pub mailer: Mailer,
+    master: Arc<MasterKey>,
+    /// Whether the master key file was created just now (first run).
+    pub created_master_key: bool,
+}
+
+impl Idp {
+    /// Opens the database (applying migrations), the master key and the signing keys.
+    pub async fn open(settings: Settings, registry: Registry) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            source,
+        })?;
+        let (master, created_master_key) = match &settings.master_key {
+            Some(k) => (MasterKey::from_base64(k.expose_secret())?, false),
+            None => MasterKey::load_or_create(&settings.data_dir.join("master.key"))?,
+        };
+        let db = Db::connect(&settings.database_url).await?;
+        db.migrate().await?;
+        let now = store::at(OffsetDateTime::now_utc());
+        let keys = Keys::load(&db, master.sealer("signing-keys")?, now).await?;
+        let outbox = Arc::new(master.sealer("outbox")?);
+        let transport = Transport::new(settings.smtp_url.as_deref(), settings.data_dir.join("mail"))?;
+        let mailer = Mailer::new(db.clone(), outbox.clone(), transport, settings.mail_from.clone());
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let core = Core {
+            discovery: oidc::discovery::build(&settings.issuer).into(),
+            templates: Templates::load()?,
+            passwords: Arc::new(PasswordPolicy::shipped()?),
+            hasher: Hasher::new(parallel)?,
+            mail_wake: mailer.waker(),
+            settings,
+            db,
+            registry,
+            keys,
+            outbox,
+        };
+        Ok(Self {
+            state: AppState(Arc::new(core)),
+            mailer,
+            master: Arc::new(master),
+            created_master_key,
+        })
+    }
+
+    /// The routes of the provider, mounted under the issuer's path (`/idp`).
+    pub fn router(&self) -> Router {
+        let inner = Router::new()
+            .merge(oidc::routes())
+            .merge(login::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                error::render_page_errors,
+            ))
+            .layer(CsrfLayer::new())
+            .with_state(self.state.clone());
+        let path = &self.state.settings.issuer_path;
+        if path.is_empty() || path == "/" {
+            inner
+        } else {
+            Router::new().nest(path, inner)
+        }
+    }
+
+    /// Registers (or re-registers) one of the portal's own clients. Its secret is derived
+    /// from the master key, so every node and restart agrees on it without storing it.
+    pub async fn register_own_client(
+        &self,
+        client_id: &str,
+        name: &str,
+        redirect_uri: &str,
+    ) -> Result<String, StartError> {
+        let secret = self.master.derive_secret(&format!("client-secret:{client_id}"))?;
+        let now = self.state.now();
+        clients::upsert(
+            &self.state.db,
+            &Client {
+                client_id: client_id.to_owned(),
+                name: name.to_owned(),
+                secret_hash: Some(crypto::token_hash(&secret)),
+                redirect_uris: vec![redirect_uri.to_owned()],
+                post_logout_redirect_uris: vec![],
+                backchannel_logout_uri: None,
+                require_pkce: true,
+            },
+            now,
+        )
+        .await?;
+        Ok(secret)
+    }
+
+    /// Re-reads the signing keys every minute, so a rotation on any node reaches this one.
+    pub fn spawn_key_refresh(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.keys.reload(&state.db, state.now()).await {
+                    tracing::warn!(error = %e, "signing keys not reloaded");
+                }
+            }
+        })
+    }
+
+    /// The master key's sealer for signing keys (`keys rotate`).
+    pub fn key_sealer(&self) -> Result<crypto::Sealer, crypto::CryptoError> {
+        self.master.sealer("signing-keys")
+    }
+}

@@ -1,0 +1,113 @@
+//! The provider's sign-in session cookie: a random 256-bit id, kept in the database as its
+//! SHA-256. `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` with the `__Host-` prefix
+//! when the issuer is https (SECURITY SE-01).
+
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::crypto::{self, CryptoError};
+use crate::state::AppState;
+use crate::store::sessions::{self, NewSession};
+use crate::store::{StoreError, accounts};
+use crate::oidc::claims;
+
+/// The cookie's name on plain http (development) and on https.
+fn cookie_name(app: &AppState) -> &'static str {
+    if app.settings.https() {
+        "__Host-idp_sessie"
+    } else {
+        "idp_sessie"
+    }
+}
+
+/// A valid session of an active user.
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// SHA-256 of the cookie value.
+    pub id_hash: Vec<u8>,
+    /// Who.
+    pub user_id: Uuid,
+    /// When they authenticated.
+    pub auth_time: OffsetDateTime,
+    /// How.
+    pub amr: String,
+}
+
+/// The session the browser presents, if it is valid now: not revoked, within its absolute
+/// and idle lifetimes, and its user and offices still active (O6).
+pub async fn current(
+    app: &AppState,
+    jar: &CookieJar,
+    now: OffsetDateTime,
+) -> Result<Option<Current>, StoreError> {
+    let Some(cookie) = jar.get(cookie_name(app)) else {
+        return Ok(None);
+    };
+    let id_hash = crypto::token_hash(cookie.value());
+    let Some(s) = sessions::find(&app.db, &id_hash).await? else {
+        return Ok(None);
+    };
+    let live = s.revoked_at.is_none()
+        && s.expires_at > now
+        && s.last_seen_at + app.settings.session_idle > now;
+    if !live {
+        return Ok(None);
+    }
+    let active = accounts::principal(&app.db, s.user_id, &app.registry)
+        .await?
+        .is_some_and(|p| claims::may_sign_in(&p));
+    if !active {
+        return Ok(None);
+    }
+    sessions::touch(&app.db, &id_hash, now).await?;
+    Ok(Some(Current {
+        id_hash,
+        user_id: s.user_id,
+        auth_time: s.auth_time,
+        amr: s.amr,
+    }))
+}
+
+/// Starts a new session for `user_id` and returns the jar with its cookie. A new id every
+/// time: a cookie planted before sign-in is never the signed-in one (SE-02).
+pub async fn start(
+    app: &AppState,
+    jar: CookieJar,
+    user_id: Uuid,
+    amr: &str,
+    now: OffsetDateTime,
+) -> Result<CookieJar, StartError> {
+    let id = crypto::random_token()?;
+    sessions::create(
+        &app.db,
+        &NewSession {
+            id_hash: crypto::token_hash(&id),
+            user_id,
+            auth_time: now,
+            amr: amr.to_owned(),
+            expires_at: now + app.settings.session_ttl,
+        },
+        now,
+    )
+    .await?;
+    let cookie = Cookie::build((cookie_name(app), id))
+        .path("/")
+        .http_only(true)
+        .secure(app.settings.https())
+        .same_site(SameSite::Lax)
+        .build();
+    Ok(jar.add(cookie))
+}
+
+/// A session could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No random id.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Not stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

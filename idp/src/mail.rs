@@ -1,0 +1,244 @@
+//! E-mail: composing Dutch mails from templates, queueing them sealed in the outbox, and
+//! the worker that delivers them.
+//!
+//! A mail is queued in the same transaction as the change that causes it (the store's
+//! use-case functions take a `NewMail`), so a change never commits without its mail and a
+//! mail never leaves for a change that rolled back. The worker sends through SMTP when
+//! `PORTAL_SMTP_URL` is set, else writes `.eml` files, and retries with exponential
+//! back-off while the server is unreachable. Nothing of a mail's content is logged.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Notify;
+use uuid::Uuid;
+use web_kit::Templates;
+
+use crate::crypto::{CryptoError, Sealer};
+use crate::store::outbox::{self, NewMail};
+use crate::store::{Db, StoreError};
+
+/// Why a mail could not be composed, queued or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// A template did not render.
+    #[error(transparent)]
+    Template(#[from] web_kit::TemplateError),
+    /// An address is malformed.
+    #[error("address: {0}")]
+    Address(#[from] lettre::address::AddressError),
+    /// The message could not be built.
+    #[error("message: {0}")]
+    Build(#[from] lettre::error::Error),
+    /// The payload could not be sealed or opened.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The payload is not what was sealed.
+    #[error("payload: {0}")]
+    Payload(#[from] serde_json::Error),
+    /// The transport refused the configuration.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A composed mail, as sealed into the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailContent {
+    /// Recipient (`Naam <adres>` or an address).
+    pub to: String,
+    /// Copies (P3: the head office of a sub-office or employee, for product mails only).
+    pub cc: Vec<String>,
+    /// Subject, one line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// Renders `mail/<name>.{subject.txt,txt,html}` with `ctx`.
+pub fn compose(
+    templates: &Templates,
+    name: &str,
+    to: Mailbox,
+    ctx: impl Serialize,
+) -> Result<MailContent, MailError> {
+    let ctx = minijinja::Value::from(minijinja::value::Serde(&ctx));
+    let subject = templates.render(&format!("mail/{name}.subject.txt"), &ctx)?;
+    Ok(MailContent {
+        to: to.to_string(),
+        cc: Vec::new(),
+        // A subject is one line: CR/LF never reach a header (SECURITY IO-05).
+        subject: subject.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+        text: templates.render(&format!("mail/{name}.txt"), &ctx)?,
+        html: templates.render(&format!("mail/{name}.html"), &ctx)?,
+    })
+}
+
+/// Seals a composed mail into an outbox row.
+pub fn seal(sealer: &Sealer, kind: &'static str, content: &MailContent) -> Result<NewMail, MailError> {
+    let id = Uuid::now_v7();
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(content)?);
+    Ok(NewMail {
+        id,
+        kind,
+        recipient: content.to.clone(),
+        payload: sealer.seal(id.as_bytes(), &plain)?,
+    })
+}
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum Transport {
+    /// An SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `.eml` files in a directory (no SMTP server configured).
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    /// The SMTP transport for `url`, or the file transport writing into `dir`.
+    pub fn new(smtp_url: Option<&str>, dir: PathBuf) -> Result<Self, MailError> {
+        match smtp_url {
+            Some(url) => {
+                let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| MailError::Transport(e.to_string()))?
+                    .timeout(Some(std::time::Duration::from_secs(20)))
+                    .build();
+                Ok(Self::Smtp(t))
+            }
+            None => {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| MailError::Transport(format!("{}: {e}", dir.display())))?;
+                Ok(Self::Files(AsyncFileTransport::new(dir)))
+            }
+        }
+    }
+
+    async fn send(&self, msg: Message) -> Result<(), String> {
+        match self {
+            Self::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
+            Self::Files(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`: 5 s, 10 s, 20 s … at most 10 minutes.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
+    Duration::seconds((5_i64 << exp).min(600))
+}
+
+/// Delivers due mails from the outbox.
+#[derive(Clone)]
+pub struct Mailer {
+    db: Db,
+    sealer: Arc<Sealer>,
+    transport: Transport,
+    from: Mailbox,
+    wake: Arc<Notify>,
+}
+
+impl Mailer {
+    /// A mailer over the outbox of `db`.
+    pub fn new(db: Db, sealer: Arc<Sealer>, transport: Transport, from: Mailbox) -> Self {
+        Self {
+            db,
+            sealer,
+            transport,
+            from,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A handle to wake the worker after queueing a mail.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// One pass: claims and sends every due mail in order. Returns how many were sent.
+    pub async fn deliver_due(&self, now: OffsetDateTime) -> Result<usize, MailError> {
+        let mut sent = 0;
+        for mail in outbox::due(&self.db, now, 50).await? {
+            if !outbox::claim(&self.db, mail.id, now, now + Duration::minutes(2)).await? {
+                continue;
+            }
+            match self.send_one(&mail).await {
+                Ok(()) => {
+                    outbox::mark_sent(&self.db, mail.id, OffsetDateTime::now_utc()).await?;
+                    tracing::info!(mail = %mail.id, kind = %mail.kind, "mail delivered");
+                    sent += 1;
+                }
+                Err(error) => {
+                    let next = OffsetDateTime::now_utc() + backoff(mail.attempts);
+                    tracing::warn!(mail = %mail.id, kind = %mail.kind, attempts = mail.attempts + 1, %error, "mail not delivered; will retry");
+                    outbox::mark_failed(&self.db, mail.id, next, &error).await?;
+                    // Keep the order: a later mail waits while an earlier one cannot go.
+                    break;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn send_one(&self, mail: &outbox::DueMail) -> Result<(), String> {
+        let payload = mail.payload.as_deref().ok_or("payload missing")?;
+        let plain = self
+            .sealer
+            .open(mail.id.as_bytes(), payload)
+            .map_err(|e| e.to_string())?;
+        let content: MailContent = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+        let message = build(&self.from, &content).map_err(|e| e.to_string())?;
+        self.transport.send(message).await
+    }
+
+    /// Runs until the process ends: a pass when woken, and at least every second.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.deliver_due(OffsetDateTime::now_utc()).await {
+                    tracing::warn!(error = %e, "mail worker pass failed");
+                }
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.wake.notified()).await;
+            }
+        })
+    }
+}
+
+fn build(from: &Mailbox, c: &MailContent) -> Result<Message, MailError> {
+    let mut b = Message::builder()
+        .from(from.clone())
+        .to(c.to.parse()?)
+        .subject(c.subject.clone());
+    for cc in &c.cc {
+        b = b.cc(cc.parse()?);
+    }
+    Ok(b.multipart(MultiPart::alternative_plain_html(
+        c.text.clone(),
+        c.html.clone(),
+    ))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), Duration::seconds(5));
+        assert_eq!(backoff(1), Duration::seconds(10));
+        assert_eq!(backoff(3), Duration::seconds(40));
+        assert_eq!(backoff(9), Duration::seconds(600));
+        assert_eq!(backoff(50), Duration::seconds(600));
+        assert_eq!(backoff(-1), Duration::seconds(5));
+    }
+}

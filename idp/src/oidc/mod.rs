@@ -1,0 +1,23 @@
+//! The OpenID Connect endpoints (SPEC §4): discovery, JWKS, authorize, token, userinfo.
+//! HTTP glue only; the protocol checks are pure functions next to their handlers.
+
+pub mod authorize;
+pub mod claims;
+pub mod discovery;
+pub mod token;
+pub mod userinfo;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// The protocol routes, relative to the issuer path.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::document))
+        .route("/jwks", get(discovery::jwks))
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/token", post(token::token))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+}

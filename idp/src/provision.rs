@@ -1,0 +1,267 @@
+//! Provisioning: creating head offices with their main users (O1), importing them in bulk
+//! from the appointment register, adding insurer admins, and the set-up link. Each is one
+//! transaction with its activation links, e-mails and audit entries.
+
+use std::collections::HashSet;
+
+use lettre::message::Mailbox;
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::crypto::{self, CryptoError};
+use crate::domain::rights::format_rights;
+use crate::domain::{Email, NewHeadOffice, OfficeKind, Role, RuleError};
+use crate::mail::{self, MailError};
+use crate::state::Core;
+use crate::store::accounts::{self, BatchError, NewAccount, NewOfficeRecord, NewUserRecord};
+use crate::store::audit::AuditRecord;
+use crate::store::tokens::{self, NewUserToken, Purpose};
+use crate::store::{Constraint, StoreError};
+
+/// Why provisioning refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// A rule of SPEC §3 refused the input.
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    /// One row of a batch was refused; nothing was stored.
+    #[error("row {index}: {error}")]
+    Row {
+        /// Position in the batch (0-based).
+        index: usize,
+        /// Why.
+        error: RuleError,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A mail could not be composed.
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    /// No randomness.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// The rule a unique violation stands for.
+fn rule_of(constraint: &Constraint) -> Option<RuleError> {
+    match constraint {
+        Constraint::UserEmail => Some(RuleError::EmailInUse),
+        Constraint::OfficeEmail => Some(RuleError::OfficeEmailInUse),
+        Constraint::AdvisorNumber => Some(RuleError::AdvisorNumberInUse),
+        Constraint::OfficeNumber => Some(RuleError::OfficeNumberInUse),
+        Constraint::MainUser | Constraint::Other(_) => None,
+    }
+}
+
+impl From<BatchError> for ProvisionError {
+    fn from(e: BatchError) -> Self {
+        match &e.error {
+            StoreError::Conflict { constraint } => match rule_of(constraint) {
+                Some(error) => Self::Row { index: e.index, error },
+                None => Self::Store(e.error),
+            },
+            _ => Self::Store(e.error),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ActivationMail<'a> {
+    name: &'a str,
+    link: &'a str,
+    valid_days: i64,
+    office: Option<&'a str>,
+}
+
+/// A new activation link for a user, with its mail, ready to store.
+fn activation(
+    core: &Core,
+    user_id: Uuid,
+    name: &str,
+    email: &Email,
+    office: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(NewUserToken, crate::store::outbox::NewMail), ProvisionError> {
+    let token = crypto::random_token()?;
+    let link = core.idp_url(&format!("/activate/{token}"));
+    let to = Mailbox::new(Some(name.to_owned()), email.as_str().parse().map_err(MailError::from)?);
+    let ttl = core.settings.activation_link_ttl;
+    let content = mail::compose(
+        &core.templates,
+        "activation",
+        to,
+        ActivationMail {
+            name,
+            link: &link,
+            valid_days: ttl.whole_days().max(1),
+            office,
+        },
+    )?;
+    Ok((
+        NewUserToken {
+            hash: crypto::token_hash(&token),
+            user_id,
+            purpose: Purpose::Activation,
+            expires_at: now + ttl,
+        },
+        mail::seal(&core.outbox, "activation", &content)?,
+    ))
+}
+
+/// The account batch for a head office and its main user (O1): the office e-mail is the
+/// main user's login, and the activation mail goes out.
+fn head_office_account(
+    core: &Core,
+    o: &NewHeadOffice,
+    actor: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<NewAccount, ProvisionError> {
+    let office_id = Uuid::now_v7();
+    let user_id = Uuid::now_v7();
+    let rights = format_rights(&o.rights, &core.registry);
+    let (token, mail) = activation(core, user_id, &o.name, &o.email, Some(&o.name), now)?;
+    let mut audit = AuditRecord::new("office.created");
+    audit.actor_id = actor;
+    audit.target_office_id = Some(office_id);
+    audit.target_user_id = Some(user_id);
+    audit.detail = serde_json::json!({
+        "after": { "advisor_number": o.advisor_number.as_str(), "name": o.name, "email": o.email.as_str(),
+                   "rights": rights, "allow_sub_offices": o.allow_sub_offices }
+    });
+    Ok(NewAccount {
+        office: Some(NewOfficeRecord {
+            id: office_id,
+            kind: OfficeKind::HeadOffice,
+            parent_id: None,
+            advisor_number: Some(o.advisor_number.to_string()),
+            number: o.advisor_number.to_string(),
+            name: o.name.clone(),
+            address: String::new(),
+            postcode: String::new(),
+            city: String::new(),
+            phone: String::new(),
+            email: o.email.to_string(),
+            rights: rights.clone(),
+            allow_sub_offices: o.allow_sub_offices,
+        }),
+        user: NewUserRecord {
+            id: user_id,
+            office_id: Some(office_id),
+            role: Role::MainUser,
+            name: o.name.clone(),
+            email: o.email.to_string(),
+            rights,
+            password_hash: None,
+        },
+        token: Some(token),
+        mail: Some(mail),
+        audit,
+    })
+}
+
+/// O1: creates a head office with its main user and sends the activation mail.
+pub async fn add_head_office(
+    core: &Core,
+    office: &NewHeadOffice,
+    actor: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<Uuid, ProvisionError> {
+    let account = head_office_account(core, office, actor, now)?;
+    let office_id = account.office.as_ref().map(|o| o.id).unwrap_or_default();
+    accounts::provision(&core.db, std::slice::from_ref(&account), now)
+        .await
+        .map_err(|e| match ProvisionError::from(e) {
+            ProvisionError::Row { error, .. } => ProvisionError::Rule(error),
+            other => other,
+        })?;
+    core.mail_wake.notify_one();
+    Ok(office_id)
+}
+
+/// Checks a batch for duplicates among its own rows (O1, O3, U3), before the database sees
+/// it: the first row that repeats an advisor number or an e-mail is reported.
+pub fn check_batch(offices: &[NewHeadOffice]) -> Result<(), ProvisionError> {
+    let mut numbers = HashSet::new();
+    let mut emails = HashSet::new();
+    for (index, o) in offices.iter().enumerate() {
+        if !numbers.insert(o.advisor_number.as_str()) {
+            return Err(ProvisionError::Row { index, error: RuleError::AdvisorNumberInUse });
+        }
+        if !emails.insert(o.email.as_str()) {
+            return Err(ProvisionError::Row { index, error: RuleError::EmailInUse });
+        }
+    }
+    Ok(())
+}
+
+/// Imports head offices all-or-nothing. `progress` is called as rows are prepared.
+pub async fn import_head_offices(
+    core: &Core,
+    offices: &[NewHeadOffice],
+    actor: Option<Uuid>,
+    now: OffsetDateTime,
+    progress: &dyn Fn(usize),
+) -> Result<usize, ProvisionError> {
+    check_batch(offices)?;
+    let mut batch = Vec::with_capacity(offices.len());
+    for (i, o) in offices.iter().enumerate() {
+        batch.push(head_office_account(core, o, actor, now)?);
+        progress(i + 1);
+    }
+    accounts::provision(&core.db, &batch, now).await?;
+    core.mail_wake.notify_one();
+    Ok(batch.len())
+}
+
+/// Adds an insurer admin (U1: no office) who activates by the mailed link.
+pub async fn add_insurer_admin(
+    core: &Core,
+    name: &str,
+    email: &str,
+    actor: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<Uuid, ProvisionError> {
+    let name = crate::domain::parse_name(name)?;
+    let email = Email::parse(email)?;
+    let id = Uuid::now_v7();
+    let (token, mail) = activation(core, id, &name, &email, None, now)?;
+    let mut audit = AuditRecord::new("insurer_admin.created");
+    audit.actor_id = actor;
+    audit.target_user_id = Some(id);
+    let account = NewAccount {
+        office: None,
+        user: NewUserRecord {
+            id,
+            office_id: None,
+            role: Role::InsurerAdmin,
+            name,
+            email: email.to_string(),
+            rights: String::new(),
+            password_hash: None,
+        },
+        token: Some(token),
+        mail: Some(mail),
+        audit,
+    };
+    accounts::provision(&core.db, std::slice::from_ref(&account), now)
+        .await
+        .map_err(|e| match ProvisionError::from(e) {
+            ProvisionError::Row { error, .. } => ProvisionError::Rule(error),
+            other => other,
+        })?;
+    core.mail_wake.notify_one();
+    Ok(id)
+}
+
+/// On a portal without any insurer admin: a fresh one-time link (valid one day) that
+/// creates the first one. `None` once an insurer admin exists.
+pub async fn setup_link(core: &Core, now: OffsetDateTime) -> Result<Option<String>, ProvisionError> {
+    if accounts::has_insurer_admin(&core.db).await? {
+        return Ok(None);
+    }
+    let token = crypto::random_token()?;
+    tokens::new_setup_link(&core.db, &crypto::token_hash(&token), now, now + Duration::days(1)).await?;
+    Ok(Some(core.idp_url(&format!("/setup/{token}"))))
+}

@@ -1,0 +1,70 @@
+//! What every request handler of the identity provider shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use product_registry::Registry;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use web_kit::Templates;
+
+use crate::config::Settings;
+use crate::crypto::Sealer;
+use crate::domain::password::PasswordPolicy;
+use crate::hasher::Hasher;
+use crate::keys::Keys;
+use crate::store::{Db, at};
+
+/// The identity provider's shared state.
+pub struct Core {
+    /// Checked settings.
+    pub settings: Settings,
+    /// The database.
+    pub db: Db,
+    /// The product line.
+    pub registry: Registry,
+    /// Pages and mails.
+    pub templates: Templates,
+    /// Signing keys in memory.
+    pub keys: Keys,
+    /// Seals outbox payloads.
+    pub outbox: Arc<Sealer>,
+    /// Wakes the mail worker after a mail was queued.
+    pub mail_wake: Arc<Notify>,
+    /// NIST password rules.
+    pub passwords: Arc<PasswordPolicy>,
+    /// argon2id behind a semaphore.
+    pub hasher: Hasher,
+    /// The discovery document, serialised once.
+    pub discovery: Arc<str>,
+}
+
+impl Core {
+    /// The current time as the store keeps it (UTC, whole seconds). The one place the
+    /// identity provider reads the clock; rules get `now` passed in.
+    pub fn now(&self) -> OffsetDateTime {
+        at(OffsetDateTime::now_utc())
+    }
+
+    /// An absolute URL of an idp page, from the configured issuer, never from the request's
+    /// Host header (SECURITY IO-04).
+    pub fn idp_url(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.issuer)
+    }
+
+    /// A path of an idp page as the browser sees it (under the issuer's path).
+    pub fn idp_path(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.issuer_path)
+    }
+}
+
+/// Cheap to clone; handed to every handler.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Core>);
+
+impl Deref for AppState {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.0
+    }
+}

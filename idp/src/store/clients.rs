@@ -1,0 +1,94 @@
+//! OIDC clients, registered by an insurer admin (`portal client add`) or by the
+//! all-in-one portal for its own parts. Secrets are kept as SHA-256 hashes: they are
+//! 256-bit random values, so a fast hash suffices and the token endpoint stays fast
+//! (PERFORMANCE.md, "Nothing slow on the hot path").
+
+use time::OffsetDateTime;
+
+use super::{Db, StoreError, at, with_db};
+
+/// A registered client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client id.
+    pub client_id: String,
+    /// A human name.
+    pub name: String,
+    /// SHA-256 of the secret; `None` for a public client.
+    pub secret_hash: Option<Vec<u8>>,
+    /// Redirect URIs, matched byte for byte (OP-02).
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout URI.
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether PKCE is required (default: yes, SPEC §4).
+    pub require_pkce: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    backchannel_logout_uri: Option<String>,
+    require_pkce: bool,
+}
+
+/// Registers a client or replaces its registration.
+pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), StoreError> {
+    let redirect = serde_json::to_string(&c.redirect_uris)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let post_logout = serde_json::to_string(&c.post_logout_redirect_uris)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    with_db!(db, |pool| sqlx::query(
+        "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
+            backchannel_logout_uri, require_pkce, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
+            redirect_uris = excluded.redirect_uris,
+            post_logout_redirect_uris = excluded.post_logout_redirect_uris,
+            backchannel_logout_uri = excluded.backchannel_logout_uri,
+            require_pkce = excluded.require_pkce, updated_at = excluded.updated_at"
+    )
+    .bind(&c.client_id)
+    .bind(&c.name)
+    .bind(c.secret_hash.as_deref())
+    .bind(&redirect)
+    .bind(&post_logout)
+    .bind(c.backchannel_logout_uri.as_deref())
+    .bind(c.require_pkce)
+    .bind(at(now))
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The client with this id.
+pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError> {
+    let row = with_db!(db, |pool| sqlx::query_as::<_, ClientRow>(
+        "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
+            backchannel_logout_uri, require_pkce FROM clients WHERE client_id = $1"
+    )
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await)?;
+    row.map(|r| {
+        let list = |s: &str| {
+            serde_json::from_str::<Vec<String>>(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        Ok(Client {
+            redirect_uris: list(&r.redirect_uris)?,
+            post_logout_redirect_uris: list(&r.post_logout_redirect_uris)?,
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            require_pkce: r.require_pkce,
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,219 @@
+//! Persistence of everything the identity provider owns, on SQLite or PostgreSQL.
+//!
+//! One SQL text serves both databases: `Db` is an enum of the two pools and `with_db!`
+//! expands one body per pool type (the pattern of Vaultwarden's `db_run!`), so a query is
+//! compiled twice and checked on both by the storage tests. One public function is one
+//! use case and one transaction: a change, its audit entry and its e-mails commit
+//! together or not at all. Unique violations become `StoreError::Conflict` here, never in
+//! handlers. This module holds no rules about content; the domain module does.
+#![warn(missing_docs)]
+
+pub mod accounts;
+pub mod audit;
+pub mod clients;
+pub mod codes;
+pub mod keys;
+pub mod outbox;
+pub mod sessions;
+pub mod tokens;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use time::OffsetDateTime;
+
+/// A pool of connections to one of the two supported databases.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// An embedded SQLite file (the all-in-one portal, development, demos).
+    Sqlite(SqlitePool),
+    /// PostgreSQL (production, several nodes).
+    Postgres(PgPool),
+}
+
+/// Expands `$body` once for each pool type, with `$pool` bound to the pool.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_db;
+
+/// The unique constraints whose violation is a rule of SPEC §3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constraint {
+    /// U3: user e-mail addresses are unique.
+    UserEmail,
+    /// O3: office e-mail addresses are unique.
+    OfficeEmail,
+    /// O1: advisor numbers are unique.
+    AdvisorNumber,
+    /// O3: a sub-office number is unique within its head office.
+    OfficeNumber,
+    /// U1: one main user per office.
+    MainUser,
+    /// Any other unique key (a client id, a token hash).
+    Other(String),
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the change; nothing was written.
+    #[error("conflict on {constraint:?}")]
+    Conflict {
+        /// Which constraint.
+        constraint: Constraint,
+    },
+    /// A row that must exist does not.
+    #[error("not found")]
+    NotFound,
+    /// A stored value could not be read back (a bad enum text, a damaged ciphertext).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable.
+    #[error("database: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no supported database.
+    #[error("PORTAL_DATABASE_URL must start with sqlite:// or postgres:// (got {0})")]
+    UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let Some(db) = e.as_database_error()
+            && db.is_unique_violation()
+        {
+            let name = db
+                .constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned());
+            return Self::Conflict {
+                constraint: classify(&name),
+            };
+        }
+        if matches!(e, sqlx::Error::RowNotFound) {
+            return Self::NotFound;
+        }
+        Self::Database(e)
+    }
+}
+
+/// Maps a PostgreSQL constraint name (`users_email_key`) or a SQLite message
+/// (`UNIQUE constraint failed: users.email`) to the rule it guards.
+fn classify(name: &str) -> Constraint {
+    let n = name.to_ascii_lowercase();
+    if n.contains("users_one_main_user") || n.contains("users.office_id") {
+        Constraint::MainUser
+    } else if n.contains("users_email") || n.contains("users.email") {
+        Constraint::UserEmail
+    } else if n.contains("advisor_number") {
+        Constraint::AdvisorNumber
+    } else if n.contains("offices_email") || n.contains("offices.email") {
+        Constraint::OfficeEmail
+    } else if n.contains("offices_number_per_head") || n.contains("offices.number") {
+        Constraint::OfficeNumber
+    } else {
+        Constraint::Other(name.to_owned())
+    }
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). A SQLite file is created when
+    /// missing and runs in WAL mode with foreign keys on and a busy timeout, so the CLI
+    /// and a running server can share it.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Postgres(pool))
+        } else {
+            let scheme = url.split(':').next().unwrap_or("").to_owned();
+            Err(StoreError::UnsupportedUrl(scheme))
+        }
+    }
+
+    /// Applies the embedded migrations of this database's kind.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+            Self::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// `sqlite` or `postgres`, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection (tests, shutdown).
+    pub async fn close(&self) {
+        with_db!(self, |pool| pool.close().await)
+    }
+}
+
+/// A point in time as every table stores it: UTC, whole seconds. SQLite keeps times as
+/// RFC 3339 text, which compares correctly in SQL only when every value has the same
+/// shape; whole seconds give that shape on both databases.
+pub fn at(t: OffsetDateTime) -> OffsetDateTime {
+    let utc = t.to_offset(time::UtcOffset::UTC);
+    utc.replace_nanosecond(0).unwrap_or(utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_names_of_both_databases_map_to_rules() {
+        for (name, want) in [
+            ("users_email_key", Constraint::UserEmail),
+            ("UNIQUE constraint failed: users.email", Constraint::UserEmail),
+            ("users_one_main_user_per_office", Constraint::MainUser),
+            ("UNIQUE constraint failed: users.office_id", Constraint::MainUser),
+            ("offices_advisor_number_key", Constraint::AdvisorNumber),
+            ("UNIQUE constraint failed: offices.advisor_number", Constraint::AdvisorNumber),
+            ("offices_email_key", Constraint::OfficeEmail),
+            ("UNIQUE constraint failed: offices.email", Constraint::OfficeEmail),
+            ("offices_number_per_head", Constraint::OfficeNumber),
+            (
+                "UNIQUE constraint failed: offices.parent_id, offices.number",
+                Constraint::OfficeNumber,
+            ),
+        ] {
+            assert_eq!(classify(name), want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Sign-in sessions at the identity provider. The browser holds a random id; the table
+//! holds its SHA-256, so any node can serve the session and a database dump reveals no
+//! usable id (SECURITY SE-01, KS-01).
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, StoreError, at, with_db};
+
+/// A session to store.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the cookie value.
+    pub id_hash: Vec<u8>,
+    /// Who signed in.
+    pub user_id: Uuid,
+    /// When they proved who they are (the `auth_time` claim).
+    pub auth_time: OffsetDateTime,
+    /// How (`pwd`, later `otp`, `hwk`…), comma-separated.
+    pub amr: String,
+    /// Absolute end.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    /// Who.
+    pub user_id: Uuid,
+    /// When they authenticated.
+    pub auth_time: OffsetDateTime,
+    /// How.
+    pub amr: String,
+    /// Last request seen (idle timeout).
+    pub last_seen_at: OffsetDateTime,
+    /// Absolute end.
+    pub expires_at: OffsetDateTime,
+    /// Ended early (logout, deactivation).
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Stores a new session.
+pub async fn create(db: &Db, s: &NewSession, now: OffsetDateTime) -> Result<(), StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| sqlx::query(
+        "INSERT INTO idp_sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $5, $6)"
+    )
+    .bind(&s.id_hash)
+    .bind(s.user_id)
+    .bind(at(s.auth_time))
+    .bind(&s.amr)
+    .bind(now)
+    .bind(at(s.expires_at))
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The session with this id hash, whatever its state; the caller judges validity.
+pub async fn find(db: &Db, id_hash: &[u8]) -> Result<Option<Session>, StoreError> {
+    let row = with_db!(db, |pool| sqlx::query_as::<_, Session>(
+        "SELECT user_id, auth_time, amr, last_seen_at, expires_at, revoked_at
+         FROM idp_sessions WHERE id_hash = $1"
+    )
+    .bind(id_hash)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
+/// Records activity (for the idle timeout).
+pub async fn touch(db: &Db, id_hash: &[u8], now: OffsetDateTime) -> Result<(), StoreError> {
+    with_db!(db, |pool| sqlx::query("UPDATE idp_sessions SET last_seen_at = $1 WHERE id_hash = $2")
+        .bind(at(now))
+        .bind(id_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}

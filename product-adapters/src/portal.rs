@@ -1,0 +1,129 @@
+//! What every product portal shares: its state (registry entry, relying party, templates),
+//! the rights guard in front of every adapter route, and the start page.
+//!
+//! The guard is the only way into an adapter's pages, so a route cannot forget the check
+//! (deny by default): a handler gets the user only through [`PortalUser`], which the guard
+//! alone provides.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OriginalUri, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use product_registry::Product;
+use relying_party::{RelyingParty, SignedInUser};
+use serde::Serialize;
+use web_kit::Templates;
+use web_kit::paths::safe_return_to;
+
+/// The state of one product portal's routes.
+#[derive(Clone)]
+pub struct ProductPortal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    product: Product,
+    rp: Arc<RelyingParty>,
+    templates: Templates,
+}
+
+#[derive(Serialize)]
+struct PageContext<'a> {
+    product: &'a Product,
+    user: &'a SignedInUser,
+    logout_action: String,
+}
+
+impl ProductPortal {
+    pub(crate) fn new(product: Product, rp: Arc<RelyingParty>, templates: Templates) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                product,
+                rp,
+                templates,
+            }),
+        }
+    }
+
+    /// The product's registry entry.
+    pub fn product(&self) -> &Product {
+        &self.inner.product
+    }
+
+    /// The product's relying party (its sessions).
+    pub fn relying_party(&self) -> &Arc<RelyingParty> {
+        &self.inner.rp
+    }
+
+    /// Renders one of the portal's pages for `user`, never cached (SECURITY HD-03). The
+    /// template gets `product`, `user` and `logout_action`.
+    pub fn page(&self, status: StatusCode, template: &str, user: &SignedInUser) -> Response {
+        let ctx = PageContext {
+            product: self.product(),
+            user,
+            logout_action: self.inner.rp.logout_action(),
+        };
+        let html = self.inner.templates.page(status, template, ctx);
+        ([web_kit::headers::no_store()], html).into_response()
+    }
+}
+
+/// The signed-in user holding the product's right, as checked by the guard for this very
+/// request. Extracting it on a route outside the guard fails with 500.
+#[derive(Debug, Clone)]
+pub struct PortalUser(pub SignedInUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for PortalUser {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<PortalUser>().cloned().ok_or_else(|| {
+            tracing::error!(path = %parts.uri.path(), "a portal route is not behind the rights guard");
+            StatusCode::INTERNAL_SERVER_ERROR
+        })
+    }
+}
+
+/// The rights guard (SPEC P1, SECURITY RP-04), run before every adapter route:
+/// no session → sign in and come back here; no right → 403 page; else the route runs.
+pub(crate) async fn guard(
+    State(portal): State<ProductPortal>,
+    OriginalUri(uri): OriginalUri,
+    jar: CookieJar,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let rp = portal.relying_party();
+    let user = match rp.current_user(&jar).await {
+        Ok(user) => user,
+        Err(e) => return rp.failure(e).into_response(),
+    };
+    let Some(user) = user else {
+        // Only a GET can be repeated after sign-in; anything else starts at the home page.
+        let wanted = if request.method() == Method::GET {
+            uri.path_and_query().map(|p| p.as_str())
+        } else {
+            None
+        };
+        let return_to = safe_return_to(wanted, &portal.product().path);
+        return rp.sign_in(jar, return_to).await;
+    };
+    if !user.has_right(&portal.product().code) {
+        tracing::info!(sub = %user.subject, product = %portal.product().code, "no right for this product");
+        return portal.page(StatusCode::FORBIDDEN, "portal/forbidden.html", &user);
+    }
+    request.extensions_mut().insert(PortalUser(user));
+    next.run(request).await
+}
+
+/// A product's start page: a greeting, the product and the user's office.
+pub(crate) async fn home(
+    State(portal): State<ProductPortal>,
+    PortalUser(user): PortalUser,
+) -> Response {
+    portal.page(StatusCode::OK, "portal/home.html", &user)
+}

@@ -1,0 +1,68 @@
+//! HTTP tests of the product portals against the relying party's test OP: the whole
+//! sign-in over real sockets, the rights guard (SPEC P1) and the RP checks (SECURITY
+//! RP-01, RP-02).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod guard;
+mod sign_in;
+
+use std::collections::BTreeMap;
+
+use product_adapters::{PortalSettings, router};
+use product_registry::Registry;
+use relying_party::test_op::{TestOp, TestUser};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use web_kit::Templates;
+
+/// The portals on one port and a test OP on another, clients registered.
+pub struct App {
+    pub url: String,
+    pub op: TestOp,
+    server: JoinHandle<()>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn settings(public_url: &str, issuer: &str, registry: &Registry) -> PortalSettings {
+    PortalSettings {
+        public_url: public_url.into(),
+        issuer: issuer.into(),
+        secure_cookies: false,
+        client_secrets: registry
+            .products()
+            .iter()
+            .map(|p| (p.client_id.clone(), format!("geheim-{}", p.client_id)))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// Starts the portals of `registry` and an OP that signs in `user`.
+pub async fn spawn_with(registry: Registry, user: Option<TestUser>) -> App {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let op = TestOp::start().await;
+    for p in registry.products() {
+        let redirect = format!("{url}{}/auth/callback", p.path);
+        op.register_client(&p.client_id, &format!("geheim-{}", p.client_id), &redirect);
+    }
+    op.sign_in_as(user);
+    let app = router(
+        &settings(&url, &op.issuer, &registry),
+        &registry,
+        &Templates::load().unwrap(),
+    )
+    .unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    App { url, op, server }
+}
+
+pub async fn spawn(user: Option<TestUser>) -> App {
+    spawn_with(Registry::builtin().unwrap(), user).await
+}

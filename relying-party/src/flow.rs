@@ -1,0 +1,461 @@
+//! The relying party itself: discovery (lazy, cached), the authorization code flow with
+//! PKCE and nonce, ID token verification, and the session it ends in.
+//!
+//! Protocol work is done by `openidconnect`; this module decides what is kept where. The
+//! browser gets random ids only, state/nonce/verifier and tokens stay in the
+//! [`SessionStore`]. It renders nothing itself: errors go out as [`Failure`] pages.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, CsrfToken, EndSessionUrl, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IdToken, LogoutRequest, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadataWithLogout, RequestTokenError, SignatureVerificationError,
+    TokenResponse as _,
+};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tokio::sync::RwLock;
+use web_kit::Templates;
+
+use crate::claims::{PortalClaims, SignedInUser};
+use crate::cookies;
+use crate::error::{Failure, RpError};
+use crate::ids::CookieValue;
+use crate::settings::{Checked, RpSettings};
+use crate::store::{
+    LOGIN_ATTEMPT_LIFETIME, MemorySessionStore, PendingLogin, Session, SessionStore,
+};
+
+/// An ID token with the idp's portal claims.
+pub type PortalIdToken = IdToken<
+    PortalClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+/// The client as discovery leaves it: authorization endpoint set, token and userinfo
+/// endpoints as advertised.
+type DiscoveredClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// How long discovery (and so the key set) is trusted before it is fetched again. A key
+/// the cache does not know also triggers a fetch, so a key rotation needs no wait.
+const DISCOVERY_TTL: StdDuration = StdDuration::from_secs(3600);
+
+/// The only ID token signature algorithm accepted (SECURITY RP-02): our clients are
+/// registered for RS256, so `none`, HS256 with a public key and anything else fail.
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 1] = [CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
+
+struct Provider {
+    client: DiscoveredClient,
+    end_session: Option<EndSessionUrl>,
+    fetched: Instant,
+}
+
+/// The query of `GET …/auth/callback` (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207).
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackParams {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The state we sent.
+    pub state: Option<String>,
+    /// The issuer that answered (RFC 9207).
+    pub iss: Option<String>,
+    /// An error code instead of a code.
+    pub error: Option<String>,
+}
+
+/// One OIDC client of the idp with its browser sessions (the admin UI, or one product
+/// portal). Cheap to share behind an `Arc`.
+pub struct RelyingParty {
+    config: Checked,
+    http: reqwest::Client,
+    provider: RwLock<Option<Arc<Provider>>>,
+    store: Arc<dyn SessionStore>,
+    templates: Templates,
+}
+
+impl RelyingParty {
+    /// A relying party with an in-memory session store. Does no I/O: discovery happens on
+    /// first use, because in the all-in-one process the idp is not listening yet.
+    pub fn new(settings: &RpSettings, templates: Templates) -> Result<Self, RpError> {
+        Self::with_store(settings, templates, Arc::new(MemorySessionStore::new()))
+    }
+
+    /// A relying party keeping its state in `store` (e.g. a database shared by nodes).
+    pub fn with_store(
+        settings: &RpSettings,
+        templates: Templates,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Self, RpError> {
+        let http = reqwest::Client::builder()
+            // Following redirects would open the back channel to SSRF (openidconnect docs).
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(StdDuration::from_secs(5))
+            .timeout(StdDuration::from_secs(15))
+            .build()
+            .map_err(|e| RpError::Settings(format!("http client: {e}")))?;
+        Ok(Self {
+            config: settings.check()?,
+            http,
+            provider: RwLock::new(None),
+            store,
+            templates,
+        })
+    }
+
+    /// The templates error pages are rendered with.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Where this portal is mounted, which is also its cookie path: `/dip`, or `/`.
+    pub fn mount_path(&self) -> &str {
+        &self.config.cookies.path
+    }
+
+    /// This client's id.
+    pub fn client_id(&self) -> &str {
+        self.config.client_id.as_str()
+    }
+
+    /// Wraps an error for rendering; its page offers to sign in again from this portal.
+    pub fn failure(&self, error: RpError) -> Failure {
+        Failure {
+            error,
+            templates: self.templates.clone(),
+            retry: self.config.cookies.path.clone(),
+        }
+    }
+
+    /// The signed-in user of this browser, if its session cookie names a live session.
+    pub async fn current_user(&self, jar: &CookieJar) -> Result<Option<SignedInUser>, RpError> {
+        let Some(id) = cookies::session_id(jar, &self.config.cookies) else {
+            return Ok(None);
+        };
+        let session = self
+            .store
+            .session(&id.key(), OffsetDateTime::now_utc())
+            .await?;
+        Ok(session.map(|s| s.user))
+    }
+
+    /// Sends the browser to the idp to sign in (303), remembering `return_to` for after the
+    /// callback; anything but a local path is replaced by the portal's home.
+    pub async fn sign_in(&self, jar: CookieJar, return_to: &str) -> Response {
+        match self
+            .begin_login(jar, return_to, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok((jar, url)) => (
+                [web_kit::headers::no_store()],
+                jar,
+                Redirect::to(url.as_str()),
+            )
+                .into_response(),
+            Err(e) => self.failure(e).into_response(),
+        }
+    }
+
+    /// Starts a sign-in: fresh state, nonce and PKCE verifier, kept server-side under this
+    /// browser's binding cookie (SECURITY RP-01). `return_to` is kept only if it is a local
+    /// path. Returns the authorization URL.
+    pub async fn begin_login(
+        &self,
+        jar: CookieJar,
+        return_to: &str,
+        now: OffsetDateTime,
+    ) -> Result<(CookieJar, url::Url), RpError> {
+        let provider = self.provider().await?;
+        let browser = match cookies::login_id(&jar, &self.config.cookies) {
+            Some(id) => id,
+            None => CookieValue::generate().map_err(|e| RpError::Random(e.to_string()))?,
+        };
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = provider
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scopes(self.config.extra_scopes.iter().cloned())
+            .set_pkce_challenge(challenge)
+            .url();
+        let login = PendingLogin {
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+            // Checked again here so that no caller can make the callback an open redirect
+            // (SECURITY IO-03).
+            return_to: web_kit::paths::safe_return_to(Some(return_to), self.mount_path())
+                .to_owned(),
+            expires_at: now + LOGIN_ATTEMPT_LIFETIME,
+        };
+        self.store.insert_login(&browser.key(), login, now).await?;
+        let jar = jar.add(cookies::login_cookie(&browser, &self.config.cookies));
+        Ok((jar, url))
+    }
+
+    /// Completes a sign-in at the callback: checks the state against this browser's
+    /// attempts, exchanges the code (client_secret_basic + PKCE), verifies the ID token and
+    /// starts a new session. Returns the jar with the session cookie and where to go next.
+    pub async fn finish_login(
+        &self,
+        jar: CookieJar,
+        params: CallbackParams,
+        now: OffsetDateTime,
+    ) -> Result<(CookieJar, String), RpError> {
+        // RFC 9207 §2.4: when the idp names itself, it must be the issuer we asked.
+        if params
+            .iss
+            .as_deref()
+            .is_some_and(|iss| iss != self.config.issuer.as_str())
+        {
+            return Err(RpError::IssuerMismatch);
+        }
+        let browser = cookies::login_id(&jar, &self.config.cookies).ok_or(RpError::UnknownLogin)?;
+        let state = params
+            .state
+            .as_deref()
+            .ok_or(RpError::BadCallback("state"))?;
+        let login = self
+            .store
+            .take_login(&browser.key(), state, now)
+            .await?
+            .ok_or(RpError::UnknownLogin)?;
+        // RFC 6749 §4.1.2.1: an error response instead of a code.
+        if let Some(error) = params.error {
+            return Err(RpError::Refused(printable(&error)));
+        }
+        let code = params.code.ok_or(RpError::BadCallback("code"))?;
+
+        let (raw_id_token, user) = self.redeem(code, &login).await?;
+        let session = Session {
+            user,
+            id_token: raw_id_token,
+            signed_in_at: now,
+            expires_at: now + self.config.session_lifetime,
+        };
+        // SECURITY SE-02: a session id that existed before sign-in is never the signed-in one.
+        if let Some(old) = cookies::session_id(&jar, &self.config.cookies) {
+            self.store.remove_session(&old.key()).await?;
+        }
+        let id = CookieValue::generate().map_err(|e| RpError::Random(e.to_string()))?;
+        tracing::info!(
+            client = %self.config.client_id.as_str(),
+            sub = %session.user.subject,
+            "signed in"
+        );
+        self.store.insert_session(&id.key(), session, now).await?;
+        let jar = jar.add(cookies::session_cookie(&id, &self.config.cookies));
+        Ok((jar, login.return_to))
+    }
+
+    /// Exchanges the code and verifies the ID token; on a key the cached set lacks,
+    /// fetches discovery again once (the idp may have rotated its keys).
+    async fn redeem(
+        &self,
+        code: String,
+        login: &PendingLogin,
+    ) -> Result<(String, SignedInUser), RpError> {
+        let provider = self.provider().await?;
+        let response = provider
+            .client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| RpError::Discovery(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(describe_token_error)?;
+        let raw = response
+            .id_token()
+            .ok_or(RpError::MissingIdToken)?
+            .to_string();
+        let id_token =
+            PortalIdToken::from_str(&raw).map_err(|e| RpError::IdToken(format!("parse: {e}")))?;
+        let nonce = Nonce::new(login.nonce.clone());
+        let user = match verify(&provider, &id_token, &nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                let fresh = self.refresh(Some(&provider)).await?;
+                verify(&fresh, &id_token, &nonce)
+            }
+            other => other,
+        }
+        .map_err(|e| RpError::IdToken(e.to_string()))?;
+        Ok((raw, user))
+    }
+
+    /// Ends this browser's session here and returns where to send it: the idp's
+    /// end-session endpoint (RP-initiated logout) when it advertises one, else the
+    /// post-logout page, else `/`.
+    pub async fn sign_out(&self, jar: CookieJar) -> Result<(CookieJar, String), RpError> {
+        let mut id_token = None;
+        if let Some(id) = cookies::session_id(&jar, &self.config.cookies) {
+            let now = OffsetDateTime::now_utc();
+            id_token = self
+                .store
+                .session(&id.key(), now)
+                .await?
+                .map(|s| s.id_token);
+            self.store.remove_session(&id.key()).await?;
+        }
+        let jar = cookies::without_session(jar, &self.config.cookies);
+        let after = self
+            .config
+            .post_logout_redirect_uri
+            .as_ref()
+            .map_or_else(|| "/".to_owned(), |u| u.as_str().to_owned());
+        // Without a session there is nothing to end at the idp; discovery failing must not
+        // keep a user from signing out locally.
+        let provider = match id_token {
+            Some(_) => self.provider().await.ok(),
+            None => None,
+        };
+        let hint = id_token.and_then(|raw| PortalIdToken::from_str(&raw).ok());
+        let location = match (provider.as_ref().and_then(|p| p.end_session.clone()), hint) {
+            (Some(endpoint), Some(hint)) => {
+                let mut request = LogoutRequest::from(endpoint)
+                    .set_id_token_hint(&hint)
+                    .set_client_id(self.config.client_id.clone());
+                if let Some(uri) = &self.config.post_logout_redirect_uri {
+                    request = request.set_post_logout_redirect_uri(uri.clone());
+                }
+                request.http_get_url().to_string()
+            }
+            _ => after,
+        };
+        Ok((jar, location))
+    }
+
+    /// The discovered provider, from cache while fresh.
+    async fn provider(&self) -> Result<Arc<Provider>, RpError> {
+        if let Some(p) = self.provider.read().await.as_ref()
+            && p.fetched.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(p.clone());
+        }
+        self.refresh(None).await
+    }
+
+    /// Fetches discovery again. `distrusted` is the copy a caller found wanting (a key it
+    /// lacks); if another request replaced it meanwhile, that newer copy is used instead,
+    /// so concurrent callbacks after a key rotation fetch once. A failed fetch falls back
+    /// to the cached copy when there is one.
+    async fn refresh(&self, distrusted: Option<&Arc<Provider>>) -> Result<Arc<Provider>, RpError> {
+        let mut slot = self.provider.write().await;
+        if let Some(p) = slot.as_ref() {
+            let usable = match distrusted {
+                Some(old) => !Arc::ptr_eq(old, p),
+                None => p.fetched.elapsed() < DISCOVERY_TTL,
+            };
+            if usable {
+                return Ok(p.clone());
+            }
+        }
+        match self.discover().await {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *slot = Some(fresh.clone());
+                Ok(fresh)
+            }
+            Err(e) => match slot.as_ref() {
+                Some(stale) => {
+                    tracing::warn!(error = %e, "discovery refresh failed; using the cached copy");
+                    Ok(stale.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn discover(&self) -> Result<Provider, RpError> {
+        // Also fetches the JWKS and checks that the document names our issuer exactly.
+        let metadata =
+            ProviderMetadataWithLogout::discover_async(self.config.issuer.clone(), &self.http)
+                .await
+                .map_err(|e| RpError::Discovery(e.to_string()))?;
+        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            self.config.client_id.clone(),
+            Some(self.config.client_secret.clone()),
+        )
+        .set_redirect_uri(self.config.redirect_uri.clone());
+        tracing::info!(issuer = %self.config.issuer.as_str(), client = %self.config.client_id.as_str(), "discovered the idp");
+        Ok(Provider {
+            client,
+            end_session,
+            fetched: Instant::now(),
+        })
+    }
+}
+
+/// Verifies signature (RS256 only, key from the JWKS), `iss`, `aud`, `exp` and `nonce`.
+fn verify(
+    provider: &Provider,
+    id_token: &PortalIdToken,
+    nonce: &Nonce,
+) -> Result<SignedInUser, ClaimsVerificationError> {
+    let verifier = provider
+        .client
+        .id_token_verifier()
+        .set_allowed_algs(ALLOWED_ALGS);
+    id_token
+        .claims(&verifier, nonce)
+        .map(SignedInUser::from_verified)
+}
+
+/// Describes a token endpoint failure for the log without the response body, which could
+/// hold tokens (SECURITY KS-04).
+fn describe_token_error<RE, T>(e: RequestTokenError<RE, T>) -> RpError
+where
+    RE: std::error::Error + 'static,
+    T: openidconnect::ErrorResponse + 'static,
+{
+    RpError::TokenExchange(match e {
+        RequestTokenError::ServerResponse(r) => format!("error response: {r}"),
+        RequestTokenError::Request(r) => format!("request: {r}"),
+        RequestTokenError::Parse(p, _body) => format!("unparseable response at {}", p.path()),
+        RequestTokenError::Other(o) => o,
+    })
+}
+
+/// Keeps a value from the query fit for a log line: short, printable ASCII.
+fn printable(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn error_codes_from_the_query_are_made_safe_to_log() {
+        assert_eq!(printable("access_denied"), "access_denied");
+        assert_eq!(printable("a\nFAKE b"), "aFAKEb");
+        assert_eq!(printable(&"x".repeat(500)).len(), 64);
+    }
+}

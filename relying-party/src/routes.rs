@@ -1,0 +1,86 @@
+//! The relying party's own HTTP endpoints (callback and sign-out) and the extractor that
+//! gives a handler the signed-in user. Glue only: every decision is made in `flow.rs`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::CookieJar;
+use time::OffsetDateTime;
+
+use crate::claims::SignedInUser;
+use crate::error::{Failure, RpError};
+use crate::flow::{CallbackParams, RelyingParty};
+
+/// The callback path under the portal's mount point; the registered `redirect_uri` is
+/// `{public_url}{mount}{CALLBACK_PATH}`.
+pub const CALLBACK_PATH: &str = "/auth/callback";
+
+/// The sign-out path under the portal's mount point (POST only: no GET changes state).
+pub const LOGOUT_PATH: &str = "/auth/logout";
+
+impl RelyingParty {
+    /// `GET /auth/callback` and `POST /auth/logout`, relative to where the portal is
+    /// mounted, with this relying party as state.
+    pub fn routes(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route(CALLBACK_PATH, get(callback))
+            .route(LOGOUT_PATH, post(logout))
+            .with_state(self.clone())
+    }
+
+    /// The absolute path of the sign-out form's action, for page templates.
+    pub fn logout_action(&self) -> String {
+        let mount = self.mount_path().trim_end_matches('/');
+        format!("{mount}{LOGOUT_PATH}")
+    }
+}
+
+async fn callback(
+    State(rp): State<Arc<RelyingParty>>,
+    jar: CookieJar,
+    query: Result<Query<CallbackParams>, QueryRejection>,
+) -> Result<Response, Failure> {
+    let Query(params) = query.map_err(|_| rp.failure(RpError::BadCallback("query")))?;
+    let (jar, return_to) = rp
+        .finish_login(jar, params, OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| rp.failure(e))?;
+    Ok((
+        [web_kit::headers::no_store()],
+        jar,
+        Redirect::to(&return_to),
+    )
+        .into_response())
+}
+
+async fn logout(State(rp): State<Arc<RelyingParty>>, jar: CookieJar) -> Result<Response, Failure> {
+    let (jar, location) = rp.sign_out(jar).await.map_err(|e| rp.failure(e))?;
+    Ok(([web_kit::headers::no_store()], jar, Redirect::to(&location)).into_response())
+}
+
+/// The signed-in user of this request's browser, or `None`; for any state from which the
+/// portal's [`RelyingParty`] can be had. A store failure becomes the error page.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<SignedInUser>);
+
+impl<S> FromRequestParts<S> for MaybeUser
+where
+    Arc<RelyingParty>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let rp = Arc::<RelyingParty>::from_ref(state);
+        let jar = CookieJar::from_headers(&parts.headers);
+        rp.current_user(&jar)
+            .await
+            .map(MaybeUser)
+            .map_err(|e| rp.failure(e))
+    }
+}

@@ -1,0 +1,132 @@
+//! The command line (SPEC §5).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The Offerte Portaal: identity provider, management UI and product portals.
+#[derive(Debug, Parser)]
+#[command(name = "portal", version, about)]
+pub struct Cli {
+    /// A TOML settings file (default: ./portal.toml when it exists). `PORTAL_*`
+    /// environment variables override it.
+    #[arg(long, env = "PORTAL_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the portal (the default command).
+    Serve(ServeArgs),
+    /// Applies the database migrations and exits.
+    Migrate,
+    /// Manages offices.
+    #[command(subcommand)]
+    Office(OfficeCommand),
+    /// Manages users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manages OIDC clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manages signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Seeds demo offices and users and prints their logins.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficeCommand {
+    /// Creates a head office with its main user and sends the activation e-mail.
+    AddHead(AddHeadArgs),
+    /// Imports head offices from a CSV export of the appointment register, all or nothing.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddHeadArgs {
+    /// The advisor number.
+    #[arg(long)]
+    pub number: String,
+    /// The office name.
+    #[arg(long)]
+    pub name: String,
+    /// The office e-mail, also the main user's login.
+    #[arg(long)]
+    pub email: String,
+    /// The appointment, e.g. DIP,DIL,ORV.
+    #[arg(long, default_value = "")]
+    pub rights: String,
+    /// Allows the office to work with sub-offices.
+    #[arg(long)]
+    pub allow_sub_offices: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV with the columns advisor_number, name, email, rights, allow_sub_offices.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds an insurer admin, who activates through the e-mailed link.
+    AddInsurerAdmin(AddInsurerAdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddInsurerAdminArgs {
+    /// E-mail address (the login).
+    #[arg(long)]
+    pub email: String,
+    /// Name.
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Registers an OIDC client (or replaces its registration).
+    Add(AddClientArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddClientArgs {
+    /// The client id.
+    #[arg(long)]
+    pub id: String,
+    /// The client secret (at least 32 characters; only its hash is stored). Read from
+    /// PORTAL_CLIENT_SECRET when not given, so it need not appear in the shell history.
+    #[arg(long, env = "PORTAL_CLIENT_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// A redirect URI, matched byte for byte (repeatable).
+    #[arg(long = "redirect-uri", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// A post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The back-channel logout URI.
+    #[arg(long = "backchannel-logout-uri")]
+    pub backchannel_logout_uri: Option<String>,
+    /// A name shown to people.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Does not require PKCE (only for a confidential client that uses nonce, SPEC §4).
+    #[arg(long)]
+    pub insecure_no_pkce: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Adds a new signing key; it is published first and signs two minutes later, and the
+    /// old keys stay published until their tokens have expired.
+    Rotate,
+}

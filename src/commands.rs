@@ -1,0 +1,148 @@
+//! The administrative commands: each opens the identity provider, does one thing in one
+//! transaction, and delivers the mail it queued.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use idp::config::Settings;
+use idp::domain::NewHeadOffice;
+use idp::store::clients::{self, Client};
+use idp::{Idp, crypto, keys};
+
+use crate::cli::{AddClientArgs, AddHeadArgs, AddInsurerAdminArgs};
+use crate::settings;
+
+/// Opens the identity provider for a command.
+pub async fn open(settings: Settings) -> anyhow::Result<Idp> {
+    let registry = settings::registry(&settings)?;
+    Idp::open(settings, registry)
+        .await
+        .context("cannot open the portal's database")
+}
+
+/// Sends what the command queued, so that mail leaves even when no server runs. A mail
+/// that cannot be sent now stays queued; a running or later server retries it.
+async fn deliver(idp: &Idp) {
+    match idp.mailer.deliver_due(idp.state.now()).await {
+        Ok(n) if n > 0 => println!("{n} e-mail(s) sent"),
+        Ok(_) => println!("the e-mail is queued and will be sent by the portal"),
+        Err(e) => println!("the e-mail is queued; sending now failed: {e}"),
+    }
+}
+
+fn text(idp: &Idp, key: &str) -> String {
+    idp.state.templates.texts().text(key)
+}
+
+pub async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+    let idp = open(settings).await?;
+    println!("database migrated ({})", idp.state.db.kind());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn add_head(settings: Settings, a: AddHeadArgs) -> anyhow::Result<ExitCode> {
+    let idp = open(settings).await?;
+    let office = match NewHeadOffice::parse(&a.number, &a.name, &a.email, &a.rights, a.allow_sub_offices, &idp.state.registry) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("refused: {}", text(&idp, e.text_key()));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match idp::provision::add_head_office(&idp.state, &office, None, idp.state.now()).await {
+        Ok(id) => {
+            println!("head office {} ({}) created: {id}", office.name, office.advisor_number);
+            println!("activation e-mail for the main user queued to {}", office.email);
+            deliver(&idp).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(idp::provision::ProvisionError::Rule(e)) => {
+            eprintln!("refused: {}", text(&idp, e.text_key()));
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn add_insurer_admin(settings: Settings, a: AddInsurerAdminArgs) -> anyhow::Result<ExitCode> {
+    let idp = open(settings).await?;
+    match idp::provision::add_insurer_admin(&idp.state, &a.name, &a.email, None, idp.state.now()).await {
+        Ok(id) => {
+            println!("insurer admin {} created: {id}; activation e-mail queued", a.email.trim());
+            deliver(&idp).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(idp::provision::ProvisionError::Rule(e)) => {
+            eprintln!("refused: {}", text(&idp, e.text_key()));
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<ExitCode> {
+    let idp = open(settings).await?;
+    if a.secret.len() < 32 {
+        eprintln!("refused: the client secret must be at least 32 characters");
+        return Ok(ExitCode::from(2));
+    }
+    for uri in a.redirect_uris.iter().chain(&a.post_logout_redirect_uris).chain(&a.backchannel_logout_uri) {
+        if let Err(reason) = check_client_uri(uri) {
+            eprintln!("refused: {uri}: {reason}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let client = Client {
+        name: a.name.clone().unwrap_or_else(|| a.id.clone()),
+        client_id: a.id.clone(),
+        secret_hash: Some(crypto::token_hash(&a.secret)),
+        redirect_uris: a.redirect_uris,
+        post_logout_redirect_uris: a.post_logout_redirect_uris,
+        backchannel_logout_uri: a.backchannel_logout_uri,
+        require_pkce: !a.insecure_no_pkce,
+    };
+    clients::upsert(&idp.state.db, &client, idp.state.now()).await?;
+    println!("client {} registered", client.client_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SECURITY OP-04: https only (or a loopback http address for native apps and
+/// development), no fragment, no wildcard.
+fn check_client_uri(uri: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(uri).map_err(|_| "not an absolute URL")?;
+    if url.fragment().is_some() {
+        return Err("a fragment is not allowed");
+    }
+    if uri.contains('*') {
+        return Err("a wildcard is not allowed");
+    }
+    match (url.scheme(), url.host_str()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some("127.0.0.1" | "[::1]" | "localhost")) => Ok(()),
+        _ => Err("only https (or http on 127.0.0.1) is allowed"),
+    }
+}
+
+pub async fn rotate_keys(settings: Settings) -> anyhow::Result<ExitCode> {
+    let idp = open(settings).await?;
+    let kid = keys::rotate(&idp.state.db, &idp.key_sealer()?, idp.state.now()).await?;
+    println!(
+        "new signing key {kid} published; it signs from {} minutes from now, on every node",
+        keys::ROTATION_LEAD.whole_minutes()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_uris_follow_op_04() {
+        assert!(check_client_uri("https://rp.example.nl/cb").is_ok());
+        assert!(check_client_uri("http://127.0.0.1:9000/cb").is_ok());
+        for bad in ["http://rp.nl/cb", "https://rp.nl/cb#x", "https://*.rp.nl/cb", "javascript:alert(1)", "JavaScript:x", "data:text/html,x", "/cb"] {
+            assert!(check_client_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `portal serve`: the identity provider, the Offerte Portaal shell and the product
+//! portals in one process. The three parts talk over HTTP even here (the portals are
+//! OIDC clients of the provider), so each can later run on its own.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use axum::Router;
+use idp::Idp;
+use idp::config::Settings;
+use product_adapters::PortalSettings;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::commands;
+
+/// The client id of the Offerte Portaal shell.
+const SHELL_CLIENT: &str = "offerteportaal";
+
+pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let listen = settings.listen;
+    let https = settings.https();
+    if !https {
+        tracing::warn!(
+            "the portal is served over plain http ({}): cookies are not marked Secure; use https in production",
+            settings.public_url
+        );
+    }
+    let public_url = settings.public_url.clone();
+    let issuer = settings.issuer.clone();
+    let database = settings.database_url.clone();
+    let idp = commands::open(settings).await?;
+    if idp.created_master_key {
+        println!(
+            "a new master key was written to {}/master.key: keep it safe and back it up; without it the signing keys cannot be read",
+            idp.state.settings.data_dir.display()
+        );
+    }
+    let app = build(&idp, &public_url, &issuer, https).await?;
+
+    if args.demo {
+        let (logins, password) = idp::demo::seed(&idp.state, idp.state.now()).await?;
+        println!("Demo data is ready. Every demo account uses the password: {password}");
+        for l in logins {
+            println!("  {:<32} {}", l.login, l.description);
+        }
+    }
+    if let Some(link) = idp::provision::setup_link(&idp.state, idp.state.now()).await? {
+        println!("No insurer admin exists yet. Create the first one with this one-time link (valid for 24 hours):");
+        println!("  {link}");
+    }
+
+    idp.mailer.clone().spawn();
+    idp.spawn_key_refresh();
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("setting PORTAL_LISTEN: cannot listen on {listen}"))?;
+    let kind = idp.state.db.kind();
+    println!("Offerte Portaal listens on {public_url}/ ({kind}: {})", redact(&database));
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Registers the portal's own OIDC clients and assembles every route.
+pub async fn build(idp: &Idp, public_url: &str, issuer: &str, https: bool) -> anyhow::Result<Router> {
+    let registry = idp.state.registry.clone();
+    let templates = idp.state.templates.clone();
+    let shell_secret = idp
+        .register_own_client(SHELL_CLIENT, "Offerte Portaal", &format!("{public_url}/auth/callback"))
+        .await?;
+    let mut client_secrets = BTreeMap::new();
+    for p in registry.products() {
+        let redirect = format!("{public_url}{}/auth/callback", p.path);
+        let secret = idp.register_own_client(&p.client_id, &p.name, &redirect).await?;
+        client_secrets.insert(p.client_id.clone(), secret);
+    }
+    let shell = admin_ui::AdminUi::new(
+        &admin_ui::AdminUiSettings {
+            public_url: public_url.to_owned(),
+            issuer: issuer.to_owned(),
+            client_secret: shell_secret,
+            secure_cookies: https,
+        },
+        &registry,
+        templates.clone(),
+    )?;
+    let portals = product_adapters::router(
+        &PortalSettings {
+            public_url: public_url.to_owned(),
+            issuer: issuer.to_owned(),
+            secure_cookies: https,
+            client_secrets,
+        },
+        &registry,
+        &templates,
+    )?;
+    let app = Router::new()
+        .merge(idp.router())
+        .merge(shell.router())
+        .merge(portals)
+        .merge(web_kit::assets::routes())
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    Ok(web_kit::headers::secure(app, https))
+}
+
+/// Hides a password in a database URL for printing.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
