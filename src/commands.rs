@@ -42,7 +42,14 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
 
 pub async fn add_head(settings: Settings, a: AddHeadArgs) -> anyhow::Result<ExitCode> {
     let idp = open(settings).await?;
-    let office = match NewHeadOffice::parse(&a.number, &a.name, &a.email, &a.rights, a.allow_sub_offices, &idp.state.registry) {
+    let office = match NewHeadOffice::parse(
+        &a.number,
+        &a.name,
+        &a.email,
+        &a.rights,
+        a.allow_sub_offices,
+        &idp.state.registry,
+    ) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("refused: {}", text(&idp, e.text_key()));
@@ -51,8 +58,14 @@ pub async fn add_head(settings: Settings, a: AddHeadArgs) -> anyhow::Result<Exit
     };
     match idp::provision::add_head_office(&idp.state, &office, None, idp.state.now()).await {
         Ok(id) => {
-            println!("head office {} ({}) created: {id}", office.name, office.advisor_number);
-            println!("activation e-mail for the main user queued to {}", office.email);
+            println!(
+                "head office {} ({}) created: {id}",
+                office.name, office.advisor_number
+            );
+            println!(
+                "activation e-mail for the main user queued to {}",
+                office.email
+            );
             deliver(&idp).await;
             Ok(ExitCode::SUCCESS)
         }
@@ -64,11 +77,19 @@ pub async fn add_head(settings: Settings, a: AddHeadArgs) -> anyhow::Result<Exit
     }
 }
 
-pub async fn add_insurer_admin(settings: Settings, a: AddInsurerAdminArgs) -> anyhow::Result<ExitCode> {
+pub async fn add_insurer_admin(
+    settings: Settings,
+    a: AddInsurerAdminArgs,
+) -> anyhow::Result<ExitCode> {
     let idp = open(settings).await?;
-    match idp::provision::add_insurer_admin(&idp.state, &a.name, &a.email, None, idp.state.now()).await {
+    match idp::provision::add_insurer_admin(&idp.state, &a.name, &a.email, None, idp.state.now())
+        .await
+    {
         Ok(id) => {
-            println!("insurer admin {} created: {id}; activation e-mail queued", a.email.trim());
+            println!(
+                "insurer admin {} created: {id}; activation e-mail queued",
+                a.email.trim()
+            );
             deliver(&idp).await;
             Ok(ExitCode::SUCCESS)
         }
@@ -86,7 +107,12 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         eprintln!("refused: the client secret must be at least 32 characters");
         return Ok(ExitCode::from(2));
     }
-    for uri in a.redirect_uris.iter().chain(&a.post_logout_redirect_uris).chain(&a.backchannel_logout_uri) {
+    for uri in a
+        .redirect_uris
+        .iter()
+        .chain(&a.post_logout_redirect_uris)
+        .chain(&a.backchannel_logout_uri)
+    {
         if let Err(reason) = check_client_uri(uri) {
             eprintln!("refused: {uri}: {reason}");
             return Ok(ExitCode::from(2));
@@ -141,7 +167,15 @@ mod tests {
     fn client_uris_follow_op_04() {
         assert!(check_client_uri("https://rp.example.nl/cb").is_ok());
         assert!(check_client_uri("http://127.0.0.1:9000/cb").is_ok());
-        for bad in ["http://rp.nl/cb", "https://rp.nl/cb#x", "https://*.rp.nl/cb", "javascript:alert(1)", "JavaScript:x", "data:text/html,x", "/cb"] {
+        for bad in [
+            "http://rp.nl/cb",
+            "https://rp.nl/cb#x",
+            "https://*.rp.nl/cb",
+            "javascript:alert(1)",
+            "JavaScript:x",
+            "data:text/html,x",
+            "/cb",
+        ] {
             assert!(check_client_uri(bad).is_err(), "{bad}");
         }
     }

@@ -23,7 +23,13 @@ pub struct RowError {
     pub reason: String,
 }
 
-const COLUMNS: [&str; 5] = ["advisor_number", "name", "email", "rights", "allow_sub_offices"];
+const COLUMNS: [&str; 5] = [
+    "advisor_number",
+    "name",
+    "email",
+    "rights",
+    "allow_sub_offices",
+];
 
 /// Parses the file into head offices with their line numbers, or every row's problem.
 pub fn parse(
@@ -32,15 +38,27 @@ pub fn parse(
     explain: &dyn Fn(&RuleError) -> String,
 ) -> Result<Vec<(u64, NewHeadOffice)>, Vec<RowError>> {
     let first = text.lines().next().unwrap_or("");
-    let delimiter = if first.contains(';') && !first.contains(',') { b';' } else { b',' };
+    let delimiter = if first.contains(';') && !first.contains(',') {
+        b';'
+    } else {
+        b','
+    };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .trim(csv::Trim::All)
         .flexible(false)
         .from_reader(text.as_bytes());
     let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|c| c.trim_start_matches('\u{feff}').to_ascii_lowercase()).collect(),
-        Err(e) => return Err(vec![RowError { line: 1, reason: e.to_string() }]),
+        Ok(h) => h
+            .iter()
+            .map(|c| c.trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect(),
+        Err(e) => {
+            return Err(vec![RowError {
+                line: 1,
+                reason: e.to_string(),
+            }]);
+        }
     };
     let mut index = [0usize; 5];
     for (i, col) in COLUMNS.iter().enumerate() {
@@ -50,7 +68,10 @@ pub fn parse(
             None => {
                 return Err(vec![RowError {
                     line: 1,
-                    reason: format!("column '{col}' is missing (expected: {})", COLUMNS.join(", ")),
+                    reason: format!(
+                        "column '{col}' is missing (expected: {})",
+                        COLUMNS.join(", ")
+                    ),
                 }]);
             }
         }
@@ -62,7 +83,10 @@ pub fn parse(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(RowError { line, reason: e.to_string() });
+                errors.push(RowError {
+                    line,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
@@ -75,7 +99,8 @@ pub fn parse(
         };
         let rights = field(3).replace([';', ' ', '/', '|'], ",");
         let parsed = allow.and_then(|allow| {
-            NewHeadOffice::parse(field(0), field(1), field(2), &rights, allow, registry).map_err(|e| explain(&e))
+            NewHeadOffice::parse(field(0), field(1), field(2), &rights, allow, registry)
+                .map_err(|e| explain(&e))
         });
         match parsed {
             Ok(o) => offices.push((line, o)),
@@ -83,13 +108,21 @@ pub fn parse(
         }
     }
     if errors.is_empty() && offices.is_empty() {
-        errors.push(RowError { line: 1, reason: "the file has no rows".into() });
+        errors.push(RowError {
+            line: 1,
+            reason: "the file has no rows".into(),
+        });
     }
-    if errors.is_empty() { Ok(offices) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(offices)
+    } else {
+        Err(errors)
+    }
 }
 
 pub async fn run(settings: idp::config::Settings, a: ImportArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
     let idp = commands::open(settings).await?;
     let texts = idp.state.templates.texts().clone();
     let explain = |e: &RuleError| texts.text(e.text_key());
@@ -112,7 +145,9 @@ pub async fn run(settings: idp::config::Settings, a: ImportArgs) -> anyhow::Resu
     );
     bar.set_message("preparing");
     let progress = |n: usize| bar.set_position(n as u64);
-    let result = idp::provision::import_head_offices(&idp.state, &offices, None, idp.state.now(), &progress).await;
+    let result =
+        idp::provision::import_head_offices(&idp.state, &offices, None, idp.state.now(), &progress)
+            .await;
     bar.finish_and_clear();
     match result {
         Ok(n) => {
@@ -123,7 +158,11 @@ pub async fn run(settings: idp::config::Settings, a: ImportArgs) -> anyhow::Resu
         }
         Err(ProvisionError::Row { index, error }) => {
             let line = rows.get(index).map_or(0, |(l, _)| *l);
-            eprintln!("{}:{line}: {}", a.file.display(), texts.text(error.text_key()));
+            eprintln!(
+                "{}:{line}: {}",
+                a.file.display(),
+                texts.text(error.text_key())
+            );
             eprintln!("nothing was imported");
             Ok(ExitCode::from(2))
         }
@@ -161,12 +200,24 @@ mod tests {
         assert_eq!(
             errors,
             vec![
-                RowError { line: 3, reason: "rule.invalid_email".into() },
-                RowError { line: 4, reason: "rule.invalid_name".into() },
-                RowError { line: 5, reason: "rule.unknown_right".into() },
+                RowError {
+                    line: 3,
+                    reason: "rule.invalid_email".into()
+                },
+                RowError {
+                    line: 4,
+                    reason: "rule.invalid_name".into()
+                },
+                RowError {
+                    line: 5,
+                    reason: "rule.unknown_right".into()
+                },
             ]
         );
-        assert_eq!(parse("name,email\n", &reg, &explain).unwrap_err()[0].line, 1);
+        assert_eq!(
+            parse("name,email\n", &reg, &explain).unwrap_err()[0].line,
+            1
+        );
         assert!(parse("advisor_number,name,email,rights\n", &reg, &explain).is_err());
     }
 }

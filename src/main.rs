@@ -29,12 +29,19 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
     let settings = settings::load(args.config.as_deref())?;
-    match args.command.unwrap_or(cli::Command::Serve(cli::ServeArgs::default())) {
+    match args
+        .command
+        .unwrap_or(cli::Command::Serve(cli::ServeArgs::default()))
+    {
         cli::Command::Serve(a) => serve::run(settings, a).await,
         cli::Command::Migrate => commands::migrate(settings).await,
-        cli::Command::Office(cli::OfficeCommand::AddHead(a)) => commands::add_head(settings, a).await,
+        cli::Command::Office(cli::OfficeCommand::AddHead(a)) => {
+            commands::add_head(settings, a).await
+        }
         cli::Command::Office(cli::OfficeCommand::Import(a)) => import::run(settings, a).await,
-        cli::Command::User(cli::UserCommand::AddInsurerAdmin(a)) => commands::add_insurer_admin(settings, a).await,
+        cli::Command::User(cli::UserCommand::AddInsurerAdmin(a)) => {
+            commands::add_insurer_admin(settings, a).await
+        }
         cli::Command::Client(cli::ClientCommand::Add(a)) => commands::add_client(settings, a).await,
         cli::Command::Keys(cli::KeysCommand::Rotate) => commands::rotate_keys(settings).await,
     }

@@ -47,7 +47,9 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         }
     }
     if let Some(link) = idp::provision::setup_link(&idp.state, idp.state.now()).await? {
-        println!("No insurer admin exists yet. Create the first one with this one-time link (valid for 24 hours):");
+        println!(
+            "No insurer admin exists yet. Create the first one with this one-time link (valid for 24 hours):"
+        );
         println!("  {link}");
     }
 
@@ -57,24 +59,41 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         .await
         .with_context(|| format!("setting PORTAL_LISTEN: cannot listen on {listen}"))?;
     let kind = idp.state.db.kind();
-    println!("Offerte Portaal listens on {public_url}/ ({kind}: {})", redact(&database));
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    println!(
+        "Offerte Portaal listens on {public_url}/ ({kind}: {})",
+        redact(&database)
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Registers the portal's own OIDC clients and assembles every route.
-pub async fn build(idp: &Idp, public_url: &str, issuer: &str, https: bool) -> anyhow::Result<Router> {
+pub async fn build(
+    idp: &Idp,
+    public_url: &str,
+    issuer: &str,
+    https: bool,
+) -> anyhow::Result<Router> {
     let registry = idp.state.registry.clone();
     let templates = idp.state.templates.clone();
     let shell_secret = idp
-        .register_own_client(SHELL_CLIENT, "Offerte Portaal", &format!("{public_url}/auth/callback"))
+        .register_own_client(
+            SHELL_CLIENT,
+            "Offerte Portaal",
+            &format!("{public_url}/auth/callback"),
+        )
         .await?;
     let mut client_secrets = BTreeMap::new();
     for p in registry.products() {
         let redirect = format!("{public_url}{}/auth/callback", p.path);
-        let secret = idp.register_own_client(&p.client_id, &p.name, &redirect).await?;
+        let secret = idp
+            .register_own_client(&p.client_id, &p.name, &redirect)
+            .await?;
         client_secrets.insert(p.client_id.clone(), secret);
     }
     let shell = admin_ui::AdminUi::new(

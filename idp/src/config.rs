@@ -131,11 +131,12 @@ impl Settings {
                 "must start with sqlite:// or postgres://",
             ));
         }
-        let listen: SocketAddr = raw
-            .listen
-            .trim()
-            .parse()
-            .map_err(|_| bad("PORTAL_LISTEN", format!("'{}' is not host:port such as 127.0.0.1:8080", raw.listen)))?;
+        let listen: SocketAddr = raw.listen.trim().parse().map_err(|_| {
+            bad(
+                "PORTAL_LISTEN",
+                format!("'{}' is not host:port such as 127.0.0.1:8080", raw.listen),
+            )
+        })?;
         let public_url = match raw.public_url {
             Some(u) => base_url("PORTAL_PUBLIC_URL", &u)?,
             None => format!("http://{listen}"),
@@ -149,11 +150,18 @@ impl Settings {
             .path()
             .trim_end_matches('/')
             .to_owned();
-        let smtp_url = match raw.smtp_url.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        let smtp_url = match raw
+            .smtp_url
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+        {
             Some(u) => {
                 let parsed = Url::parse(&u).map_err(|e| bad("PORTAL_SMTP_URL", e.to_string()))?;
                 if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
-                    return Err(bad("PORTAL_SMTP_URL", "must be smtp://host:port or smtps://host"));
+                    return Err(bad(
+                        "PORTAL_SMTP_URL",
+                        "must be smtp://host:port or smtps://host",
+                    ));
                 }
                 Some(u)
             }
@@ -164,12 +172,16 @@ impl Settings {
             .parse()
             .map_err(|e: lettre::address::AddressError| bad("PORTAL_MAIL_FROM", e.to_string()))?;
         let date_format = time::macros::format_description!("[year]-[month]-[day]");
-        let mfa_required_from = Date::parse(raw.mfa_required_from.trim(), &date_format).map_err(|_| {
-            bad(
-                "PORTAL_MFA_REQUIRED_FROM",
-                format!("'{}' is not a date such as 2025-07-01", raw.mfa_required_from),
-            )
-        })?;
+        let mfa_required_from =
+            Date::parse(raw.mfa_required_from.trim(), &date_format).map_err(|_| {
+                bad(
+                    "PORTAL_MFA_REQUIRED_FROM",
+                    format!(
+                        "'{}' is not a date such as 2025-07-01",
+                        raw.mfa_required_from
+                    ),
+                )
+            })?;
         let positive = |setting: &'static str, v: i64, max: i64| {
             if (1..=max).contains(&v) {
                 Ok(v)
@@ -186,12 +198,31 @@ impl Settings {
             smtp_url,
             mail_from,
             mfa_required_from,
-            master_key: raw.master_key.filter(|k| !k.trim().is_empty()).map(SecretString::from),
+            master_key: raw
+                .master_key
+                .filter(|k| !k.trim().is_empty())
+                .map(SecretString::from),
             data_dir: PathBuf::from(raw.data_dir),
-            activation_link_ttl: Duration::hours(positive("PORTAL_ACTIVATION_LINK_HOURS", raw.activation_link_hours, 24 * 90)?),
-            session_ttl: Duration::hours(positive("PORTAL_SESSION_HOURS", raw.session_hours, 24 * 30)?),
-            session_idle: Duration::minutes(positive("PORTAL_SESSION_IDLE_MINUTES", raw.session_idle_minutes, 24 * 60)?),
-            access_token_ttl: Duration::minutes(positive("PORTAL_ACCESS_TOKEN_MINUTES", raw.access_token_minutes, 60)?),
+            activation_link_ttl: Duration::hours(positive(
+                "PORTAL_ACTIVATION_LINK_HOURS",
+                raw.activation_link_hours,
+                24 * 90,
+            )?),
+            session_ttl: Duration::hours(positive(
+                "PORTAL_SESSION_HOURS",
+                raw.session_hours,
+                24 * 30,
+            )?),
+            session_idle: Duration::minutes(positive(
+                "PORTAL_SESSION_IDLE_MINUTES",
+                raw.session_idle_minutes,
+                24 * 60,
+            )?),
+            access_token_ttl: Duration::minutes(positive(
+                "PORTAL_ACCESS_TOKEN_MINUTES",
+                raw.access_token_minutes,
+                60,
+            )?),
             products_file: raw.products_file.map(PathBuf::from),
         })
     }
@@ -209,7 +240,10 @@ fn base_url(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
         return Err(bad(setting, format!("'{raw}' must be an http(s) URL")));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad(setting, format!("'{raw}' must not have a query or fragment")));
+        return Err(bad(
+            setting,
+            format!("'{raw}' must not have a query or fragment"),
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -232,13 +266,55 @@ mod tests {
     #[test]
     fn a_bad_value_names_its_setting() {
         let cases: Vec<(RawSettings, &str)> = vec![
-            (RawSettings { listen: "localhost".into(), ..Default::default() }, "PORTAL_LISTEN"),
-            (RawSettings { database_url: "mysql://x".into(), ..Default::default() }, "PORTAL_DATABASE_URL"),
-            (RawSettings { issuer: Some("ftp://x".into()), ..Default::default() }, "PORTAL_ISSUER"),
-            (RawSettings { smtp_url: Some("http://x".into()), ..Default::default() }, "PORTAL_SMTP_URL"),
-            (RawSettings { mail_from: "not an address".into(), ..Default::default() }, "PORTAL_MAIL_FROM"),
-            (RawSettings { mfa_required_from: "1-7-2025".into(), ..Default::default() }, "PORTAL_MFA_REQUIRED_FROM"),
-            (RawSettings { session_hours: 0, ..Default::default() }, "PORTAL_SESSION_HOURS"),
+            (
+                RawSettings {
+                    listen: "localhost".into(),
+                    ..Default::default()
+                },
+                "PORTAL_LISTEN",
+            ),
+            (
+                RawSettings {
+                    database_url: "mysql://x".into(),
+                    ..Default::default()
+                },
+                "PORTAL_DATABASE_URL",
+            ),
+            (
+                RawSettings {
+                    issuer: Some("ftp://x".into()),
+                    ..Default::default()
+                },
+                "PORTAL_ISSUER",
+            ),
+            (
+                RawSettings {
+                    smtp_url: Some("http://x".into()),
+                    ..Default::default()
+                },
+                "PORTAL_SMTP_URL",
+            ),
+            (
+                RawSettings {
+                    mail_from: "not an address".into(),
+                    ..Default::default()
+                },
+                "PORTAL_MAIL_FROM",
+            ),
+            (
+                RawSettings {
+                    mfa_required_from: "1-7-2025".into(),
+                    ..Default::default()
+                },
+                "PORTAL_MFA_REQUIRED_FROM",
+            ),
+            (
+                RawSettings {
+                    session_hours: 0,
+                    ..Default::default()
+                },
+                "PORTAL_SESSION_HOURS",
+            ),
         ];
         for (raw, setting) in cases {
             let err = Settings::from_raw(raw).unwrap_err();

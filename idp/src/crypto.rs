@@ -91,7 +91,9 @@ impl MasterKey {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"offerte-portaal master key v1");
         let prk = salt.extract(self.0.as_slice());
         let info = [purpose.as_bytes()];
-        let okm = prk.expand(&info, &AES_256_GCM).map_err(|_| CryptoError::Random)?;
+        let okm = prk
+            .expand(&info, &AES_256_GCM)
+            .map_err(|_| CryptoError::Random)?;
         let unbound: UnboundKey = okm.into();
         Ok(Sealer {
             key: LessSafeKey::new(unbound),
@@ -233,7 +235,10 @@ mod tests {
         assert_eq!(s.open(b"row-1", &sealed).unwrap().as_slice(), b"secret");
         assert!(matches!(s.open(b"row-2", &sealed), Err(CryptoError::Open)));
         let other = k.sealer("outbox").unwrap();
-        assert!(matches!(other.open(b"row-1", &sealed), Err(CryptoError::Open)));
+        assert!(matches!(
+            other.open(b"row-1", &sealed),
+            Err(CryptoError::Open)
+        ));
         let mut damaged = sealed.clone();
         if let Some(last) = damaged.last_mut() {
             *last ^= 1;
@@ -278,7 +283,13 @@ mod tests {
     #[test]
     fn derived_secrets_are_stable_per_label() {
         let k = key();
-        assert_eq!(k.derive_secret("dip").unwrap(), k.derive_secret("dip").unwrap());
-        assert_ne!(k.derive_secret("dip").unwrap(), k.derive_secret("dil").unwrap());
+        assert_eq!(
+            k.derive_secret("dip").unwrap(),
+            k.derive_secret("dip").unwrap()
+        );
+        assert_ne!(
+            k.derive_secret("dip").unwrap(),
+            k.derive_secret("dil").unwrap()
+        );
     }
 }

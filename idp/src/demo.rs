@@ -48,30 +48,119 @@ struct DemoOffice {
 }
 
 const OFFICES: [DemoOffice; 3] = [
-    DemoOffice { kind: OfficeKind::HeadOffice, parent: None, number: "12345", name: "Voorbeeld Advies", address: "Coolsingel 1", postcode: "3011 AD", city: "Rotterdam", phone: "010 123 45 67", email: "info@voorbeeldadvies.nl", rights: "DIP,DIL,ORV", allow_sub_offices: true },
-    DemoOffice { kind: OfficeKind::SubOffice, parent: Some(0), number: "Z01", name: "Onderbemiddeling Zuid", address: "Markt 5", postcode: "5611 EB", city: "Eindhoven", phone: "040 765 43 21", email: "zuid@onderbemiddeling.nl", rights: "DIP,DIL", allow_sub_offices: false },
-    DemoOffice { kind: OfficeKind::HeadOffice, parent: None, number: "67890", name: "Pensioenhuis Noord", address: "Grote Markt 2", postcode: "9711 LV", city: "Groningen", phone: "050 111 22 33", email: "info@pensioenhuisnoord.nl", rights: "DIL", allow_sub_offices: false },
+    DemoOffice {
+        kind: OfficeKind::HeadOffice,
+        parent: None,
+        number: "12345",
+        name: "Voorbeeld Advies",
+        address: "Coolsingel 1",
+        postcode: "3011 AD",
+        city: "Rotterdam",
+        phone: "010 123 45 67",
+        email: "info@voorbeeldadvies.nl",
+        rights: "DIP,DIL,ORV",
+        allow_sub_offices: true,
+    },
+    DemoOffice {
+        kind: OfficeKind::SubOffice,
+        parent: Some(0),
+        number: "Z01",
+        name: "Onderbemiddeling Zuid",
+        address: "Markt 5",
+        postcode: "5611 EB",
+        city: "Eindhoven",
+        phone: "040 765 43 21",
+        email: "zuid@onderbemiddeling.nl",
+        rights: "DIP,DIL",
+        allow_sub_offices: false,
+    },
+    DemoOffice {
+        kind: OfficeKind::HeadOffice,
+        parent: None,
+        number: "67890",
+        name: "Pensioenhuis Noord",
+        address: "Grote Markt 2",
+        postcode: "9711 LV",
+        city: "Groningen",
+        phone: "050 111 22 33",
+        email: "info@pensioenhuisnoord.nl",
+        rights: "DIL",
+        allow_sub_offices: false,
+    },
 ];
 
 const PEOPLE: [Person; 7] = [
-    Person { login: "beheer@offerteportaal.local", name: "Salesdesk Leven", role: Role::InsurerAdmin, office: None, rights: "", description: "insurer admin" },
-    Person { login: "info@voorbeeldadvies.nl", name: "Nick Jansen", role: Role::MainUser, office: Some(0), rights: "DIP,DIL,ORV", description: "main user of head office Voorbeeld Advies (or advisor number 12345)" },
-    Person { login: "ilse@voorbeeldadvies.nl", name: "Ilse de Vries", role: Role::Employee, office: Some(0), rights: "DIP,DIL", description: "employee of Voorbeeld Advies, DIP+DIL" },
-    Person { login: "zuid@onderbemiddeling.nl", name: "Sanne Bakker", role: Role::MainUser, office: Some(1), rights: "DIP,DIL", description: "main user of sub-office Onderbemiddeling Zuid" },
-    Person { login: "tim@onderbemiddeling.nl", name: "Tim de Boer", role: Role::Employee, office: Some(1), rights: "DIP", description: "employee of the sub-office, DIP" },
-    Person { login: "info@pensioenhuisnoord.nl", name: "Eva Mulder", role: Role::MainUser, office: Some(2), rights: "DIL", description: "main user of head office Pensioenhuis Noord (advisor number 67890), DIL only" },
-    Person { login: "joost@pensioenhuisnoord.nl", name: "Joost Visser", role: Role::Employee, office: Some(2), rights: "", description: "employee of Pensioenhuis Noord without rights" },
+    Person {
+        login: "beheer@offerteportaal.local",
+        name: "Salesdesk Leven",
+        role: Role::InsurerAdmin,
+        office: None,
+        rights: "",
+        description: "insurer admin",
+    },
+    Person {
+        login: "info@voorbeeldadvies.nl",
+        name: "Nick Jansen",
+        role: Role::MainUser,
+        office: Some(0),
+        rights: "DIP,DIL,ORV",
+        description: "main user of head office Voorbeeld Advies (or advisor number 12345)",
+    },
+    Person {
+        login: "ilse@voorbeeldadvies.nl",
+        name: "Ilse de Vries",
+        role: Role::Employee,
+        office: Some(0),
+        rights: "DIP,DIL",
+        description: "employee of Voorbeeld Advies, DIP+DIL",
+    },
+    Person {
+        login: "zuid@onderbemiddeling.nl",
+        name: "Sanne Bakker",
+        role: Role::MainUser,
+        office: Some(1),
+        rights: "DIP,DIL",
+        description: "main user of sub-office Onderbemiddeling Zuid",
+    },
+    Person {
+        login: "tim@onderbemiddeling.nl",
+        name: "Tim de Boer",
+        role: Role::Employee,
+        office: Some(1),
+        rights: "DIP",
+        description: "employee of the sub-office, DIP",
+    },
+    Person {
+        login: "info@pensioenhuisnoord.nl",
+        name: "Eva Mulder",
+        role: Role::MainUser,
+        office: Some(2),
+        rights: "DIL",
+        description: "main user of head office Pensioenhuis Noord (advisor number 67890), DIL only",
+    },
+    Person {
+        login: "joost@pensioenhuisnoord.nl",
+        name: "Joost Visser",
+        role: Role::Employee,
+        office: Some(2),
+        rights: "",
+        description: "employee of Pensioenhuis Noord without rights",
+    },
 ];
 
 /// Seeds the demo data (or renews its password) and returns the logins and the password.
-pub async fn seed(core: &Core, now: OffsetDateTime) -> Result<(Vec<DemoLogin>, String), ProvisionError> {
+pub async fn seed(
+    core: &Core,
+    now: OffsetDateTime,
+) -> Result<(Vec<DemoLogin>, String), ProvisionError> {
     let password = crypto::random_token()?.chars().take(16).collect::<String>();
     let phc = core
         .hasher
         .hash(SecretString::from(password.clone()))
         .await
         .map_err(|e| ProvisionError::Store(crate::store::StoreError::Corrupt(e.to_string())))?;
-    let present = accounts::head_office_by_number(&core.db, OFFICES[0].number, &core.registry).await?;
+    let present =
+        accounts::head_office_by_number(&core.db, OFFICES[0].number, &core.registry).await?;
     if present.is_none() {
         let ids: Vec<Uuid> = OFFICES.iter().map(|_| Uuid::now_v7()).collect();
         let mut batch = Vec::new();
@@ -85,7 +174,8 @@ pub async fn seed(core: &Core, now: OffsetDateTime) -> Result<(Vec<DemoLogin>, S
                         id: ids[i],
                         kind: o.kind,
                         parent_id: o.parent.map(|p| ids[p]),
-                        advisor_number: (o.kind == OfficeKind::HeadOffice).then(|| o.number.to_owned()),
+                        advisor_number: (o.kind == OfficeKind::HeadOffice)
+                            .then(|| o.number.to_owned()),
                         number: o.number.into(),
                         name: o.name.into(),
                         address: o.address.into(),
@@ -93,7 +183,10 @@ pub async fn seed(core: &Core, now: OffsetDateTime) -> Result<(Vec<DemoLogin>, S
                         city: o.city.into(),
                         phone: o.phone.into(),
                         email: o.email.into(),
-                        rights: format_rights(&parse_rights(o.rights, &core.registry)?, &core.registry),
+                        rights: format_rights(
+                            &parse_rights(o.rights, &core.registry)?,
+                            &core.registry,
+                        ),
                         allow_sub_offices: o.allow_sub_offices,
                     })
                 }
@@ -122,7 +215,9 @@ pub async fn seed(core: &Core, now: OffsetDateTime) -> Result<(Vec<DemoLogin>, S
         accounts::provision(&core.db, &batch, now).await?;
     } else {
         for p in &PEOPLE {
-            if let Some(u) = accounts::user_by_email(&core.db, &Email::parse(p.login)?, &core.registry).await? {
+            if let Some(u) =
+                accounts::user_by_email(&core.db, &Email::parse(p.login)?, &core.registry).await?
+            {
                 accounts::set_password_hash(&core.db, u.id, &phc, now).await?;
             }
         }

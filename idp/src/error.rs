@@ -91,17 +91,29 @@ impl OAuthError {
     pub fn invalid_client() -> Self {
         Self {
             basic_challenge: true,
-            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed")
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            )
         }
     }
     /// `unsupported_grant_type`.
     pub fn unsupported_grant_type() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant type not supported")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant type not supported",
+        )
     }
     /// `server_error`; the cause is logged.
     pub fn server_error(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "token request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error",
+        )
     }
 
     fn new(status: StatusCode, code: &'static str, description: &'static str) -> Self {

@@ -126,10 +126,28 @@ mod tests {
         let h = Hasher::new(2).unwrap();
         let phc = h.hash(s("correct horse battery")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert_eq!(h.verify(s("correct horse battery"), Some(phc.clone())).await.unwrap(), Verdict::Right);
-        assert_eq!(h.verify(s("Correct horse battery"), Some(phc)).await.unwrap(), Verdict::Wrong);
-        assert_eq!(h.verify(s("dummy password for unknown logins"), None).await.unwrap(), Verdict::Wrong);
-        assert_eq!(h.verify(s("x"), Some("garbage".into())).await.unwrap(), Verdict::Wrong);
+        assert_eq!(
+            h.verify(s("correct horse battery"), Some(phc.clone()))
+                .await
+                .unwrap(),
+            Verdict::Right
+        );
+        assert_eq!(
+            h.verify(s("Correct horse battery"), Some(phc))
+                .await
+                .unwrap(),
+            Verdict::Wrong
+        );
+        assert_eq!(
+            h.verify(s("dummy password for unknown logins"), None)
+                .await
+                .unwrap(),
+            Verdict::Wrong
+        );
+        assert_eq!(
+            h.verify(s("x"), Some("garbage".into())).await.unwrap(),
+            Verdict::Wrong
+        );
     }
 
     #[tokio::test]
@@ -144,7 +162,9 @@ mod tests {
         .to_string();
         let h = Hasher::new(1).unwrap();
         assert_eq!(
-            h.verify(s("correct horse battery"), Some(weak)).await.unwrap(),
+            h.verify(s("correct horse battery"), Some(weak))
+                .await
+                .unwrap(),
             Verdict::RightButOutdated
         );
     }

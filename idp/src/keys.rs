@@ -207,8 +207,8 @@ pub fn generate(
 ) -> Result<KeyRow, KeyError> {
     let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
     let der = pair.as_der().map_err(|_| KeyError::Generate)?;
-    let encoding =
-        EncodingKey::from_rsa_pem(pkcs8_pem(der.as_ref()).as_bytes()).map_err(|_| KeyError::Generate)?;
+    let encoding = EncodingKey::from_rsa_pem(pkcs8_pem(der.as_ref()).as_bytes())
+        .map_err(|_| KeyError::Generate)?;
     let mut kid_bytes = [0u8; 12];
     crypto::fill_random(&mut kid_bytes)?;
     let kid = URL_SAFE_NO_PAD.encode(kid_bytes);
@@ -264,18 +264,38 @@ mod tests {
             exp: i64,
         }
         let token = set
-            .sign("JWT", &C { sub: "x".into(), exp: 4_000_000_000 }, now)
+            .sign(
+                "JWT",
+                &C {
+                    sub: "x".into(),
+                    exp: 4_000_000_000,
+                },
+                now,
+            )
             .unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.kid.as_deref(), Some(row.kid.as_str()));
         let (alg, key) = set.verifier(&row.kid).unwrap();
-        let data = jsonwebtoken::decode::<C>(&token, key, &jsonwebtoken::Validation::new(*alg)).unwrap();
+        let data =
+            jsonwebtoken::decode::<C>(&token, key, &jsonwebtoken::Validation::new(*alg)).unwrap();
         assert_eq!(data.claims.sub, "x");
         // A key that may only sign later is published but not used.
         let later = generate(&sealer, now, now + Duration::hours(1)).unwrap();
         let set = KeySet::load(&[row.clone(), later.clone()], &sealer).unwrap();
-        let token = set.sign("JWT", &C { sub: "y".into(), exp: 4_000_000_000 }, now).unwrap();
-        assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid, Some(row.kid.clone()));
+        let token = set
+            .sign(
+                "JWT",
+                &C {
+                    sub: "y".into(),
+                    exp: 4_000_000_000,
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&token).unwrap().kid,
+            Some(row.kid.clone())
+        );
         assert!(set.jwks().contains(&later.kid));
         // A sealed key moved to another kid does not open (AAD binds it to its row).
         let mut swapped = later;

@@ -101,8 +101,14 @@ impl Idp {
         let now = store::at(OffsetDateTime::now_utc());
         let keys = Keys::load(&db, master.sealer("signing-keys")?, now).await?;
         let outbox = Arc::new(master.sealer("outbox")?);
-        let transport = Transport::new(settings.smtp_url.as_deref(), settings.data_dir.join("mail"))?;
-        let mailer = Mailer::new(db.clone(), outbox.clone(), transport, settings.mail_from.clone());
+        let transport =
+            Transport::new(settings.smtp_url.as_deref(), settings.data_dir.join("mail"))?;
+        let mailer = Mailer::new(
+            db.clone(),
+            outbox.clone(),
+            transport,
+            settings.mail_from.clone(),
+        );
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let core = Core {
             discovery: oidc::discovery::build(&settings.issuer).into(),
@@ -151,7 +157,9 @@ impl Idp {
         name: &str,
         redirect_uri: &str,
     ) -> Result<String, StartError> {
-        let secret = self.master.derive_secret(&format!("client-secret:{client_id}"))?;
+        let secret = self
+            .master
+            .derive_secret(&format!("client-secret:{client_id}"))?;
         let now = self.state.now();
         clients::upsert(
             &self.state.db,

@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
@@ -85,7 +83,11 @@ pub fn compose(
 }
 
 /// Seals a composed mail into an outbox row.
-pub fn seal(sealer: &Sealer, kind: &'static str, content: &MailContent) -> Result<NewMail, MailError> {
+pub fn seal(
+    sealer: &Sealer,
+    kind: &'static str,
+    content: &MailContent,
+) -> Result<NewMail, MailError> {
     let id = Uuid::now_v7();
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(content)?);
     Ok(NewMail {
@@ -208,7 +210,9 @@ impl Mailer {
                 if let Err(e) = self.deliver_due(OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = %e, "mail worker pass failed");
                 }
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.wake.notified()).await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), self.wake.notified())
+                        .await;
             }
         })
     }

@@ -59,7 +59,10 @@ impl From<BatchError> for ProvisionError {
     fn from(e: BatchError) -> Self {
         match &e.error {
             StoreError::Conflict { constraint } => match rule_of(constraint) {
-                Some(error) => Self::Row { index: e.index, error },
+                Some(error) => Self::Row {
+                    index: e.index,
+                    error,
+                },
                 None => Self::Store(e.error),
             },
             _ => Self::Store(e.error),
@@ -86,7 +89,10 @@ fn activation(
 ) -> Result<(NewUserToken, crate::store::outbox::NewMail), ProvisionError> {
     let token = crypto::random_token()?;
     let link = core.idp_url(&format!("/activate/{token}"));
-    let to = Mailbox::new(Some(name.to_owned()), email.as_str().parse().map_err(MailError::from)?);
+    let to = Mailbox::new(
+        Some(name.to_owned()),
+        email.as_str().parse().map_err(MailError::from)?,
+    );
     let ttl = core.settings.activation_link_ttl;
     let content = mail::compose(
         &core.templates,
@@ -187,10 +193,16 @@ pub fn check_batch(offices: &[NewHeadOffice]) -> Result<(), ProvisionError> {
     let mut emails = HashSet::new();
     for (index, o) in offices.iter().enumerate() {
         if !numbers.insert(o.advisor_number.as_str()) {
-            return Err(ProvisionError::Row { index, error: RuleError::AdvisorNumberInUse });
+            return Err(ProvisionError::Row {
+                index,
+                error: RuleError::AdvisorNumberInUse,
+            });
         }
         if !emails.insert(o.email.as_str()) {
-            return Err(ProvisionError::Row { index, error: RuleError::EmailInUse });
+            return Err(ProvisionError::Row {
+                index,
+                error: RuleError::EmailInUse,
+            });
         }
     }
     Ok(())
@@ -257,11 +269,20 @@ pub async fn add_insurer_admin(
 
 /// On a portal without any insurer admin: a fresh one-time link (valid one day) that
 /// creates the first one. `None` once an insurer admin exists.
-pub async fn setup_link(core: &Core, now: OffsetDateTime) -> Result<Option<String>, ProvisionError> {
+pub async fn setup_link(
+    core: &Core,
+    now: OffsetDateTime,
+) -> Result<Option<String>, ProvisionError> {
     if accounts::has_insurer_admin(&core.db).await? {
         return Ok(None);
     }
     let token = crypto::random_token()?;
-    tokens::new_setup_link(&core.db, &crypto::token_hash(&token), now, now + Duration::days(1)).await?;
+    tokens::new_setup_link(
+        &core.db,
+        &crypto::token_hash(&token),
+        now,
+        now + Duration::days(1),
+    )
+    .await?;
     Ok(Some(core.idp_url(&format!("/setup/{token}"))))
 }

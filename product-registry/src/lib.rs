@@ -28,7 +28,9 @@ impl RightCode {
     pub fn parse(raw: &str) -> Result<Self, RegistryError> {
         let code = raw.trim().to_ascii_uppercase();
         let valid = (2..=16).contains(&code.len())
-            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if valid {
             Ok(Self(code))
         } else {
@@ -216,7 +218,13 @@ mod tests {
         let codes: Vec<_> = r.products().iter().map(|p| p.code.as_str()).collect();
         assert_eq!(codes, ["DIP", "DIL", "ORV"]);
         let sub: Vec<_> = r.sub_office_rights().into_iter().collect();
-        assert_eq!(sub, [RightCode::parse("DIL").unwrap(), RightCode::parse("DIP").unwrap()]);
+        assert_eq!(
+            sub,
+            [
+                RightCode::parse("DIL").unwrap(),
+                RightCode::parse("DIP").unwrap()
+            ]
+        );
     }
 
     #[test]
@@ -226,7 +234,10 @@ mod tests {
         );
         let r = Registry::parse(&text).unwrap();
         assert_eq!(r.products().len(), 4);
-        assert!(r.sub_office_rights().contains(&RightCode::parse("UTV").unwrap()));
+        assert!(
+            r.sub_office_rights()
+                .contains(&RightCode::parse("UTV").unwrap())
+        );
     }
 
     #[test]
@@ -251,7 +262,10 @@ mod tests {
             RegistryError::Duplicate("DIP".into())
         );
         let bad = DEFAULT_REGISTRY.replace("path = \"/dip\"", "path = \"dip/\"");
-        assert!(matches!(Registry::parse(&bad), Err(RegistryError::BadPath(_))));
+        assert!(matches!(
+            Registry::parse(&bad),
+            Err(RegistryError::BadPath(_))
+        ));
     }
 
     #[test]

@@ -30,8 +30,12 @@ mod tests {
 
     #[test]
     fn a1_email_or_advisor_number() {
-        assert!(matches!(LoginName::parse(" Nick@X.nl"), Some(LoginName::Email(e)) if e.as_str() == "nick@x.nl"));
-        assert!(matches!(LoginName::parse("12345"), Some(LoginName::AdvisorNumber(n)) if n.as_str() == "12345"));
+        assert!(
+            matches!(LoginName::parse(" Nick@X.nl"), Some(LoginName::Email(e)) if e.as_str() == "nick@x.nl")
+        );
+        assert!(
+            matches!(LoginName::parse("12345"), Some(LoginName::AdvisorNumber(n)) if n.as_str() == "12345")
+        );
         assert_eq!(LoginName::parse("not an id"), None);
         assert_eq!(LoginName::parse("a@b"), None);
     }

@@ -171,8 +171,15 @@ mod tests {
     #[test]
     fn o1_new_head_office_checks_every_field() {
         let reg = Registry::builtin().unwrap();
-        let ok = NewHeadOffice::parse("12345", " Voorbeeld Advies ", "Info@Voorbeeld.nl", "DIP,DIL", false, &reg)
-            .unwrap();
+        let ok = NewHeadOffice::parse(
+            "12345",
+            " Voorbeeld Advies ",
+            "Info@Voorbeeld.nl",
+            "DIP,DIL",
+            false,
+            &reg,
+        )
+        .unwrap();
         assert_eq!(ok.name, "Voorbeeld Advies");
         assert_eq!(ok.email.as_str(), "info@voorbeeld.nl");
         assert_eq!(ok.rights.len(), 2);

@@ -164,7 +164,14 @@ mod tests {
         let dip_dil: &'static Rights = Box::leak(Box::new(dip_dil));
         let dip: &'static Rights = Box::leak(Box::new(dip));
         // (user rights, user active, main user, office, head office) → expected
-        let cases: Vec<(&Rights, bool, bool, OfficeRights<'_>, Option<OfficeRights<'_>>, &str)> = vec![
+        let cases: Vec<(
+            &Rights,
+            bool,
+            bool,
+            OfficeRights<'_>,
+            Option<OfficeRights<'_>>,
+            &str,
+        )> = vec![
             // employee of a head office: intersection
             (all, true, false, office(dip_dil, true), None, "DIP,DIL"),
             (dip, true, false, office(dip_dil, true), None, "DIP"),
@@ -173,10 +180,31 @@ mod tests {
             // inactive user, office or head office: nothing
             (all, false, false, office(all, true), None, ""),
             (all, true, true, office(all, false), None, ""),
-            (all, true, true, office(dip_dil, true), Some(office(all, false)), ""),
+            (
+                all,
+                true,
+                true,
+                office(dip_dil, true),
+                Some(office(all, false)),
+                "",
+            ),
             // sub-office: capped by the head office and never ORV (O4), even if stored
-            (all, true, true, office(all, true), Some(office(all, true)), "DIP,DIL"),
-            (all, true, false, office(dip_dil, true), Some(office(dip, true)), "DIP"),
+            (
+                all,
+                true,
+                true,
+                office(all, true),
+                Some(office(all, true)),
+                "DIP,DIL",
+            ),
+            (
+                all,
+                true,
+                false,
+                office(dip_dil, true),
+                Some(office(dip, true)),
+                "DIP",
+            ),
         ];
         for (i, (user, ua, main, off, head, want)) in cases.into_iter().enumerate() {
             let got = effective_rights(user, ua, main, &off, head.as_ref(), &r);

@@ -65,10 +65,21 @@ async fn form_page(
 }
 
 /// `GET /activate/{token}`.
-pub async fn page(State(app): State<AppState>, Path(token): Path<String>) -> Result<Response, PageError> {
-    let state = tokens::peek(&app.db, &crypto::token_hash(&token), Purpose::Activation, app.now()).await?;
+pub async fn page(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let state = tokens::peek(
+        &app.db,
+        &crypto::token_hash(&token),
+        Purpose::Activation,
+        app.now(),
+    )
+    .await?;
     match state {
-        LinkState::Valid { user_id } => form_page(&app, &token, user_id, StatusCode::OK, None).await,
+        LinkState::Valid { user_id } => {
+            form_page(&app, &token, user_id, StatusCode::OK, None).await
+        }
         other => Err(link_error(&other)),
     }
 }
@@ -90,22 +101,45 @@ pub async fn submit(
         .ok_or_else(|| link_error(&LinkState::Unknown))?;
     let password = form.password.expose_secret();
     if password != form.password_repeat.expose_secret() {
-        return form_page(&app, &token, user_id, StatusCode::UNPROCESSABLE_ENTITY, Some("activate.mismatch")).await;
+        return form_page(
+            &app,
+            &token,
+            user_id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("activate.mismatch"),
+        )
+        .await;
     }
-    let mut context = vec![principal.user.email.local_part(), principal.user.name.as_str()];
+    let mut context = vec![
+        principal.user.email.local_part(),
+        principal.user.name.as_str(),
+    ];
     if let Some(o) = &principal.office {
         context.push(o.name.as_str());
         context.push(o.number.as_str());
     }
     if let Err(problem) = app.passwords.check(password, &context) {
-        return form_page(&app, &token, user_id, StatusCode::UNPROCESSABLE_ENTITY, Some(problem.text_key())).await;
+        return form_page(
+            &app,
+            &token,
+            user_id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(problem.text_key()),
+        )
+        .await;
     }
-    let phc = app.hasher.hash(form.password).await.map_err(PageError::internal)?;
+    let phc = app
+        .hasher
+        .hash(form.password)
+        .await
+        .map_err(PageError::internal)?;
     let audit = AuditRecord {
         target_office_id: principal.user.office_id,
         ..AuditRecord::new("user.activated")
     };
-    match tokens::consume_and_set_password(&app.db, &hash, Purpose::Activation, &phc, &audit, now).await? {
+    match tokens::consume_and_set_password(&app.db, &hash, Purpose::Activation, &phc, &audit, now)
+        .await?
+    {
         LinkState::Valid { .. } => Ok(app.templates.page(
             StatusCode::OK,
             "idp/activated.html",

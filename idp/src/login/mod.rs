@@ -16,7 +16,10 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(signin::page).post(signin::submit))
-        .route("/activate/{token}", get(activation::page).post(activation::submit))
+        .route(
+            "/activate/{token}",
+            get(activation::page).post(activation::submit),
+        )
         .route("/setup/{token}", get(setup::page).post(setup::submit))
 }
 

@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::crypto::{self, CryptoError};
+use crate::oidc::claims;
 use crate::state::AppState;
 use crate::store::sessions::{self, NewSession};
 use crate::store::{StoreError, accounts};
-use crate::oidc::claims;
 
 /// The cookie's name on plain http (development) and on https.
 fn cookie_name(app: &AppState) -> &'static str {

@@ -36,7 +36,14 @@ struct Ctx<'a> {
     error_key: Option<&'static str>,
 }
 
-fn form_page(app: &AppState, token: &str, name: &str, email: &str, status: StatusCode, error_key: Option<&'static str>) -> Response {
+fn form_page(
+    app: &AppState,
+    token: &str,
+    name: &str,
+    email: &str,
+    status: StatusCode,
+    error_key: Option<&'static str>,
+) -> Response {
     app.templates.page(
         status,
         "idp/setup.html",
@@ -50,7 +57,10 @@ fn form_page(app: &AppState, token: &str, name: &str, email: &str, status: Statu
 }
 
 /// `GET /setup/{token}`.
-pub async fn page(State(app): State<AppState>, Path(token): Path<String>) -> Result<Response, PageError> {
+pub async fn page(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
     match tokens::peek_setup(&app.db, &crypto::token_hash(&token), app.now()).await? {
         LinkState::Valid { .. } => Ok(form_page(&app, &token, "", "", StatusCode::OK, None)),
         other => Err(link_error(&other)),
@@ -69,7 +79,16 @@ pub async fn submit(
     if !matches!(state, LinkState::Valid { .. }) {
         return Err(link_error(&state));
     }
-    let again = |key| Ok(form_page(&app, &token, &form.name, &form.email, StatusCode::UNPROCESSABLE_ENTITY, Some(key)));
+    let again = |key| {
+        Ok(form_page(
+            &app,
+            &token,
+            &form.name,
+            &form.email,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(key),
+        ))
+    };
     let (Ok(name), Ok(email)) = (parse_name(&form.name), Email::parse(&form.email)) else {
         return again("setup.invalid");
     };
@@ -80,7 +99,11 @@ pub async fn submit(
     if let Err(problem) = app.passwords.check(password, &[email.local_part(), &name]) {
         return again(problem.text_key());
     }
-    let phc = app.hasher.hash(form.password.clone()).await.map_err(PageError::internal)?;
+    let phc = app
+        .hasher
+        .hash(form.password.clone())
+        .await
+        .map_err(PageError::internal)?;
     let id = Uuid::now_v7();
     let admin = NewUserRecord {
         id,
@@ -103,7 +126,9 @@ pub async fn submit(
             serde_json::json!({ "home": format!("{}/", app.settings.public_url) }),
         )),
         Ok(other) => Err(link_error(&other)),
-        Err(StoreError::Conflict { constraint: Constraint::UserEmail }) => again("rule.email_in_use"),
+        Err(StoreError::Conflict {
+            constraint: Constraint::UserEmail,
+        }) => again("rule.email_in_use"),
         Err(e) => Err(e.into()),
     }
 }

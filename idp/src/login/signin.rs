@@ -46,7 +46,13 @@ struct Ctx<'a> {
     error_key: Option<&'static str>,
 }
 
-fn render(app: &AppState, status: StatusCode, return_to: &str, username: &str, error_key: Option<&'static str>) -> Response {
+fn render(
+    app: &AppState,
+    status: StatusCode,
+    return_to: &str,
+    username: &str,
+    error_key: Option<&'static str>,
+) -> Response {
     app.templates.page(
         status,
         "idp/login.html",
@@ -95,12 +101,22 @@ pub async fn submit(
         }
         _ => None,
     };
-    let mut entry = AuditRecord::new(if principal.is_some() { "login.succeeded" } else { "login.failed" });
+    let mut entry = AuditRecord::new(if principal.is_some() {
+        "login.succeeded"
+    } else {
+        "login.failed"
+    });
     entry.target_user_id = user.as_ref().map(|u| u.id);
     entry.target_office_id = user.as_ref().and_then(|u| u.office_id);
     audit::record(&app.db, &entry, now).await?;
     let Some(principal) = principal else {
-        return Ok(render(&app, StatusCode::OK, &return_to, form.username.trim(), Some("login.failed")));
+        return Ok(render(
+            &app,
+            StatusCode::OK,
+            &return_to,
+            form.username.trim(),
+            Some("login.failed"),
+        ));
     };
     // Second factors (SPEC F1–F4) hook in here, before a session exists (SECURITY AU-08).
     let jar = session::start(&app, jar, principal.user.id, "pwd", now)

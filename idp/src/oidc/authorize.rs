@@ -100,17 +100,28 @@ pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal>
         state: p.state.clone(),
     };
     if p.request.is_some() {
-        return Err(back("request_not_supported", "request objects are not supported"));
+        return Err(back(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
     if p.request_uri.is_some() {
-        return Err(back("request_uri_not_supported", "request_uri is not supported"));
+        return Err(back(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
     }
     match p.response_type.as_deref() {
         Some("code") => {}
         Some(_) => return Err(back("unsupported_response_type", "only response_type=code")),
         None => return Err(back("invalid_request", "response_type is missing")),
     }
-    let requested: Vec<&str> = p.scope.as_deref().unwrap_or("").split_whitespace().collect();
+    let requested: Vec<&str> = p
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     if !requested.contains(&"openid") {
         return Err(back("invalid_scope", "the openid scope is required"));
     }
@@ -124,14 +135,24 @@ pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal>
     // RFC 7636 §4.3: a challenge without a method is `plain`, which we do not accept.
     let code_challenge = match (&p.code_challenge, p.code_challenge_method.as_deref()) {
         (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => Some(c.clone()),
-        (Some(_), _) => return Err(back("invalid_request", "code_challenge_method must be S256")),
+        (Some(_), _) => {
+            return Err(back(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ));
+        }
         (None, Some(_)) => return Err(back("invalid_request", "code_challenge is missing")),
         (None, None) if client.require_pkce => {
             return Err(back("invalid_request", "PKCE (S256) is required"));
         }
         (None, None) => None,
     };
-    let prompts: Vec<&str> = p.prompt.as_deref().unwrap_or("").split_whitespace().collect();
+    let prompts: Vec<&str> = p
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let prompt_none = prompts.contains(&"none");
     let prompt_login = prompts.contains(&"login");
     if prompt_none && prompts.len() > 1 {
@@ -141,7 +162,12 @@ pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal>
         None | Some("") => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Some(n),
-            _ => return Err(back("invalid_request", "max_age must be a number of seconds")),
+            _ => {
+                return Err(back(
+                    "invalid_request",
+                    "max_age must be a number of seconds",
+                ));
+            }
         },
     };
     Ok(Validated {
@@ -174,18 +200,39 @@ pub async fn post(
     authorize(&app, &jar, p).await
 }
 
-async fn authorize(app: &AppState, jar: &CookieJar, p: AuthorizeParams) -> Result<Response, PageError> {
+async fn authorize(
+    app: &AppState,
+    jar: &CookieJar,
+    p: AuthorizeParams,
+) -> Result<Response, PageError> {
     let Some(client_id) = p.client_id.as_deref() else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "authorize.unknown_client"));
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "authorize.unknown_client",
+        ));
     };
     let Some(client) = clients::get(&app.db, client_id).await? else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "authorize.unknown_client"));
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "authorize.unknown_client",
+        ));
     };
     let v = match check(&p, &client) {
         Ok(v) => v,
         Err(Refusal::Page(key)) => return Err(PageError::new(StatusCode::BAD_REQUEST, key)),
-        Err(Refusal::Redirect { redirect_uri, error, description, state }) => {
-            return Ok(redirect_error(app, &redirect_uri, error, description, state.as_deref()));
+        Err(Refusal::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state,
+        }) => {
+            return Ok(redirect_error(
+                app,
+                &redirect_uri,
+                error,
+                description,
+                state.as_deref(),
+            ));
         }
     };
     let now = app.now();
@@ -197,7 +244,13 @@ async fn authorize(app: &AppState, jar: &CookieJar, p: AuthorizeParams) -> Resul
     let session = match signed_in {
         Some(s) if !v.prompt_login && fresh_enough(&s) => s,
         _ if v.prompt_none => {
-            return Ok(redirect_error(app, &v.redirect_uri, "login_required", "no session", v.state.as_deref()));
+            return Ok(redirect_error(
+                app,
+                &v.redirect_uri,
+                "login_required",
+                "no session",
+                v.state.as_deref(),
+            ));
         }
         _ => return Ok(to_login(app, &p)),
     };
@@ -231,7 +284,10 @@ fn to_login(app: &AppState, p: &AuthorizeParams) -> Response {
     again.max_age = None;
     let query = serde_urlencoded::to_string(&again).unwrap_or_default();
     let return_to = format!("{}?{query}", app.idp_path("/authorize"));
-    let login = with_query(&app.idp_path("/login"), &[("return_to", return_to.as_str())]);
+    let login = with_query(
+        &app.idp_path("/login"),
+        &[("return_to", return_to.as_str())],
+    );
     Redirect::to(&login).into_response()
 }
 
@@ -302,20 +358,33 @@ mod tests {
     #[test]
     fn redirect_uri_variants_get_a_page_never_a_redirect() {
         for bad in [
-            "https://rp.nl/cb/", "https://rp.nl/CB", "https://rp.nl/cb?x=1", "https://rp.nl/cb#f",
-            "http://rp.nl/cb", "https://rp.nl.evil.tld/cb", "https://rp.nl@evil.tld/cb",
-            "https://rp.nl/cb/..;/x", "https://rp.nl/%2e%2e/cb",
+            "https://rp.nl/cb/",
+            "https://rp.nl/CB",
+            "https://rp.nl/cb?x=1",
+            "https://rp.nl/cb#f",
+            "http://rp.nl/cb",
+            "https://rp.nl.evil.tld/cb",
+            "https://rp.nl@evil.tld/cb",
+            "https://rp.nl/cb/..;/x",
+            "https://rp.nl/%2e%2e/cb",
         ] {
             let mut p = params();
             p.redirect_uri = Some(bad.into());
-            assert_eq!(check(&p, &client()), Err(Refusal::Page("authorize.bad_redirect_uri")), "{bad}");
+            assert_eq!(
+                check(&p, &client()),
+                Err(Refusal::Page("authorize.bad_redirect_uri")),
+                "{bad}"
+            );
         }
         let mut two = client();
         two.redirect_uris.push("https://rp.nl/other".into());
         let mut p = params();
         p.redirect_uri = None;
         assert!(matches!(check(&p, &two), Err(Refusal::Page(_))));
-        assert!(check(&p, &client()).is_ok(), "one registered URI may be omitted");
+        assert!(
+            check(&p, &client()).is_ok(),
+            "one registered URI may be omitted"
+        );
     }
 
     #[test]
@@ -354,10 +423,22 @@ mod tests {
         );
         let mut p = params();
         p.scope = Some("portal".into());
-        assert!(matches!(check(&p, &client()), Err(Refusal::Redirect { error: "invalid_scope", .. })));
+        assert!(matches!(
+            check(&p, &client()),
+            Err(Refusal::Redirect {
+                error: "invalid_scope",
+                ..
+            })
+        ));
         let mut p = params();
         p.request = Some("x".into());
-        assert!(matches!(check(&p, &client()), Err(Refusal::Redirect { error: "request_not_supported", .. })));
+        assert!(matches!(
+            check(&p, &client()),
+            Err(Refusal::Redirect {
+                error: "request_not_supported",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -378,8 +459,17 @@ mod tests {
 
     #[test]
     fn query_parameters_are_appended_and_encoded() {
-        assert_eq!(with_query("https://rp.nl/cb", &[("code", "a b"), ("state", "x&y")]), "https://rp.nl/cb?code=a+b&state=x%26y");
-        assert_eq!(with_query("https://rp.nl/cb?k=1", &[("code", "c")]), "https://rp.nl/cb?k=1&code=c");
-        assert_eq!(with_query("/idp/login", &[("return_to", "/a?b=c")]), "/idp/login?return_to=%2Fa%3Fb%3Dc");
+        assert_eq!(
+            with_query("https://rp.nl/cb", &[("code", "a b"), ("state", "x&y")]),
+            "https://rp.nl/cb?code=a+b&state=x%26y"
+        );
+        assert_eq!(
+            with_query("https://rp.nl/cb?k=1", &[("code", "c")]),
+            "https://rp.nl/cb?k=1&code=c"
+        );
+        assert_eq!(
+            with_query("/idp/login", &[("return_to", "/a?b=c")]),
+            "/idp/login?return_to=%2Fa%3Fb%3Dc"
+        );
     }
 }

@@ -80,7 +80,11 @@ pub fn rights_of(p: &Principal, registry: &Registry) -> Vec<String> {
         head.as_ref(),
         registry,
     );
-    registry.ordered(&set).into_iter().map(|c| c.to_string()).collect()
+    registry
+        .ordered(&set)
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect()
 }
 
 fn head_claim(o: &Office) -> HeadOfficeClaim {
@@ -105,10 +109,6 @@ pub fn portal_claims(p: &Principal, registry: &Registry) -> PortalClaims {
             name: o.name.clone(),
             kind: o.kind.as_str(),
         }),
-        head_office: p
-            .head_office
-            .as_ref()
-            .or(p.office.as_ref())
-            .map(head_claim),
+        head_office: p.head_office.as_ref().or(p.office.as_ref()).map(head_claim),
     }
 }

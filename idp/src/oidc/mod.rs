@@ -15,9 +15,15 @@ use crate::state::AppState;
 /// The protocol routes, relative to the issuer path.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::document))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::document),
+        )
         .route("/jwks", get(discovery::jwks))
         .route("/authorize", get(authorize::get).post(authorize::post))
         .route("/token", post(token::token))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
 }

@@ -114,10 +114,16 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "));
     let (id, secret) = match (basic, &req.client_secret) {
-        (Some(_), Some(_)) => return Err(OAuthError::invalid_request("use one client authentication method")),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method",
+            ));
+        }
         (Some(b64), None) => parse_basic(b64).ok_or_else(OAuthError::invalid_client)?,
         (None, Some(secret)) => (
-            req.client_id.clone().ok_or_else(OAuthError::invalid_client)?,
+            req.client_id
+                .clone()
+                .ok_or_else(OAuthError::invalid_client)?,
             secret.clone(),
         ),
         (None, None) => return Err(OAuthError::invalid_client()),
@@ -128,7 +134,13 @@ async fn authenticate(
     let client = clients::get(&app.db, &id).await?;
     let presented = crypto::token_hash(&secret);
     match client {
-        Some(c) if c.secret_hash.as_deref().is_some_and(|h| crypto::same(h, &presented)) => Ok(c),
+        Some(c)
+            if c.secret_hash
+                .as_deref()
+                .is_some_and(|h| crypto::same(h, &presented)) =>
+        {
+            Ok(c)
+        }
         _ => Err(OAuthError::invalid_client()),
     }
 }
@@ -161,7 +173,9 @@ async fn exchange_code(
         .ok_or(OAuthError::invalid_grant("code is invalid or was used"))?;
     // RFC 6749 §4.1.3: bound to the client and the redirect URI of the request.
     if grant.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "code was issued to another client",
+        ));
     }
     if req.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant("redirect_uri does not match"));
@@ -169,7 +183,10 @@ async fn exchange_code(
     if grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("code expired"));
     }
-    check_pkce(grant.code_challenge.as_deref(), req.code_verifier.as_deref())?;
+    check_pkce(
+        grant.code_challenge.as_deref(),
+        req.code_verifier.as_deref(),
+    )?;
     let principal = accounts::principal(&app.db, grant.user_id, &app.registry)
         .await?
         .filter(claims::may_sign_in)
@@ -193,7 +210,10 @@ async fn exchange_code(
         role: portal.role,
         rights: portal.rights.clone(),
         office: portal.office.as_ref().map(|o| IdOnly { id: o.id.clone() }),
-        head_office: portal.head_office.as_ref().map(|o| IdOnly { id: o.id.clone() }),
+        head_office: portal
+            .head_office
+            .as_ref()
+            .map(|o| IdOnly { id: o.id.clone() }),
     };
     let keys = app.keys.current();
     let access_token = keys
@@ -211,7 +231,9 @@ async fn exchange_code(
         at_hash: half_hash(&access_token),
         portal: scopes.contains(&"portal").then_some(portal),
     };
-    let id_token = keys.sign("JWT", &id, now).map_err(OAuthError::server_error)?;
+    let id_token = keys
+        .sign("JWT", &id, now)
+        .map_err(OAuthError::server_error)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -226,11 +248,14 @@ async fn exchange_code(
 fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (challenge, verifier) {
         (None, None) => Ok(()),
-        (None, Some(_)) => Err(OAuthError::invalid_grant("code_verifier without code_challenge")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier without code_challenge",
+        )),
         (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
         (Some(c), Some(v)) => {
             let valid_form = (43..=128).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
             let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()));
             if valid_form && crypto::same(computed.as_bytes(), c.as_bytes()) {
                 Ok(())
@@ -255,7 +280,10 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         let b64 = STANDARD.encode("my%3Aclient:s%25e%2Bc%3Ar%20t");
-        assert_eq!(parse_basic(&b64), Some(("my:client".into(), "s%e+c:r t".into())));
+        assert_eq!(
+            parse_basic(&b64),
+            Some(("my:client".into(), "s%e+c:r t".into()))
+        );
         assert_eq!(parse_basic("!!"), None);
         assert_eq!(parse_basic(&STANDARD.encode("nocolon")), None);
     }
@@ -266,7 +294,13 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(check_pkce(Some(challenge), Some(verifier)).is_ok());
-        assert!(check_pkce(Some(challenge), Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX")).is_err());
+        assert!(
+            check_pkce(
+                Some(challenge),
+                Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX")
+            )
+            .is_err()
+        );
         assert!(check_pkce(Some(challenge), None).is_err());
         assert!(check_pkce(None, Some(verifier)).is_err());
         assert!(check_pkce(None, None).is_ok());
@@ -275,6 +309,9 @@ mod tests {
     #[test]
     fn at_hash_is_the_left_half() {
         // OIDC Core Appendix A.3 example: access token and its at_hash.
-        assert_eq!(half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 }

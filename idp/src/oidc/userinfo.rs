@@ -73,7 +73,11 @@ async fn answer(app: &AppState, headers: &HeaderMap) -> Option<UserInfo> {
 /// Checks an access token of ours: `typ: at+jwt`, a known `kid`, signature, issuer, expiry.
 fn verify_access_token(app: &AppState, token: &str) -> Option<AccessToken> {
     let header = jsonwebtoken::decode_header(token).ok()?;
-    if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+    {
         return None;
     }
     let keys = app.keys.current();

@@ -98,9 +98,11 @@ pub async fn provision(
     batch: &[NewAccount],
     now: OffsetDateTime,
 ) -> Result<(), BatchError> {
-    let fail = |index| move |error: sqlx::Error| BatchError {
-        index,
-        error: error.into(),
+    let fail = |index| {
+        move |error: sqlx::Error| BatchError {
+            index,
+            error: error.into(),
+        }
     };
     let now = at(now);
     with_db!(db, |pool| {
@@ -156,7 +158,9 @@ pub async fn provision(
             }
             insert_audit!(&mut *tx, &acc.audit, now).map_err(fail(i))?;
         }
-        tx.commit().await.map_err(fail(batch.len().saturating_sub(1)))
+        tx.commit()
+            .await
+            .map_err(fail(batch.len().saturating_sub(1)))
     })?;
     Ok(())
 }
@@ -245,7 +249,11 @@ pub async fn find_login(
 ) -> Result<Option<(User, Option<String>)>, StoreError> {
     let row = match name {
         LoginName::Email(email) => {
-            let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email = $1");
+            let sql = concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users u WHERE u.email = $1"
+            );
             with_db!(db, |pool| sqlx::query_as::<_, UserRow>(sql)
                 .bind(email.as_str())
                 .fetch_optional(pool)
@@ -322,7 +330,11 @@ pub async fn head_office_by_number(
     number: &str,
     registry: &Registry,
 ) -> Result<Option<Office>, StoreError> {
-    let sql = concat!("SELECT ", office_columns!(), " FROM offices WHERE advisor_number = $1");
+    let sql = concat!(
+        "SELECT ",
+        office_columns!(),
+        " FROM offices WHERE advisor_number = $1"
+    );
     let row = with_db!(db, |pool| sqlx::query_as::<_, OfficeRow>(sql)
         .bind(number)
         .fetch_optional(pool)

@@ -39,11 +39,12 @@ struct ClientRow {
 
 /// Registers a client or replaces its registration.
 pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), StoreError> {
-    let redirect = serde_json::to_string(&c.redirect_uris)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let redirect =
+        serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let post_logout = serde_json::to_string(&c.post_logout_redirect_uris)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    with_db!(db, |pool| sqlx::query(
+    with_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
             backchannel_logout_uri, require_pkce, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
@@ -63,7 +64,8 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
     .bind(at(now))
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

@@ -37,7 +37,8 @@ pub async fn insert(
     g: &CodeGrant,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    with_db!(db, |pool| sqlx::query(
+    with_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO auth_codes (code_hash, client_id, user_id, session_hash, redirect_uri, scope, nonce,
             code_challenge, auth_time, amr, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -56,7 +57,8 @@ pub async fn insert(
     .bind(at(g.expires_at))
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

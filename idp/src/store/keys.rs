@@ -25,7 +25,8 @@ pub struct KeyRow {
 
 /// Stores a new key.
 pub async fn insert(db: &Db, k: &KeyRow) -> Result<(), StoreError> {
-    with_db!(db, |pool| sqlx::query(
+    with_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, use_from, retired_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
@@ -38,19 +39,22 @@ pub async fn insert(db: &Db, k: &KeyRow) -> Result<(), StoreError> {
     .bind(k.retired_at.map(at))
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Every key not yet retired at `now`, oldest first.
 pub async fn published(db: &Db, now: OffsetDateTime) -> Result<Vec<KeyRow>, StoreError> {
-    let rows = with_db!(db, |pool| sqlx::query_as::<_, KeyRow>(
+    let rows = with_db!(db, |pool| {
+        sqlx::query_as::<_, KeyRow>(
         "SELECT kid, alg, private_key, public_jwk, created_at, use_from, retired_at FROM signing_keys
          WHERE retired_at IS NULL OR retired_at > $1 ORDER BY use_from, kid"
     )
     .bind(at(now))
     .fetch_all(pool)
-    .await)?;
+    .await
+    })?;
     Ok(rows)
 }
 

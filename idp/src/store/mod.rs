@@ -200,13 +200,25 @@ mod tests {
     fn constraint_names_of_both_databases_map_to_rules() {
         for (name, want) in [
             ("users_email_key", Constraint::UserEmail),
-            ("UNIQUE constraint failed: users.email", Constraint::UserEmail),
+            (
+                "UNIQUE constraint failed: users.email",
+                Constraint::UserEmail,
+            ),
             ("users_one_main_user_per_office", Constraint::MainUser),
-            ("UNIQUE constraint failed: users.office_id", Constraint::MainUser),
+            (
+                "UNIQUE constraint failed: users.office_id",
+                Constraint::MainUser,
+            ),
             ("offices_advisor_number_key", Constraint::AdvisorNumber),
-            ("UNIQUE constraint failed: offices.advisor_number", Constraint::AdvisorNumber),
+            (
+                "UNIQUE constraint failed: offices.advisor_number",
+                Constraint::AdvisorNumber,
+            ),
             ("offices_email_key", Constraint::OfficeEmail),
-            ("UNIQUE constraint failed: offices.email", Constraint::OfficeEmail),
+            (
+                "UNIQUE constraint failed: offices.email",
+                Constraint::OfficeEmail,
+            ),
             ("offices_number_per_head", Constraint::OfficeNumber),
             (
                 "UNIQUE constraint failed: offices.parent_id, offices.number",

@@ -95,14 +95,16 @@ pub async fn claim(
 
 /// Marks a mail delivered and erases its content (it held a link that must not linger).
 pub async fn mark_sent(db: &Db, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
-    with_db!(db, |pool| sqlx::query(
+    with_db!(db, |pool| {
+        sqlx::query(
         "UPDATE outbox SET sent_at = $1, payload = NULL, locked_until = NULL, last_error = NULL WHERE id = $2"
     )
     .bind(at(now))
     .bind(id)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -113,7 +115,8 @@ pub async fn mark_failed(
     next_attempt_at: OffsetDateTime,
     error: &str,
 ) -> Result<(), StoreError> {
-    with_db!(db, |pool| sqlx::query(
+    with_db!(db, |pool| {
+        sqlx::query(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL, last_error = $2
          WHERE id = $3"
     )
@@ -122,7 +125,8 @@ pub async fn mark_failed(
     .bind(id)
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

@@ -42,7 +42,8 @@ pub struct Session {
 /// Stores a new session.
 pub async fn create(db: &Db, s: &NewSession, now: OffsetDateTime) -> Result<(), StoreError> {
     let now = at(now);
-    with_db!(db, |pool| sqlx::query(
+    with_db!(db, |pool| {
+        sqlx::query(
         "INSERT INTO idp_sessions (id_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $5, $6)"
     )
@@ -54,7 +55,8 @@ pub async fn create(db: &Db, s: &NewSession, now: OffsetDateTime) -> Result<(), 
     .bind(at(s.expires_at))
     .execute(pool)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -72,11 +74,13 @@ pub async fn find(db: &Db, id_hash: &[u8]) -> Result<Option<Session>, StoreError
 
 /// Records activity (for the idle timeout).
 pub async fn touch(db: &Db, id_hash: &[u8], now: OffsetDateTime) -> Result<(), StoreError> {
-    with_db!(db, |pool| sqlx::query("UPDATE idp_sessions SET last_seen_at = $1 WHERE id_hash = $2")
-        .bind(at(now))
-        .bind(id_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    with_db!(db, |pool| sqlx::query(
+        "UPDATE idp_sessions SET last_seen_at = $1 WHERE id_hash = $2"
+    )
+    .bind(at(now))
+    .bind(id_hash)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }

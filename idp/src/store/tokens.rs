@@ -61,20 +61,18 @@ macro_rules! insert_user_token {
         .map(|r| r.rows_affected());
         match voided {
             Err(e) => Err(e),
-            Ok(_) => {
-                sqlx::query(
-                    "INSERT INTO user_tokens (token_hash, user_id, purpose, created_at, expires_at)
+            Ok(_) => sqlx::query(
+                "INSERT INTO user_tokens (token_hash, user_id, purpose, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&tok.hash)
-                .bind(tok.user_id)
-                .bind(tok.purpose.as_str())
-                .bind(now)
-                .bind($crate::store::at(tok.expires_at))
-                .execute(&mut *exec)
-                .await
-                .map(|r| r.rows_affected())
-            }
+            )
+            .bind(&tok.hash)
+            .bind(tok.user_id)
+            .bind(tok.purpose.as_str())
+            .bind(now)
+            .bind($crate::store::at(tok.expires_at))
+            .execute(&mut *exec)
+            .await
+            .map(|r| r.rows_affected()),
         }
     }};
 }
@@ -216,12 +214,14 @@ pub async fn new_setup_link(
         sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)")
-            .bind(hash)
-            .bind(at(now))
-            .bind(at(expires_at))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(hash)
+        .bind(at(now))
+        .bind(at(expires_at))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok::<(), StoreError>(())
     })
@@ -234,7 +234,11 @@ struct SetupRow {
 }
 
 /// Looks at a set-up link without consuming it.
-pub async fn peek_setup(db: &Db, hash: &[u8], now: OffsetDateTime) -> Result<LinkState, StoreError> {
+pub async fn peek_setup(
+    db: &Db,
+    hash: &[u8],
+    now: OffsetDateTime,
+) -> Result<LinkState, StoreError> {
     let row = with_db!(db, |pool| sqlx::query_as::<_, SetupRow>(
         "SELECT expires_at, used_at FROM setup_tokens WHERE token_hash = $1"
     )
@@ -245,7 +249,9 @@ pub async fn peek_setup(db: &Db, hash: &[u8], now: OffsetDateTime) -> Result<Lin
         None => LinkState::Unknown,
         Some(r) if r.used_at.is_some() => LinkState::Used,
         Some(r) if r.expires_at <= at(now) => LinkState::Expired,
-        Some(_) => LinkState::Valid { user_id: Uuid::nil() },
+        Some(_) => LinkState::Valid {
+            user_id: Uuid::nil(),
+        },
     })
 }
 

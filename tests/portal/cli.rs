@@ -1,0 +1,104 @@
+//! The command line: settings errors, O1/U3 uniqueness through `office add-head`, and the
+//! all-or-nothing `office import`.
+
+use testkit::TestDatabase;
+
+use crate::support::Portal;
+
+async fn count(portal: &Portal, table: &str) -> i64 {
+    let db = portal.db().await;
+    let sql = match table {
+        "offices" => "SELECT COUNT(*) FROM offices",
+        "users" => "SELECT COUNT(*) FROM users",
+        "outbox" => "SELECT COUNT(*) FROM outbox",
+        _ => panic!("unknown table {table}"),
+    };
+    idp::with_db!(&db, |pool| sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(pool)
+        .await)
+    .unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+testkit::both_databases! {
+    /// O1 (advisor number unique), U3/O3 (e-mail unique, case-insensitive): refused with the
+    /// manual's words and nothing stored.
+    async fn add_head_refuses_duplicates_and_stores_nothing(db: &TestDatabase) {
+        let portal = Portal::new(db);
+        let ok = portal.cli(&["office", "add-head", "--number", "12345", "--name", "Een", "--email", "een@x.nl", "--rights", "DIP"]);
+        assert!(ok.status.success(), "{}", stderr(&ok));
+        let (offices, users, mails) = (count(&portal, "offices").await, count(&portal, "users").await, count(&portal, "outbox").await);
+        assert_eq!((offices, users, mails), (1, 1, 1));
+
+        let same_number = portal.cli(&["office", "add-head", "--number", "12345", "--name", "Twee", "--email", "twee@x.nl", "--rights", "DIP"]);
+        assert_eq!(same_number.status.code(), Some(2));
+        assert!(stderr(&same_number).contains("Dit adviseursnummer is al in gebruik"), "{}", stderr(&same_number));
+        let same_email = portal.cli(&["office", "add-head", "--number", "67890", "--name", "Twee", "--email", " EEN@X.nl", "--rights", "DIP"]);
+        assert_eq!(same_email.status.code(), Some(2));
+        assert!(stderr(&same_email).contains("al in gebruik"), "{}", stderr(&same_email));
+        let bad_right = portal.cli(&["office", "add-head", "--number", "67890", "--name", "Twee", "--email", "twee@x.nl", "--rights", "DIP,XYZ"]);
+        assert_eq!(bad_right.status.code(), Some(2));
+        assert!(stderr(&bad_right).contains("Dit recht bestaat niet"));
+        assert_eq!((count(&portal, "offices").await, count(&portal, "users").await, count(&portal, "outbox").await), (offices, users, mails));
+    }
+
+    /// `office import` is all-or-nothing: a bad row is reported with its line number and
+    /// reason, a row that clashes with the database too, and nothing of the file is stored.
+    async fn office_import_is_all_or_nothing(db: &TestDatabase) {
+        let portal = Portal::new(db);
+        let file = portal.data_dir.join("register.csv");
+        std::fs::write(&file, "advisor_number,name,email,rights,allow_sub_offices\n\
+            100,Kantoor Een,een@x.nl,\"DIP,DIL\",ja\n\
+            200,Kantoor Twee,twee@x.nl,ORV,nee\n\
+            300,Kantoor Drie,geen-adres,DIP,nee\n").unwrap();
+        let out = portal.cli(&["office", "import", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("register.csv:4: Vul een geldig e-mailadres in."), "{}", stderr(&out));
+        assert!(stderr(&out).contains("nothing was imported"));
+        assert_eq!(count(&portal, "offices").await, 0);
+
+        // A clash with what the database holds is found in the transaction: still nothing.
+        let ok = portal.cli(&["office", "add-head", "--number", "200", "--name", "Bestaand", "--email", "bestaand@x.nl", "--rights", "ORV"]);
+        assert!(ok.status.success());
+        std::fs::write(&file, "advisor_number;name;email;rights\n\
+            100;Kantoor Een;een@x.nl;DIP DIL\n\
+            200;Kantoor Twee;twee@x.nl;ORV\n").unwrap();
+        let out = portal.cli(&["office", "import", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("register.csv:3: Dit adviseursnummer is al in gebruik"), "{}", stderr(&out));
+        assert_eq!(count(&portal, "offices").await, 1);
+        assert_eq!(count(&portal, "users").await, 1);
+        assert_eq!(count(&portal, "outbox").await, 1);
+
+        // A good file is stored whole, with an activation mail per main user.
+        std::fs::write(&file, "advisor_number,name,email,rights\n100,Kantoor Een,een@x.nl,DIP\n300,Kantoor Drie,drie@x.nl,DIL\n").unwrap();
+        let out = portal.cli(&["office", "import", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(count(&portal, "offices").await, 3);
+        for to in ["een@x.nl", "drie@x.nl"] {
+            assert!(portal.smtp.wait_for(|m| m.to.iter().any(|t| t == to), std::time::Duration::from_secs(10)).await.is_some(), "no mail to {to}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_and_names_the_setting() {
+    for (var, value) in [
+        ("PORTAL_LISTEN", "nergens"),
+        ("PORTAL_DATABASE_URL", "mysql://x"),
+        ("PORTAL_MFA_REQUIRED_FROM", "1 juli"),
+        ("PORTAL_SESSION_HOURS", "veel"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+            .env(var, value)
+            .arg("migrate")
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        assert!(stderr(&out).contains(var), "{var}: {}", stderr(&out));
+    }
+}

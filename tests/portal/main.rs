@@ -1,0 +1,7 @@
+//! Whole-portal tests: the real `portal` binary as a process, driven over HTTP and through
+//! its command line, on SQLite and on PostgreSQL, with mail through a real SMTP server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod first_path;
+mod support;

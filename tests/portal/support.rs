@@ -1,0 +1,231 @@
+//! A running portal process and a browser-like HTTP client for it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use idp::store::Db;
+use reqwest::StatusCode;
+use testkit::{SmtpSink, TestDatabase};
+
+/// A portal started for one test, with its own database, data directory and SMTP sink.
+pub struct Portal {
+    pub base: String,
+    pub db_url: String,
+    pub data_dir: PathBuf,
+    pub smtp: SmtpSink,
+    child: Option<Child>,
+}
+
+impl Portal {
+    /// Prepares the environment (no process yet).
+    pub fn new(db: &TestDatabase) -> Self {
+        let port = testkit::free_port();
+        let data_dir =
+            std::env::temp_dir().join(format!("portal-e2e-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            db_url: db.url.clone(),
+            data_dir,
+            smtp: SmtpSink::start(),
+            child: None,
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_portal"));
+        let listen = self.base.trim_start_matches("http://");
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORTAL_DATABASE_URL", &self.db_url)
+            .env("PORTAL_LISTEN", listen)
+            .env("PORTAL_DATA_DIR", &self.data_dir)
+            .env("PORTAL_SMTP_URL", self.smtp.url())
+            .env("PORTAL_LOG", "warn")
+            .current_dir(&self.data_dir);
+        c
+    }
+
+    /// Runs one CLI command to completion.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// Starts `portal serve` and waits until it answers.
+    pub async fn start(&mut self) {
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the portal did not start at {}", self.base);
+    }
+
+    /// The portal's database, for checking what was (not) stored.
+    pub async fn db(&self) -> Db {
+        Db::connect(&self.db_url).await.unwrap()
+    }
+
+    /// Waits for the mail to `to` and returns the link to the idp in its text part.
+    pub async fn activation_link(&self, to: &str) -> String {
+        let mail = self
+            .smtp
+            .wait_for(|m| m.to.iter().any(|t| t == to), Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("no mail to {to}"));
+        let text = quoted_printable(&mail.data);
+        assert!(text.contains("Subject: Activeer uw account"), "{text}");
+        let start = text
+            .find(&format!("{}/idp/activate/", self.base))
+            .expect("no activation link in the mail");
+        text[start..]
+            .split(|c: char| c.is_whitespace() || c == '"' || c == '<')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Undoes quoted-printable soft line breaks and `=3D`, enough to read links from a mail.
+fn quoted_printable(raw: &str) -> String {
+    raw.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+/// Reverses minijinja's HTML escaping of attribute values.
+pub fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of `name="…" value="…"` or `action="…"` in a page.
+pub fn attribute(page: &str, before: &str, attr: &str) -> Option<String> {
+    let from = page.find(before)?;
+    let rest = &page[from..];
+    let at = rest.find(&format!("{attr}=\""))? + attr.len() + 2;
+    let end = rest[at..].find('"')?;
+    Some(unescape(&rest[at..at + end]))
+}
+
+/// A browser: a cookie jar, no automatic redirects (each hop is followed and counted).
+pub struct Browser {
+    pub http: reqwest::Client,
+    base: String,
+}
+
+/// The last answer of a followed navigation.
+pub struct Page {
+    pub status: StatusCode,
+    pub url: String,
+    pub body: String,
+    /// Every URL visited on the way, for assertions about the route taken.
+    pub hops: Vec<String>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
+    }
+
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.base)
+        }
+    }
+
+    async fn follow(&self, mut res: reqwest::Response) -> Page {
+        let mut hops = vec![res.url().to_string()];
+        while res.status().is_redirection() {
+            let location = res.headers()["location"].to_str().unwrap().to_owned();
+            let next = res.url().join(&location).unwrap().to_string();
+            hops.push(next.clone());
+            assert!(hops.len() < 15, "redirect loop: {hops:?}");
+            res = self.http.get(&next).send().await.unwrap();
+        }
+        Page {
+            status: res.status(),
+            url: res.url().to_string(),
+            body: res.text().await.unwrap(),
+            hops,
+        }
+    }
+
+    /// GET, following redirects.
+    pub async fn get(&self, url: &str) -> Page {
+        let res = self.http.get(self.absolute(url)).send().await.unwrap();
+        self.follow(res).await
+    }
+
+    /// POST a form, following redirects.
+    pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        let res = self
+            .http
+            .post(self.absolute(url))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.follow(res).await
+    }
+
+    /// Fills in the sign-in page it is on.
+    pub async fn sign_in(&self, login_page: &Page, username: &str, password: &str) -> Page {
+        assert!(
+            login_page.body.contains("name=\"username\""),
+            "not the sign-in page: {}",
+            login_page.body
+        );
+        let action = attribute(&login_page.body, "<form", "action").unwrap();
+        let return_to = attribute(&login_page.body, "name=\"return_to\"", "value").unwrap();
+        let action = reqwest::Url::parse(&login_page.url)
+            .unwrap()
+            .join(&action)
+            .unwrap();
+        self.post(
+            action.as_str(),
+            &[
+                ("username", username),
+                ("password", password),
+                ("return_to", &return_to),
+            ],
+        )
+        .await
+    }
+}
