@@ -33,8 +33,8 @@ pub const MIN_LENGTH: usize = 12;
 /// bounds the work a single login gives the password hasher.
 pub const MAX_LENGTH: usize = 1024;
 
-/// Caller-given context strings shorter than this (after [`squash`]) are ignored: a two-letter
-/// office code would refuse half of all passwords.
+/// Caller-given context strings shorter than this (counting only their letters and digits) are
+/// ignored: a two-letter office code would refuse half of all passwords.
 pub const MIN_CONTEXT_LENGTH: usize = 4;
 
 /// The shipped list: entries of the SecLists top-1M list with at least [`MIN_LENGTH`]
@@ -160,8 +160,8 @@ impl PasswordPolicy {
     /// than [`MIN_CONTEXT_LENGTH`] are ignored. The password itself is only read.
     ///
     /// # Errors
-    /// The first [`PasswordProblem`] found, checked in the order of its variants' cost:
-    /// length, then the list, then context words.
+    /// The first [`PasswordProblem`] found, cheapest check first: length, then the list, then
+    /// context words.
     pub fn check(&self, password: &str, context: &[&str]) -> Result<(), PasswordProblem> {
         // NIST SP 800-63B §5.1.1.2: at least 64 characters SHOULD be permitted; each Unicode
         // code point counts as one character.

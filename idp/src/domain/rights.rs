@@ -107,7 +107,7 @@ pub fn effective_rights(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::type_complexity)]
     use super::*;
 
     fn reg() -> Registry {

@@ -319,7 +319,7 @@ fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn client() -> Client {
