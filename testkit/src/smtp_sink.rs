@@ -58,8 +58,18 @@ impl SmtpSink {
     /// # Panics
     /// When no socket can be bound or the server thread cannot be spawned.
     pub fn start() -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .unwrap_or_else(|e| panic!("testkit: SMTP sink cannot bind 127.0.0.1:0: {e}"));
+        Self::start_on(0)
+    }
+
+    /// Starts the sink on a given port of 127.0.0.1 (0: any free one). A test of mail
+    /// delivery while the server is down first points the portal at a free port with
+    /// nothing behind it, then starts the sink there.
+    ///
+    /// # Panics
+    /// When the port cannot be bound or the server thread cannot be spawned.
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("testkit: SMTP sink cannot bind 127.0.0.1:{port}: {e}"));
         let port = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("testkit: SMTP sink has no local address: {e}"))

@@ -4,4 +4,6 @@
 
 mod cli;
 mod first_path;
+mod lifecycle;
+mod oidc;
 mod support;

@@ -14,6 +14,8 @@ pub struct Portal {
     pub db_url: String,
     pub data_dir: PathBuf,
     pub smtp: SmtpSink,
+    /// Where mail goes: the sink's URL, or (for outage tests) any other.
+    pub smtp_url: String,
     child: Option<Child>,
 }
 
@@ -24,11 +26,13 @@ impl Portal {
         let data_dir =
             std::env::temp_dir().join(format!("portal-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir).unwrap();
+        let smtp = SmtpSink::start();
         Self {
             base: format!("http://127.0.0.1:{port}"),
             db_url: db.url.clone(),
             data_dir,
-            smtp: SmtpSink::start(),
+            smtp_url: smtp.url(),
+            smtp,
             child: None,
         }
     }
@@ -41,7 +45,7 @@ impl Portal {
             .env("PORTAL_DATABASE_URL", &self.db_url)
             .env("PORTAL_LISTEN", listen)
             .env("PORTAL_DATA_DIR", &self.data_dir)
-            .env("PORTAL_SMTP_URL", self.smtp.url())
+            .env("PORTAL_SMTP_URL", &self.smtp_url)
             .env("PORTAL_LOG", "warn")
             .current_dir(&self.data_dir);
         c
@@ -54,10 +58,19 @@ impl Portal {
 
     /// Starts `portal serve` and waits until it answers.
     pub async fn start(&mut self) {
+        self.start_with(&[]).await;
+    }
+
+    /// Starts `portal serve ARGS…` (its standard output goes to `serve.out` in the data
+    /// directory, see [`Portal::output`]) and waits until it answers.
+    pub async fn start_with(&mut self, args: &[&str]) {
+        self.stop();
+        let out = std::fs::File::create(self.data_dir.join("serve.out")).unwrap();
         let child = self
             .command()
             .arg("serve")
-            .stdout(Stdio::null())
+            .args(args)
+            .stdout(out)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -72,6 +85,19 @@ impl Portal {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the portal did not start at {}", self.base);
+    }
+
+    /// What `portal serve` printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("serve.out")).unwrap_or_default()
+    }
+
+    /// Stops the server process, if one runs.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// The portal's database, for checking what was (not) stored.
@@ -101,10 +127,7 @@ impl Portal {
 
 impl Drop for Portal {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
@@ -176,6 +199,15 @@ impl Browser {
             let location = res.headers()["location"].to_str().unwrap().to_owned();
             let next = res.url().join(&location).unwrap().to_string();
             hops.push(next.clone());
+            if !next.starts_with(&self.base) {
+                // A redirect off the portal (to a client's redirect URI): stop there.
+                return Page {
+                    status: res.status(),
+                    url: next,
+                    body: String::new(),
+                    hops,
+                };
+            }
             assert!(hops.len() < 15, "redirect loop: {hops:?}");
             res = self.http.get(&next).send().await.unwrap();
         }
