@@ -121,7 +121,10 @@ pub async fn build(
         .merge(shell.router())
         .merge(portals)
         .merge(web_kit::assets::routes())
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        // Every state-changing request of every part must come from our own pages
+        // (Sec-Fetch-Site / Origin, SECURITY SE-07, AU-09); cookies are SameSite as well.
+        .layer(tower_http::csrf::CsrfLayer::new());
     Ok(web_kit::headers::secure(app, https))
 }
 

@@ -102,3 +102,31 @@ fn a_bad_setting_stops_start_up_and_names_the_setting() {
         assert!(stderr(&out).contains(var), "{var}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_bad_value_in_the_settings_file_names_the_setting() {
+    let dir = std::env::temp_dir().join(format!("portal-conf-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("portal.toml");
+    std::fs::write(&file, "listen = \"nergens\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("PORTAL_LISTEN"), "{}", stderr(&out));
+    std::fs::write(&file, "session_hours = \"lang\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("PORTAL_SESSION_HOURS"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

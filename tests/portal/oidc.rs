@@ -237,3 +237,50 @@ async fn untrusted_requests_get_a_page_and_bad_requests_go_back_with_state() {
         "unsupported_grant_type"
     );
 }
+
+/// SECURITY AU-09, SE-07: a form posted from another site is refused (login CSRF).
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let Some(db) = testkit::fresh_database(testkit::Backend::Sqlite).await else {
+        return;
+    };
+    let mut portal = Portal::new(&db);
+    portal.start().await;
+    let http = reqwest::Client::new();
+    let form = [
+        ("username", "12345"),
+        ("password", PASSWORD),
+        ("return_to", "/"),
+    ];
+    let cross = http
+        .post(format!("{}/idp/login", portal.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let foreign = http
+        .post(format!("{}/idp/login", portal.base))
+        .header("origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    let own = http
+        .post(format!("{}/idp/login", portal.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200, "our own page may post");
+    let logout = http
+        .post(format!("{}/auth/logout", portal.base))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 403, "the shell's forms are covered too");
+}
