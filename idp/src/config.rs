@@ -2,7 +2,7 @@
 //! then checked once into typed values. A bad value stops start-up with a message that
 //! names the setting by its environment variable.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use secrecy::SecretString;
@@ -35,6 +35,11 @@ pub struct RawSettings {
     pub data_dir: String,
     /// How long an activation link is valid, in hours (A2: default 7 days).
     pub activation_link_hours: i64,
+    /// How long a password-reset link is valid, in minutes (A5, SECURITY ML-01: default 30).
+    pub reset_link_minutes: i64,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed, comma-separated;
+    /// default none: the client address is the TCP peer (SECURITY AV-04).
+    pub trusted_proxies: String,
     /// Absolute lifetime of an idp session, in hours (default 10).
     pub session_hours: i64,
     /// Idle timeout of an idp session, in minutes (default 30).
@@ -58,6 +63,8 @@ impl Default for RawSettings {
             master_key: None,
             data_dir: "data".into(),
             activation_link_hours: 7 * 24,
+            reset_link_minutes: 30,
+            trusted_proxies: String::new(),
             session_hours: 10,
             session_idle_minutes: 30,
             access_token_minutes: 5,
@@ -108,6 +115,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// A2.
     pub activation_link_ttl: Duration,
+    /// A5.
+    pub reset_link_ttl: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Session lifetime.
     pub session_ttl: Duration,
     /// Session idle timeout.
@@ -208,6 +219,12 @@ impl Settings {
                 raw.activation_link_hours,
                 24 * 90,
             )?),
+            reset_link_ttl: Duration::minutes(positive(
+                "PORTAL_RESET_LINK_MINUTES",
+                raw.reset_link_minutes,
+                24 * 60,
+            )?),
+            trusted_proxies: parse_proxies(&raw.trusted_proxies)?,
             session_ttl: Duration::hours(positive(
                 "PORTAL_SESSION_HOURS",
                 raw.session_hours,
@@ -233,6 +250,22 @@ impl Settings {
     }
 }
 
+/// `PORTAL_TRUSTED_PROXIES`: IP addresses separated by commas (blanks allowed).
+fn parse_proxies(raw: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| {
+                bad(
+                    "PORTAL_TRUSTED_PROXIES",
+                    format!("'{s}' is not an IP address such as 10.0.0.5"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// An absolute http(s) URL without query, fragment or trailing slash.
 fn base_url(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
     let url = Url::parse(raw.trim()).map_err(|e| bad(setting, format!("'{raw}': {e}")))?;
@@ -254,12 +287,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn trusted_proxies_are_a_list_of_addresses() {
+        let s = Settings::from_raw(RawSettings {
+            trusted_proxies: " 127.0.0.1, ::1 ,".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.trusted_proxies,
+            vec![
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
     fn defaults_are_valid_and_derive_the_issuer() {
         let s = Settings::from_raw(RawSettings::default()).unwrap();
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
         assert_eq!(s.issuer, "http://127.0.0.1:8080/idp");
         assert_eq!(s.issuer_path, "/idp");
         assert_eq!(s.activation_link_ttl, Duration::days(7));
+        assert_eq!(s.reset_link_ttl, Duration::minutes(30));
+        assert!(s.trusted_proxies.is_empty());
         assert!(!s.https());
     }
 
@@ -307,6 +358,20 @@ mod tests {
                     ..Default::default()
                 },
                 "PORTAL_MFA_REQUIRED_FROM",
+            ),
+            (
+                RawSettings {
+                    reset_link_minutes: 0,
+                    ..Default::default()
+                },
+                "PORTAL_RESET_LINK_MINUTES",
+            ),
+            (
+                RawSettings {
+                    trusted_proxies: "10.0.0.1, proxy.local".into(),
+                    ..Default::default()
+                },
+                "PORTAL_TRUSTED_PROXIES",
             ),
             (
                 RawSettings {

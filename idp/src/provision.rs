@@ -71,16 +71,20 @@ impl From<BatchError> for ProvisionError {
 }
 
 #[derive(Serialize)]
-struct ActivationMail<'a> {
+struct LinkMail<'a> {
     name: &'a str,
     link: &'a str,
     valid_days: i64,
+    valid_minutes: i64,
     office: Option<&'a str>,
 }
 
-/// A new activation link for a user, with its mail, ready to store.
-fn activation(
+/// A new activation (A2) or password-reset (A5) link for a user, with its mail, ready to
+/// store with `tokens::issue` or inside a provisioning batch. The one place both mails
+/// are composed: `mail/activation.*` or `mail/reset.*`.
+pub fn link_mail(
     core: &Core,
+    purpose: Purpose,
     user_id: Uuid,
     name: &str,
     email: &Email,
@@ -88,20 +92,28 @@ fn activation(
     now: OffsetDateTime,
 ) -> Result<(NewUserToken, crate::store::outbox::NewMail), ProvisionError> {
     let token = crypto::random_token()?;
-    let link = core.idp_url(&format!("/activate/{token}"));
+    let (path, template, ttl) = match purpose {
+        Purpose::Activation => (
+            "/activate/",
+            "activation",
+            core.settings.activation_link_ttl,
+        ),
+        Purpose::Reset => ("/reset/", "reset", core.settings.reset_link_ttl),
+    };
+    let link = core.idp_url(&format!("{path}{token}"));
     let to = Mailbox::new(
         Some(name.to_owned()),
         email.as_str().parse().map_err(MailError::from)?,
     );
-    let ttl = core.settings.activation_link_ttl;
     let content = mail::compose(
         &core.templates,
-        "activation",
+        template,
         to,
-        ActivationMail {
+        LinkMail {
             name,
             link: &link,
             valid_days: ttl.whole_days().max(1),
+            valid_minutes: ttl.whole_minutes().max(1),
             office,
         },
     )?;
@@ -109,10 +121,10 @@ fn activation(
         NewUserToken {
             hash: crypto::token_hash(&token),
             user_id,
-            purpose: Purpose::Activation,
+            purpose,
             expires_at: now + ttl,
         },
-        mail::seal(&core.outbox, "activation", &content)?,
+        mail::seal(&core.outbox, template, &content)?,
     ))
 }
 
@@ -127,7 +139,15 @@ fn head_office_account(
     let office_id = Uuid::now_v7();
     let user_id = Uuid::now_v7();
     let rights = format_rights(&o.rights, &core.registry);
-    let (token, mail) = activation(core, user_id, &o.name, &o.email, Some(&o.name), now)?;
+    let (token, mail) = link_mail(
+        core,
+        Purpose::Activation,
+        user_id,
+        &o.name,
+        &o.email,
+        Some(&o.name),
+        now,
+    )?;
     let mut audit = AuditRecord::new("office.created");
     audit.actor_id = actor;
     audit.target_office_id = Some(office_id);
@@ -238,7 +258,7 @@ pub async fn add_insurer_admin(
     let name = crate::domain::parse_name(name)?;
     let email = Email::parse(email)?;
     let id = Uuid::now_v7();
-    let (token, mail) = activation(core, id, &name, &email, None, now)?;
+    let (token, mail) = link_mail(core, Purpose::Activation, id, &name, &email, None, now)?;
     let mut audit = AuditRecord::new("insurer_admin.created");
     audit.actor_id = actor;
     audit.target_user_id = Some(id);

@@ -10,6 +10,7 @@ pub mod identifier;
 pub mod office;
 pub mod password;
 pub mod rights;
+pub mod throttle;
 pub mod user;
 
 pub use email::Email;

@@ -1,8 +1,14 @@
 //! The pages a person sees at the identity provider: sign-in (A1), the activation link
-//! that sets the first password (A2), and the one-time set-up of the first insurer admin.
+//! that sets the first password (A2), asking for a new activation mail (A3), the
+//! forgotten-password mail and its link (A5), and the one-time set-up of the first
+//! insurer admin.
 //! Second factors (issue 5) plug in after the password step in `signin`.
 
 pub mod activation;
+pub mod client;
+pub mod limits;
+pub mod request;
+pub mod reset;
 pub mod session;
 pub mod setup;
 pub mod signin;
@@ -20,6 +26,16 @@ pub fn routes() -> Router<AppState> {
             "/activate/{token}",
             get(activation::page).post(activation::submit),
         )
+        .route(
+            "/activate",
+            get(request::activation_page).post(request::activation_submit),
+        )
+        .route(
+            "/forgot",
+            get(request::reset_page).post(request::reset_submit),
+        )
+        .route("/requested/{kind}", get(request::sent))
+        .route("/reset/{token}", get(reset::page).post(reset::submit))
         .route("/setup/{token}", get(setup::page).post(setup::submit))
 }
 

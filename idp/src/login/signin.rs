@@ -2,22 +2,29 @@
 //!
 //! Every failure (unknown login, wrong password, not activated, inactive user or office)
 //! gives the same page with the same text, after the same argon2 work (SECURITY AU-02).
+//! Failed passwords count per account and per client address in the database (AV-01,
+//! AV-02, AV-04); past a limit the attempt is refused with its own text before the
+//! password is looked at, so a right password during a lock fails like a wrong one.
+//! Every attempt is audited with its address and, internally, its reason (L1, AD-01).
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
-use super::session;
+use super::client::ClientIp;
+use super::{limits, session};
 use crate::domain::identifier::LoginName;
+use crate::domain::throttle::{Counter, Decision};
 use crate::error::PageError;
 use crate::hasher::Verdict;
 use crate::oidc::claims;
 use crate::state::AppState;
-use crate::store::accounts;
+use crate::store::accounts::{self, Principal};
 use crate::store::audit::{self, AuditRecord};
 use web_kit::paths::safe_return_to;
 
@@ -41,9 +48,51 @@ pub struct LoginForm {
 #[derive(Serialize)]
 struct Ctx<'a> {
     action: String,
+    activate_url: String,
+    forgot_url: String,
     return_to: &'a str,
     username: &'a str,
     error_key: Option<&'static str>,
+    retry_minutes: Option<i64>,
+}
+
+/// Why a sign-in failed. Internal only: the audit log keeps it, the person never sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    /// No such login name.
+    Unknown,
+    /// The password does not match.
+    WrongPassword,
+    /// The account has no password yet.
+    NotActivated,
+    /// The user or an office above it is inactive (O6).
+    Inactive,
+    /// Too many failures for the account or the address.
+    Throttled,
+}
+
+impl FailReason {
+    /// As written in the audit detail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::WrongPassword => "wrong_password",
+            Self::NotActivated => "not_activated",
+            Self::Inactive => "inactive",
+            Self::Throttled => "throttled",
+        }
+    }
+}
+
+/// The outcome of one sign-in attempt.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The password is right and the account may sign in.
+    SignedIn(Box<Principal>),
+    /// Refused with the one sign-in error text.
+    Failed,
+    /// Refused before checking: too many failures; try again after this many minutes.
+    Throttled(i64),
 }
 
 fn render(
@@ -52,15 +101,19 @@ fn render(
     return_to: &str,
     username: &str,
     error_key: Option<&'static str>,
+    retry_minutes: Option<i64>,
 ) -> Response {
     app.templates.page(
         status,
         "idp/login.html",
         Ctx {
             action: app.idp_path("/login"),
+            activate_url: app.idp_path("/activate"),
+            forgot_url: app.idp_path("/forgot"),
             return_to,
             username,
             error_key,
+            retry_minutes,
         },
     )
 }
@@ -68,59 +121,134 @@ fn render(
 /// `GET /login`.
 pub async fn page(State(app): State<AppState>, Query(q): Query<PageQuery>) -> Response {
     let return_to = safe_return_to(q.return_to.as_deref(), "/");
-    render(&app, StatusCode::OK, return_to, "", None)
+    render(&app, StatusCode::OK, return_to, "", None, None)
 }
 
 /// `POST /login`: checks the password and starts a session, then returns (303, never 307:
 /// the password is not posted on, SECURITY OP-16) to where the person came from.
 pub async fn submit(
     State(app): State<AppState>,
+    ip: ClientIp,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(form.return_to.as_deref(), "/").to_owned();
     let now = app.now();
-    let found = match LoginName::parse(&form.username) {
-        Some(name) => accounts::find_login(&app.db, &name, &app.registry).await?,
+    let username = form.username.trim();
+    match sign_in(&app, ip, &form.username, form.password, now).await? {
+        Attempt::SignedIn(principal) => {
+            // Second factors (SPEC F1–F4) hook in here, before a session exists (AU-08).
+            let jar = session::start(&app, jar, principal.user.id, "pwd", now)
+                .await
+                .map_err(PageError::internal)?;
+            Ok((jar, Redirect::to(&return_to)).into_response())
+        }
+        Attempt::Failed => Ok(render(
+            &app,
+            StatusCode::OK,
+            &return_to,
+            username,
+            Some("login.failed"),
+            None,
+        )),
+        Attempt::Throttled(minutes) => {
+            let mut res = render(
+                &app,
+                StatusCode::TOO_MANY_REQUESTS,
+                &return_to,
+                username,
+                None,
+                Some(minutes),
+            );
+            if let Ok(v) = HeaderValue::from_str(&(minutes * 60).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(res)
+        }
+    }
+}
+
+/// One sign-in attempt: throttle check, password check, counters, re-hash, audit.
+pub async fn sign_in(
+    app: &AppState,
+    ip: ClientIp,
+    username: &str,
+    password: SecretString,
+    now: OffsetDateTime,
+) -> Result<Attempt, PageError> {
+    let name = LoginName::parse(username);
+    let found = match &name {
+        Some(name) => accounts::find_login(&app.db, name, &app.registry).await?,
         None => None,
     };
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let verdict = app
-        .hasher
-        .verify(form.password, hash)
-        .await
-        .map_err(PageError::internal)?;
-    let principal = match (&user, verdict) {
-        (Some(u), Verdict::Right | Verdict::RightButOutdated) => {
-            accounts::principal(&app.db, u.id, &app.registry)
-                .await?
-                .filter(|p| p.user.activated && claims::may_sign_in(p))
-        }
-        _ => None,
+    let account = match &user {
+        Some(u) => u.id.to_string(),
+        None => limits::unknown_login_subject(username),
     };
-    let mut entry = AuditRecord::new(if principal.is_some() {
-        "login.succeeded"
-    } else {
-        "login.failed"
-    });
+    let ip_text = ip.text();
+    let mut counters = vec![(Counter::LoginAccount, account.as_str())];
+    if let Some(ip) = &ip_text {
+        counters.push((Counter::LoginIp, ip.as_str()));
+    }
+
+    let mut entry = AuditRecord::new("login.failed");
+    entry.ip = ip_text.clone();
     entry.target_user_id = user.as_ref().map(|u| u.id);
     entry.target_office_id = user.as_ref().and_then(|u| u.office_id);
-    audit::record(&app.db, &entry, now).await?;
-    let Some(principal) = principal else {
-        return Ok(render(
-            &app,
-            StatusCode::OK,
-            &return_to,
-            form.username.trim(),
-            Some("login.failed"),
-        ));
-    };
-    // Second factors (SPEC F1–F4) hook in here, before a session exists (SECURITY AU-08).
-    let jar = session::start(&app, jar, principal.user.id, "pwd", now)
+
+    if let Decision::Blocked {
+        retry_after_minutes,
+    } = limits::check(app, &counters, now).await?
+    {
+        entry.detail = serde_json::json!({ "reason": FailReason::Throttled.as_str() });
+        audit::record(&app.db, &entry, now).await?;
+        return Ok(Attempt::Throttled(retry_after_minutes));
+    }
+
+    let has_password = hash.is_some();
+    let verdict = app
+        .hasher
+        .verify(password.clone(), hash)
         .await
         .map_err(PageError::internal)?;
-    Ok((jar, Redirect::to(&return_to)).into_response())
+    let checked = match (&user, verdict) {
+        (None, _) => Err(FailReason::Unknown),
+        (Some(_), Verdict::Wrong) if !has_password => Err(FailReason::NotActivated),
+        (Some(_), Verdict::Wrong) => Err(FailReason::WrongPassword),
+        (Some(u), Verdict::Right | Verdict::RightButOutdated) => {
+            match accounts::principal(&app.db, u.id, &app.registry).await? {
+                Some(p) if !p.user.activated => Err(FailReason::NotActivated),
+                Some(p) if claims::may_sign_in(&p) => Ok(p),
+                _ => Err(FailReason::Inactive),
+            }
+        }
+    };
+    let principal = match checked {
+        Ok(p) => p,
+        Err(reason) => {
+            limits::hit(app, &counters, now).await?;
+            entry.detail = serde_json::json!({ "reason": reason.as_str() });
+            audit::record(&app.db, &entry, now).await?;
+            return Ok(Attempt::Failed);
+        }
+    };
+    // A good sign-in forgives the account's failures; other addresses keep theirs.
+    crate::store::throttle::clear(&app.db, Counter::LoginAccount, &account).await?;
+    if verdict == Verdict::RightButOutdated {
+        // AU-03: store a hash with today's parameters while the password is at hand.
+        let fresh = app
+            .hasher
+            .hash(password)
+            .await
+            .map_err(PageError::internal)?;
+        accounts::set_password_hash(&app.db, principal.user.id, &fresh, now).await?;
+    }
+    entry.action = "login.succeeded";
+    entry.actor_id = Some(principal.user.id);
+    audit::record(&app.db, &entry, now).await?;
+    Ok(Attempt::SignedIn(Box::new(principal)))
 }

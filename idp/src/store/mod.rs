@@ -15,6 +15,7 @@ pub mod codes;
 pub mod keys;
 pub mod outbox;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 
 use std::str::FromStr;

@@ -10,6 +10,7 @@ use super::accounts::NewUserRecord;
 use super::audit::{AuditRecord, insert_audit};
 use super::outbox::{NewMail, insert_mail};
 use super::{Db, StoreError, at, with_db};
+use crate::domain::throttle::Counter;
 
 /// What a link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +131,8 @@ fn state_of(row: Option<TokenRow>, now: OffsetDateTime) -> LinkState {
     }
 }
 
-/// Consumes a link and sets the user's password in one transaction, with its audit entry.
+/// Consumes a link and sets the user's password in one transaction, with its audit entry;
+/// a reset link also revokes every session of the user and clears its sign-in failures.
 /// Returns the state the link was in; only `Valid` changed anything. Two concurrent
 /// submissions of one link cannot both succeed (`UPDATE … WHERE used_at IS NULL`).
 pub async fn consume_and_set_password(
@@ -175,6 +177,22 @@ pub async fn consume_and_set_password(
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+        if purpose == Purpose::Reset {
+            // SECURITY ML-04: a reset ends every session of the user; AV-03: and lifts a
+            // sign-in lock, so others cannot lock the owner out for good.
+            sqlx::query(
+                "UPDATE idp_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM signin_throttle WHERE kind = $1 AND subject = $2")
+                .bind(Counter::LoginAccount.as_str())
+                .bind(user_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut audit = audit.clone();
         audit.target_user_id = Some(user_id);
         audit.actor_id = Some(user_id);
