@@ -6,4 +6,5 @@ mod cli;
 mod first_path;
 mod lifecycle;
 mod oidc;
+mod signin;
 mod support;

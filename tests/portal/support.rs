@@ -16,6 +16,8 @@ pub struct Portal {
     pub smtp: SmtpSink,
     /// Where mail goes: the sink's URL, or (for outage tests) any other.
     pub smtp_url: String,
+    /// Further `PORTAL_*` settings for the server and the CLI, e.g. trusted proxies.
+    pub extra_env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -33,6 +35,7 @@ impl Portal {
             data_dir,
             smtp_url: smtp.url(),
             smtp,
+            extra_env: Vec::new(),
             child: None,
         }
     }
@@ -48,6 +51,9 @@ impl Portal {
             .env("PORTAL_SMTP_URL", &self.smtp_url)
             .env("PORTAL_LOG", "warn")
             .current_dir(&self.data_dir);
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
         c
     }
 
@@ -122,6 +128,50 @@ impl Portal {
             .next()
             .unwrap()
             .to_owned()
+    }
+}
+
+impl Portal {
+    /// Adds a setting for the next start or CLI command.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Waits until `count` mails to `to` carry a link containing `marker` (such as
+    /// `/idp/reset/`) and returns the link of the last of them.
+    pub async fn nth_link(&self, to: &str, marker: &str, count: usize) -> String {
+        let needle = format!("{}{marker}", self.base);
+        let links = |sink: &SmtpSink| -> Vec<String> {
+            sink.messages()
+                .iter()
+                .filter(|m| m.to.iter().any(|t| t == to))
+                .map(|m| quoted_printable(&m.data))
+                .filter_map(|text| {
+                    let start = text.find(&needle)?;
+                    text[start..]
+                        .split(|c: char| c.is_whitespace() || c == '"' || c == '<')
+                        .next()
+                        .map(str::to_owned)
+                })
+                .collect()
+        };
+        for _ in 0..400 {
+            let found = links(&self.smtp);
+            if found.len() >= count {
+                return found[count - 1].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {count} mails to {to} with {marker}");
+    }
+
+    /// How many mails to `to` arrived so far.
+    pub fn mails_to(&self, to: &str) -> usize {
+        self.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == to))
+            .count()
     }
 }
 
