@@ -193,6 +193,22 @@ impl Idp {
         })
     }
 
+    /// Every hour, forgets throttle counters whose window ended long ago, so the table
+    /// holds only what a limit can still use (SECURITY AV-06).
+    pub fn spawn_housekeeping(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let before = state.now() - time::Duration::days(1);
+                if let Err(e) = store::throttle::purge(&state.db, before).await {
+                    tracing::warn!(error = %e, "throttle counters not purged");
+                }
+            }
+        })
+    }
+
     /// The master key's sealer for signing keys (`keys rotate`).
     pub fn key_sealer(&self) -> Result<crypto::Sealer, crypto::CryptoError> {
         self.master.sealer("signing-keys")

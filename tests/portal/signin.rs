@@ -362,6 +362,40 @@ testkit::both_databases! {
         assert!(audit.iter().filter(|(a, _, _)| a.starts_with("login.")).all(|(_, ip, _)| ip.as_deref() == Some("127.0.0.1")), "{audit:?}");
         assert!(audit.iter().any(|(a, _, d)| a == "login.failed" && d.contains("\"not_activated\"")));
     }
+
+    /// AU-03: a password hashed with older parameters is hashed again at the next good
+    /// sign-in, and the new hash verifies.
+    async fn an_outdated_hash_is_replaced_at_sign_in(db: &TestDatabase) {
+        use argon2::PasswordHasher as _;
+        let mut portal = Portal::new(db);
+        portal.start().await;
+        active_head(&portal, "12345", "info@voorbeeld.nl").await;
+        let weak = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(PASSWORD.as_bytes())
+        .unwrap()
+        .to_string();
+        let db = portal.db().await;
+        idp::with_db!(&db, |pool| sqlx::query("UPDATE users SET password_hash = $1 WHERE email = 'info@voorbeeld.nl'")
+            .bind(&weak)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .unwrap();
+        let (status, _) = post_login(&portal, None, "12345", PASSWORD).await;
+        assert_eq!(status, 303);
+        let stored: String = idp::with_db!(&db, |pool| sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'info@voorbeeld.nl'")
+            .fetch_one(pool)
+            .await)
+        .unwrap();
+        db.close().await;
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+        let (status, _) = post_login(&portal, None, "info@voorbeeld.nl", PASSWORD).await;
+        assert_eq!(status, 303, "the new hash verifies");
+    }
 }
 
 /// Sends `n` failing sign-ins at once, from forwarded address `client(i)` with user

@@ -251,3 +251,87 @@ async fn send_link(
     audit::record(&app.db, &entry, now).await?;
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::{Office, Role, User};
+    use uuid::Uuid;
+
+    fn office(kind: OfficeKind, number: &str, parent: Option<Uuid>) -> Office {
+        Office {
+            id: Uuid::now_v7(),
+            kind,
+            parent_id: parent,
+            number: number.into(),
+            name: "Kantoor".into(),
+            email: Email::parse(&format!("kantoor{number}@x.nl")).unwrap(),
+            rights: Default::default(),
+            allow_sub_offices: true,
+            active: true,
+        }
+    }
+
+    fn user(office: &Office, role: Role) -> User {
+        User {
+            id: Uuid::now_v7(),
+            office_id: Some(office.id),
+            role,
+            name: "Ilse".into(),
+            email: Email::parse("ilse@x.nl").unwrap(),
+            rights: Default::default(),
+            active: true,
+            activated: false,
+        }
+    }
+
+    #[test]
+    fn a3_matches_users_of_the_head_offices_tree_that_are_not_activated() {
+        let n = |s: &str| AdvisorNumber::parse(s).unwrap();
+        let head = office(OfficeKind::HeadOffice, "12345", None);
+        let sub = office(OfficeKind::SubOffice, "7", Some(head.id));
+        let main = Principal {
+            user: user(&head, Role::MainUser),
+            office: Some(head.clone()),
+            head_office: None,
+        };
+        let employee = Principal {
+            user: user(&head, Role::Employee),
+            ..main.clone()
+        };
+        let sub_user = Principal {
+            user: user(&sub, Role::MainUser),
+            office: Some(sub.clone()),
+            head_office: Some(head.clone()),
+        };
+        for p in [&main, &employee, &sub_user] {
+            assert!(may_request_activation(p, &n("12345")));
+            assert!(!may_request_activation(p, &n("67890")), "another office");
+            assert!(!may_request_reset(p), "not activated yet");
+        }
+        assert!(
+            !may_request_activation(&sub_user, &n("7")),
+            "the sub-office's own number is no advisor number"
+        );
+        let mut activated = main.clone();
+        activated.user.activated = true;
+        assert!(!may_request_activation(&activated, &n("12345")));
+        assert!(may_request_reset(&activated));
+        let mut closed = sub_user.clone();
+        closed.head_office.as_mut().unwrap().active = false;
+        assert!(!may_request_activation(&closed, &n("12345")), "O6");
+        closed.user.activated = true;
+        assert!(!may_request_reset(&closed), "O6");
+        let admin = Principal {
+            user: User {
+                office_id: None,
+                role: Role::InsurerAdmin,
+                ..main.user.clone()
+            },
+            office: None,
+            head_office: None,
+        };
+        assert!(!may_request_activation(&admin, &n("12345")));
+    }
+}
