@@ -276,6 +276,20 @@ testkit::both_databases! {
         let outcomes: Vec<String> = audit(&portal).await.into_iter().filter(|(a, _, _)| a == "reset.requested").map(|(_, _, d)| d).collect();
         assert_eq!(outcomes.len(), 3);
         assert!(outcomes[0].contains("no_match") && outcomes[1].contains("no_match") && outcomes[2].contains("sent"), "{outcomes:?}");
+
+        // ML-03: at most three mails an hour per account; the fourth request still gets
+        // the same answer, but nothing is sent.
+        let mut last = known;
+        for _ in 0..3 {
+            last = browser.post(&action, &[("email", "actief@kantoor.nl")]).await;
+        }
+        assert_eq!(main_text(&last), main_text(&unknown));
+        portal.nth_link("actief@kantoor.nl", "/idp/reset/", 3).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(count(&portal, "SELECT COUNT(*) FROM user_tokens WHERE purpose = 'reset'").await, 3);
+        assert_eq!(portal.mails_to("actief@kantoor.nl"), 4, "activation + three resets");
+        let last_outcome = audit(&portal).await.into_iter().rev().find(|(a, _, _)| a == "reset.requested").unwrap();
+        assert!(last_outcome.2.contains("throttled"), "{last_outcome:?}");
     }
 
     /// AV-01, AV-04 behind a trusted proxy: five failures lock the account (then even the
