@@ -1,0 +1,14 @@
+//! The identity provider's storage contract tests (STYLE §8, layer 2). Each behaviour is
+//! written once and runs on SQLite and on PostgreSQL, each time on a fresh database
+//! (`testkit::both_databases!`), so one SQL text is checked on both.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod audit;
+mod codes;
+mod keys;
+mod outbox;
+mod rights;
+mod sessions;
+mod support;
+mod tokens;
