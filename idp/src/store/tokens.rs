@@ -146,28 +146,36 @@ pub async fn consume_and_set_password(
     let now = at(now);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let row = sqlx::query_as::<_, TokenRow>(
-            "SELECT t.user_id, t.expires_at, t.used_at, u.active FROM user_tokens t
-             JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.purpose = $2",
+        // The guarded write comes first: on SQLite a transaction that reads before it
+        // writes fails with "database is locked" when another one committed in between,
+        // so two submissions of one link must race on this single statement.
+        let taken: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE user_tokens SET used_at = $1
+             WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
+               AND user_id IN (SELECT id FROM users WHERE active)
+             RETURNING user_id",
         )
+        .bind(now)
         .bind(hash)
         .bind(purpose.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        let state = state_of(row, now);
-        let LinkState::Valid { user_id } = state else {
-            return Ok(state);
+        let Some(user_id) = taken else {
+            // Nothing changed; say why from the row as it is.
+            let row = sqlx::query_as::<_, TokenRow>(
+                "SELECT t.user_id, t.expires_at, t.used_at, u.active FROM user_tokens t
+                 JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.purpose = $2",
+            )
+            .bind(hash)
+            .bind(purpose.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Ok(match state_of(row, now) {
+                LinkState::Valid { .. } => LinkState::Used,
+                other => other,
+            });
         };
-        let taken = sqlx::query(
-            "UPDATE user_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await?;
-        if taken.rows_affected() != 1 {
-            return Ok(LinkState::Used);
-        }
+        let state = LinkState::Valid { user_id };
         sqlx::query(
             "UPDATE users SET password_hash = $1, activated_at = COALESCE(activated_at, $2),
                 updated_at = $2, version = version + 1 WHERE id = $3",

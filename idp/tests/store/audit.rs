@@ -42,6 +42,13 @@ testkit::both_databases! {
             assert!(result.is_err(), "{sql} was allowed: {result:?}");
         }
 
+        // Row triggers do not see TRUNCATE; PostgreSQL refuses it with a statement trigger
+        // (SQLite has no TRUNCATE).
+        if let idp::store::Db::Postgres(pool) = &db {
+            let truncated = sqlx::query("TRUNCATE audit_log").execute(pool).await;
+            assert!(truncated.is_err(), "TRUNCATE audit_log was allowed");
+        }
+
         assert_eq!(count(&db, "audit_log").await, before);
         let rows = audit::for_user(&db, user, 10).await.unwrap();
         let kept = rows.iter().find(|r| r.id == entry.id).unwrap();

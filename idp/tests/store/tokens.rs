@@ -231,6 +231,12 @@ testkit::both_databases! {
                 .filter(|r| matches!(r, Ok(s) if *s == valid))
                 .count();
             assert_eq!(winners, 1, "round {round}: {a:?} / {b:?}");
+            // The other submission learns the link was used; it does not fail.
+            let losers = [&a, &b]
+                .iter()
+                .filter(|r| matches!(r, Ok(LinkState::Used)))
+                .count();
+            assert_eq!(losers, 1, "round {round}: {a:?} / {b:?}");
             let expected = if matches!(&a, Ok(s) if *s == valid) {
                 "phc-a"
             } else {
