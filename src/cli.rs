@@ -107,9 +107,14 @@ pub struct AddClientArgs {
     /// PORTAL_CLIENT_SECRET when not given, so it need not appear in the shell history.
     #[arg(long, env = "PORTAL_CLIENT_SECRET", hide_env_values = true)]
     pub secret: String,
-    /// A redirect URI, matched byte for byte (repeatable).
-    #[arg(long = "redirect-uri", required = true)]
+    /// A redirect URI, matched byte for byte (repeatable; at least one for the
+    /// authorization_code grant).
+    #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// A grant type the client may use (repeatable): authorization_code (the default),
+    /// refresh_token (scope offline_access), client_credentials (a service client).
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+    pub grant_types: Vec<String>,
     /// A post-logout redirect URI (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,

@@ -107,6 +107,26 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         eprintln!("refused: the client secret must be at least 32 characters");
         return Ok(ExitCode::from(2));
     }
+    // SECURITY OP-28: a client id never looks like a user's `sub` (a UUID).
+    if uuid::Uuid::parse_str(&a.id).is_ok() {
+        eprintln!("refused: a client id must not be a UUID");
+        return Ok(ExitCode::from(2));
+    }
+    let mut grant_types = a.grant_types.clone();
+    if grant_types.is_empty() {
+        grant_types.push("authorization_code".into());
+    }
+    grant_types.sort();
+    grant_types.dedup();
+    let code_flow = grant_types.iter().any(|g| g == "authorization_code");
+    if code_flow && a.redirect_uris.is_empty() {
+        eprintln!("refused: the authorization_code grant needs at least one --redirect-uri");
+        return Ok(ExitCode::from(2));
+    }
+    if !code_flow && grant_types.iter().any(|g| g == "refresh_token") {
+        eprintln!("refused: refresh_token comes only with authorization_code");
+        return Ok(ExitCode::from(2));
+    }
     for uri in a
         .redirect_uris
         .iter()
@@ -126,6 +146,7 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         post_logout_redirect_uris: a.post_logout_redirect_uris,
         backchannel_logout_uri: a.backchannel_logout_uri,
         require_pkce: !a.insecure_no_pkce,
+        grant_types,
     };
     clients::upsert(&idp.state.db, &client, idp.state.now()).await?;
     println!("client {} registered", client.client_id);

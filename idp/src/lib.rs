@@ -171,6 +171,7 @@ impl Idp {
                 post_logout_redirect_uris: vec![],
                 backchannel_logout_uri: None,
                 require_pkce: true,
+                grant_types: vec!["authorization_code".into()],
             },
             now,
         )

@@ -7,3 +7,4 @@ mod first_path;
 mod lifecycle;
 mod oidc;
 mod support;
+mod tokens;

@@ -8,23 +8,28 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// The discovery document. Advertises only what is implemented (SECURITY OP-01): the
-/// code flow, PKCE S256, the two client-secret methods, RS256.
+/// code flow, refresh tokens, client credentials, PKCE S256, the two client-secret
+/// methods, introspection, revocation, RS256.
 pub fn build(issuer: &str) -> String {
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "portal", "profile", "email"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
+        "scopes_supported": ["openid", "portal", "profile", "email", "offline_access"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid",
             "name", "email", "email_verified", "role", "rights", "office", "head_office"],
         "prompt_values_supported": ["none", "login"],
         "authorization_response_iss_parameter_supported": true,

@@ -1,9 +1,12 @@
-//! The OpenID Connect endpoints (SPEC §4): discovery, JWKS, authorize, token, userinfo.
+//! The OpenID Connect endpoints (SPEC §4): discovery, JWKS, authorize, token, userinfo,
+//! introspection (RFC 7662) and revocation (RFC 7009).
 //! HTTP glue only; the protocol checks are pure functions next to their handlers.
 
 pub mod authorize;
 pub mod claims;
 pub mod discovery;
+pub mod introspect;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
@@ -22,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/jwks", get(discovery::jwks))
         .route("/authorize", get(authorize::get).post(authorize::post))
         .route("/token", post(token::token))
+        .route("/introspect", post(introspect::introspect))
+        .route("/revoke", post(revoke::revoke))
         .route(
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

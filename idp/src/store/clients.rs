@@ -24,6 +24,16 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Whether PKCE is required (default: yes, SPEC §4).
     pub require_pkce: bool,
+    /// The grant types the client may use (RFC 7591 `grant_types`): `authorization_code`,
+    /// `refresh_token` (scope `offline_access`), `client_credentials`.
+    pub grant_types: Vec<String>,
+}
+
+impl Client {
+    /// Whether the registration allows `grant_type`.
+    pub fn allows(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -35,6 +45,7 @@ struct ClientRow {
     post_logout_redirect_uris: String,
     backchannel_logout_uri: Option<String>,
     require_pkce: bool,
+    grant_types: String,
 }
 
 /// Registers a client or replaces its registration.
@@ -46,13 +57,14 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
     with_db!(db, |pool| {
         sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+            backchannel_logout_uri, require_pkce, grant_types, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
          ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
             redirect_uris = excluded.redirect_uris,
             post_logout_redirect_uris = excluded.post_logout_redirect_uris,
             backchannel_logout_uri = excluded.backchannel_logout_uri,
-            require_pkce = excluded.require_pkce, updated_at = excluded.updated_at"
+            require_pkce = excluded.require_pkce, grant_types = excluded.grant_types,
+            updated_at = excluded.updated_at"
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -61,6 +73,7 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
     .bind(&post_logout)
     .bind(c.backchannel_logout_uri.as_deref())
     .bind(c.require_pkce)
+    .bind(c.grant_types.join(" "))
     .bind(at(now))
     .execute(pool)
     .await
@@ -73,7 +86,7 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError> {
     let row = with_db!(db, |pool| sqlx::query_as::<_, ClientRow>(
         "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce FROM clients WHERE client_id = $1"
+            backchannel_logout_uri, require_pkce, grant_types FROM clients WHERE client_id = $1"
     )
     .bind(client_id)
     .fetch_optional(pool)
@@ -90,6 +103,11 @@ pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError>
             secret_hash: r.secret_hash,
             backchannel_logout_uri: r.backchannel_logout_uri,
             require_pkce: r.require_pkce,
+            grant_types: r
+                .grant_types
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     })
     .transpose()
