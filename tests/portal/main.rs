@@ -5,6 +5,7 @@
 mod cli;
 mod first_path;
 mod lifecycle;
+mod logout;
 mod oidc;
 mod support;
 mod tokens;

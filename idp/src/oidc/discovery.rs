@@ -9,7 +9,7 @@ use crate::state::AppState;
 
 /// The discovery document. Advertises only what is implemented (SECURITY OP-01): the
 /// code flow, refresh tokens, client credentials, PKCE S256, the two client-secret
-/// methods, introspection, revocation, RS256.
+/// methods, introspection, revocation, RP-initiated and back-channel logout, RS256.
 pub fn build(issuer: &str) -> String {
     json!({
         "issuer": issuer,
@@ -18,6 +18,7 @@ pub fn build(issuer: &str) -> String {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "revocation_endpoint": format!("{issuer}/revoke"),
+        "end_session_endpoint": format!("{issuer}/end_session"),
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -37,6 +38,8 @@ pub fn build(issuer: &str) -> String {
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "ui_locales_supported": ["nl"],
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
     .to_string()
 }

@@ -1,10 +1,11 @@
 //! The OpenID Connect endpoints (SPEC §4): discovery, JWKS, authorize, token, userinfo,
-//! introspection (RFC 7662) and revocation (RFC 7009).
+//! introspection (RFC 7662), revocation (RFC 7009), RP-initiated and back-channel logout.
 //! HTTP glue only; the protocol checks are pure functions next to their handlers.
 
 pub mod authorize;
 pub mod claims;
 pub mod discovery;
+pub mod end_session;
 pub mod introspect;
 pub mod revoke;
 pub mod token;
@@ -27,6 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/token", post(token::token))
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
+        .route(
+            "/end_session",
+            get(end_session::get).post(end_session::post),
+        )
         .route(
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

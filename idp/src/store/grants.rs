@@ -222,3 +222,42 @@ pub async fn rotate_refresh(
         Ok(Rotation::Rotated(Box::new(grant)))
     })
 }
+
+/// A client to tell, by back-channel logout, that a session ended.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LogoutTarget {
+    /// The client.
+    pub client_id: String,
+    /// Its registered back-channel logout URI.
+    pub backchannel_logout_uri: String,
+    /// The session's user.
+    pub user_id: Uuid,
+    /// The session's `sid`.
+    pub sid: String,
+}
+
+/// Every client that got tokens in the session `session_hash` and registered a
+/// back-channel logout URI (OIDC Back-Channel Logout 1.0 §2.7).
+pub async fn logout_targets(db: &Db, session_hash: &[u8]) -> Result<Vec<LogoutTarget>, StoreError> {
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, LogoutTarget>(
+        "SELECT DISTINCT g.client_id, c.backchannel_logout_uri, g.user_id, g.sid
+         FROM grants g JOIN clients c ON c.client_id = g.client_id
+         WHERE g.session_hash = $1 AND c.backchannel_logout_uri IS NOT NULL
+         ORDER BY g.client_id"
+    )
+    .bind(session_hash)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+/// The session (its id hash) whose `sid` is `sid`, if a grant of it exists.
+pub async fn session_of_sid(db: &Db, sid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let row: Option<Vec<u8>> = with_db!(db, |pool| sqlx::query_scalar(
+        "SELECT session_hash FROM grants WHERE sid = $1 LIMIT 1"
+    )
+    .bind(sid)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
