@@ -159,48 +159,43 @@ pub async fn rotate_refresh(
     let now = at(now);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let token = sqlx::query_as::<_, RefreshToken>(
-            "SELECT grant_id, client_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
-        )
-        .bind(old_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(token) = token.filter(|t| t.client_id == client_id) else {
-            return Ok(Rotation::Refused);
-        };
-        let revoke_family =
-            "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
-        if token.used_at.is_some() {
-            sqlx::query(revoke_family)
-                .bind(now)
-                .bind(token.grant_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(Rotation::Reused);
-        }
-        if token.expires_at <= now {
-            return Ok(Rotation::Refused);
-        }
-        let taken = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        // Write first: of concurrent uses exactly one takes the token (the others wait for
+        // its row lock and then find it used), and SQLite takes its write lock up front.
+        let taken: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE refresh_tokens SET used_at = $1
+             WHERE token_hash = $2 AND client_id = $3 AND used_at IS NULL AND expires_at > $1
+             RETURNING grant_id",
         )
         .bind(now)
         .bind(old_hash)
-        .execute(&mut *tx)
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
         .await?;
-        if taken.rows_affected() != 1 {
-            // Used by a concurrent request: one of the two is a replay.
-            sqlx::query(revoke_family)
-                .bind(now)
-                .bind(token.grant_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(Rotation::Reused);
-        }
+        let Some(grant_id) = taken else {
+            let token = sqlx::query_as::<_, RefreshToken>(
+                "SELECT grant_id, client_id, expires_at, used_at FROM refresh_tokens
+                 WHERE token_hash = $1",
+            )
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return match token {
+                Some(t) if t.client_id == client_id && t.used_at.is_some() => {
+                    sqlx::query(
+                        "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(t.grant_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Rotation::Reused)
+                }
+                _ => Ok(Rotation::Refused),
+            };
+        };
         let grant = sqlx::query_as::<_, Grant>(select_grant!())
-            .bind(token.grant_id)
+            .bind(grant_id)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(grant) = grant.filter(|g| g.live() && g.expires_at > now) else {
