@@ -105,8 +105,13 @@ pub struct AddClientArgs {
     pub id: String,
     /// The client secret (at least 32 characters; only its hash is stored). Read from
     /// PORTAL_CLIENT_SECRET when not given, so it need not appear in the shell history.
+    /// Needed unless --jwks-file is given.
     #[arg(long, env = "PORTAL_CLIENT_SECRET", hide_env_values = true)]
-    pub secret: String,
+    pub secret: Option<String>,
+    /// A JSON Web Key Set file with the client's public keys, for private_key_jwt client
+    /// authentication (RFC 7523).
+    #[arg(long = "jwks-file")]
+    pub jwks_file: Option<PathBuf>,
     /// A redirect URI, matched byte for byte (repeatable; at least one for the
     /// authorization_code grant).
     #[arg(long = "redirect-uri")]

@@ -103,8 +103,24 @@ pub async fn add_insurer_admin(
 
 pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<ExitCode> {
     let idp = open(settings).await?;
-    if a.secret.len() < 32 {
+    if a.secret.as_ref().is_some_and(|s| s.len() < 32) {
         eprintln!("refused: the client secret must be at least 32 characters");
+        return Ok(ExitCode::from(2));
+    }
+    let jwks = match &a.jwks_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if let Err(reason) = idp::oidc::client_auth::check_client_jwks(&text) {
+                eprintln!("refused: {}: {reason}", path.display());
+                return Ok(ExitCode::from(2));
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    if a.secret.is_none() && jwks.is_none() {
+        eprintln!("refused: give --secret (or PORTAL_CLIENT_SECRET) or --jwks-file");
         return Ok(ExitCode::from(2));
     }
     // SECURITY OP-28: a client id never looks like a user's `sub` (a UUID).
@@ -141,12 +157,13 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
     let client = Client {
         name: a.name.clone().unwrap_or_else(|| a.id.clone()),
         client_id: a.id.clone(),
-        secret_hash: Some(crypto::token_hash(&a.secret)),
+        secret_hash: a.secret.as_deref().map(crypto::token_hash),
         redirect_uris: a.redirect_uris,
         post_logout_redirect_uris: a.post_logout_redirect_uris,
         backchannel_logout_uri: a.backchannel_logout_uri,
         require_pkce: !a.insecure_no_pkce,
         grant_types,
+        jwks,
     };
     clients::upsert(&idp.state.db, &client, idp.state.now()).await?;
     println!("client {} registered", client.client_id);

@@ -174,6 +174,7 @@ impl Idp {
                 backchannel_logout_uri: None,
                 require_pkce: true,
                 grant_types: vec!["authorization_code".into()],
+                jwks: None,
             },
             now,
         )

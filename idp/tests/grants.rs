@@ -42,6 +42,7 @@ async fn setup(db: &TestDatabase) -> (Db, Uuid, Vec<u8>) {
             backchannel_logout_uri: backchannel.map(str::to_owned),
             require_pkce: true,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            jwks: None,
         };
         clients::upsert(&store, &client, now()).await.unwrap();
     }

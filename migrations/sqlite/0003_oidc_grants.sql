@@ -38,3 +38,16 @@ CREATE TABLE refresh_tokens (
     used_at          TEXT
 );
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+
+-- A client's public keys (a JWKS, JSON) for private_key_jwt client authentication
+-- (RFC 7523); NULL for clients that authenticate with a secret.
+ALTER TABLE clients ADD COLUMN jwks TEXT;
+
+-- The `jti` of every client assertion seen, until it expires: an assertion works once
+-- (RFC 7523 §3 item 7).
+CREATE TABLE client_assertions (
+    client_id        TEXT NOT NULL,
+    jti              TEXT NOT NULL,
+    expires_at       TEXT NOT NULL,
+    PRIMARY KEY (client_id, jti)
+);

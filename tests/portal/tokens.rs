@@ -16,6 +16,54 @@ const SERVICE_SECRET: &str = "service-client-secret-0123456789-abcdef";
 const REDIRECT: &str = "https://rp.example.nl/cb";
 const OTHER_REDIRECT: &str = "https://ander.example.nl/cb";
 
+/// A P-256 key made for this test with openssl, and its public JWKS (kid `rp-1`).
+const RP_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgxD2lk+23A+esTlxW
+t3hVJAAB3PQ5d5kTfLr76g4iu8OhRANCAAQdtyRLZ7yXgfNk/6nvM0GnYxhdy1xg
+G3P0c916TDKIe8Dnohua3VRqkrQODOh+0sTMyHBRTKcvzbG9Z8EbnMIv
+-----END PRIVATE KEY-----
+";
+const RP_JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"rp-1","use":"sig","alg":"ES256","x":"HbckS2e8l4HzZP-p7zNBp2MYXctcYBtz9HPdekwyiHs","y":"wOeiG5rdVGqStA4M6H7SxMzIcFFMpy_Nsb1nwRucwi8"}]}"#;
+
+/// An RFC 7523 client assertion of `sleutel` for `aud`, living `ttl` seconds.
+fn assertion(aud: &str, ttl: i64, jti: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("rp-1".into());
+    let claims = serde_json::json!({"iss": "sleutel", "sub": "sleutel", "aud": aud, "iat": now, "exp": now + ttl, "jti": jti});
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(RP_KEY.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn with_assertion(
+    portal: &Portal,
+    path: &str,
+    assertion: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut all = vec![
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion),
+    ];
+    all.extend_from_slice(form);
+    reqwest::Client::new()
+        .post(format!("{}/idp/{path}", portal.base))
+        .form(&all)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A portal with a head office (DIP, DIL) whose main user has activated the account in `Browser`, the
 /// client `extern` (code + refresh), `ander` (code + refresh) and `dienst` (service).
 async fn portal_with_clients(db: &TestDatabase) -> (Portal, Browser) {
@@ -311,5 +359,38 @@ testkit::both_databases! {
         assert_eq!(error_of(res).await, "invalid_scope");
         let res = post_as(&portal, "token", "dienst", SERVICE_SECRET, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
         assert_eq!(error_of(res).await, "unauthorized_client");
+    }
+
+    async fn private_key_jwt_authenticates_once_per_assertion(db: &TestDatabase) {
+        let mut portal = Portal::new(db);
+        portal.start().await;
+        let jwks = portal.data_dir.join("sleutel.jwks.json");
+        std::fs::write(&jwks, RP_JWKS).unwrap();
+        let out = portal.cli(&["client", "add", "--id", "sleutel", "--grant-type", "client_credentials", "--jwks-file", jwks.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(&jwks, RP_JWKS.replace("\"kid\"", "\"d\":\"AAAA\",\"kid\"")).unwrap();
+        let out = portal.cli(&["client", "add", "--id", "lek", "--grant-type", "client_credentials", "--jwks-file", jwks.to_str().unwrap()]);
+        assert!(!out.status.success(), "a JWKS with private parts is refused");
+        let discovery: Value = reqwest::get(format!("{}/idp/.well-known/openid-configuration", portal.base)).await.unwrap().json().await.unwrap();
+        assert!(discovery["token_endpoint_auth_methods_supported"].to_string().contains("private_key_jwt"));
+
+        let token_endpoint = format!("{}/idp/token", portal.base);
+        let grant = [("grant_type", "client_credentials")];
+        let a = assertion(&token_endpoint, 60, "jti-1");
+        let cc = tokens(with_assertion(&portal, "token", &a, &grant).await).await;
+        assert_eq!(payload(s(&cc, "access_token"))["sub"], "sleutel");
+        // RFC 7523 §3: one use per jti; aud must name us; exp must be in the future.
+        let replay = with_assertion(&portal, "token", &a, &grant).await;
+        assert_eq!(replay.status(), 401);
+        for bad in [assertion("https://elders.example.nl/token", 60, "jti-2"), assertion(&token_endpoint, -120, "jti-3"), assertion(&token_endpoint, 60, "")] {
+            assert_eq!(with_assertion(&portal, "token", &bad, &grant).await.status(), 401);
+        }
+        // The issuer and the endpoint itself are good audiences too (introspection here).
+        let i = with_assertion(&portal, "introspect", &assertion(&format!("{}/idp", portal.base), 60, "jti-4"), &[("token", s(&cc, "access_token"))]).await;
+        assert_eq!(i.status(), 200);
+        assert_eq!(i.json::<Value>().await.unwrap()["active"], true);
+        // A secret does not work for a key-only client.
+        let res = post_as(&portal, "token", "sleutel", SERVICE_SECRET, &grant).await;
+        assert_eq!(res.status(), 401);
     }
 }

@@ -335,6 +335,7 @@ mod tests {
             backchannel_logout_uri: None,
             require_pkce: true,
             grant_types: vec!["authorization_code".into()],
+            jwks: None,
         }
     }
 

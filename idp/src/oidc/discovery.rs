@@ -9,7 +9,7 @@ use crate::state::AppState;
 
 /// The discovery document. Advertises only what is implemented (SECURITY OP-01): the
 /// code flow, refresh tokens, client credentials, PKCE S256, the two client-secret
-/// methods, introspection, revocation, RP-initiated and back-channel logout, RS256.
+/// methods and private_key_jwt, introspection, revocation, RP-initiated and back-channel logout, RS256.
 pub fn build(issuer: &str) -> String {
     json!({
         "issuer": issuer,
@@ -25,9 +25,12 @@ pub fn build(issuer: &str) -> String {
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "portal", "profile", "email", "offline_access"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid",

@@ -9,7 +9,8 @@ use axum::response::Response;
 use axum_extra::extract::Form;
 use serde::{Deserialize, Serialize};
 
-use super::token::{authenticate, no_store};
+use super::client_auth::{Credentials, authenticate};
+use super::token::no_store;
 use super::userinfo::{grant_live, verify_access_token};
 use crate::crypto;
 use crate::error::OAuthError;
@@ -27,6 +28,19 @@ pub struct TokenForm {
     pub(crate) token_type_hint: Option<String>,
     pub(crate) client_id: Option<String>,
     pub(crate) client_secret: Option<String>,
+    pub(crate) client_assertion_type: Option<String>,
+    pub(crate) client_assertion: Option<String>,
+}
+
+impl TokenForm {
+    pub(crate) fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_deref(),
+            client_assertion_type: self.client_assertion_type.as_deref(),
+            client_assertion: self.client_assertion.as_deref(),
+        }
+    }
 }
 
 /// RFC 7662 §2.2.
@@ -60,8 +74,8 @@ pub async fn introspect(
     let client = authenticate(
         &app,
         &headers,
-        req.client_id.as_deref(),
-        req.client_secret.as_deref(),
+        &req.credentials(),
+        &app.idp_url("/introspect"),
     )
     .await?;
     let token = req

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod client_auth;
 pub mod discovery;
 pub mod end_session;
 pub mod introspect;

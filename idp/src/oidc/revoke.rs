@@ -9,8 +9,9 @@ use axum::response::Response;
 use axum_extra::extract::Form;
 use uuid::Uuid;
 
+use super::client_auth::authenticate;
 use super::introspect::TokenForm;
-use super::token::{authenticate, no_store};
+use super::token::no_store;
 use super::userinfo::verify_access_token;
 use crate::crypto;
 use crate::error::OAuthError;
@@ -25,13 +26,7 @@ pub async fn revoke(
     headers: HeaderMap,
     Form(req): Form<TokenForm>,
 ) -> Result<Response, OAuthError> {
-    let client = authenticate(
-        &app,
-        &headers,
-        req.client_id.as_deref(),
-        req.client_secret.as_deref(),
-    )
-    .await?;
+    let client = authenticate(&app, &headers, &req.credentials(), &app.idp_url("/revoke")).await?;
     let token = req
         .token
         .as_deref()

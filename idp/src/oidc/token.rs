@@ -8,17 +8,18 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::Form;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::claims::{self, PortalClaims};
+use super::client_auth::{Credentials, authenticate};
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
-use crate::store::clients::{self, Client};
+use crate::store::clients::Client;
 use crate::store::codes::{self, Redeemed};
 use crate::store::grants::{self, Grant, Rotation};
 
@@ -33,6 +34,8 @@ pub struct TokenRequest {
     client_secret: Option<String>,
     refresh_token: Option<String>,
     scope: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -108,8 +111,13 @@ pub async fn token(
     let client = authenticate(
         &app,
         &headers,
-        req.client_id.as_deref(),
-        req.client_secret.as_deref(),
+        &Credentials {
+            client_id: req.client_id.as_deref(),
+            client_secret: req.client_secret.as_deref(),
+            client_assertion_type: req.client_assertion_type.as_deref(),
+            client_assertion: req.client_assertion.as_deref(),
+        },
+        &app.idp_url("/token"),
     )
     .await?;
     let body = match req.grant_type.as_deref() {
@@ -131,63 +139,6 @@ pub(crate) fn no_store(body: impl IntoResponse) -> Response {
     res.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
-}
-
-/// Authenticates the client by `client_secret_basic` or `client_secret_post` (exactly
-/// one); the token, introspection and revocation endpoints share it.
-pub(crate) async fn authenticate(
-    app: &AppState,
-    headers: &HeaderMap,
-    client_id: Option<&str>,
-    client_secret: Option<&str>,
-) -> Result<Client, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "));
-    let (id, secret) = match (basic, client_secret) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method",
-            ));
-        }
-        (Some(b64), None) => parse_basic(b64).ok_or_else(OAuthError::invalid_client)?,
-        (None, Some(secret)) => (
-            client_id
-                .map(str::to_owned)
-                .ok_or_else(OAuthError::invalid_client)?,
-            secret.to_owned(),
-        ),
-        (None, None) => return Err(OAuthError::invalid_client()),
-    };
-    if client_id.is_some_and(|c| c != id) {
-        return Err(OAuthError::invalid_client());
-    }
-    let client = clients::get(&app.db, &id).await?;
-    let presented = crypto::token_hash(&secret);
-    match client {
-        Some(c)
-            if c.secret_hash
-                .as_deref()
-                .is_some_and(|h| crypto::same(h, &presented)) =>
-        {
-            Ok(c)
-        }
-        _ => Err(OAuthError::invalid_client()),
-    }
-}
-
-/// RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
-fn parse_basic(b64: &str) -> Option<(String, String)> {
-    let raw = STANDARD.decode(b64.trim()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((decode(id)?, decode(secret)?))
 }
 
 /// RFC 6749 §4.1.3: the code exchange. The redemption records a grant; every check that
@@ -530,17 +481,6 @@ fn half_hash(token: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let b64 = STANDARD.encode("my%3Aclient:s%25e%2Bc%3Ar%20t");
-        assert_eq!(
-            parse_basic(&b64),
-            Some(("my:client".into(), "s%e+c:r t".into()))
-        );
-        assert_eq!(parse_basic("!!"), None);
-        assert_eq!(parse_basic(&STANDARD.encode("nocolon")), None);
-    }
 
     #[test]
     fn pkce_s256_and_downgrade() {
