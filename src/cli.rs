@@ -108,6 +108,9 @@ pub struct AddClientArgs {
     /// Needed unless --jwks-file is given.
     #[arg(long, env = "PORTAL_CLIENT_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// The ID-token signing algorithm (SPEC §4).
+    #[arg(long = "id-token-alg", default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
+    pub id_token_alg: String,
     /// A JSON Web Key Set file with the client's public keys, for private_key_jwt client
     /// authentication (RFC 7523).
     #[arg(long = "jwks-file")]

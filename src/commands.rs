@@ -164,7 +164,17 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         require_pkce: !a.insecure_no_pkce,
         grant_types,
         jwks,
+        id_token_alg: a.id_token_alg.clone(),
     };
+    // SPEC §4: a client may have its ID tokens signed ES256 or EdDSA; a key of that kind
+    // is made and published the first time one is registered.
+    let alg = keys::ID_TOKEN_ALGS
+        .into_iter()
+        .find(|a| keys::alg_name(*a) == client.id_token_alg)
+        .context("--id-token-alg must be RS256, ES256 or EdDSA")?;
+    if keys::ensure_alg(&idp.state.db, &idp.key_sealer()?, alg, idp.state.now()).await? {
+        println!("a new {} signing key is published", client.id_token_alg);
+    }
     clients::upsert(&idp.state.db, &client, idp.state.now()).await?;
     println!("client {} registered", client.client_id);
     Ok(ExitCode::SUCCESS)

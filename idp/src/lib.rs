@@ -175,6 +175,7 @@ impl Idp {
                 require_pkce: true,
                 grant_types: vec!["authorization_code".into()],
                 jwks: None,
+                id_token_alg: "RS256".into(),
             },
             now,
         )

@@ -43,6 +43,7 @@ async fn setup(db: &TestDatabase) -> (Db, Uuid, Vec<u8>) {
             require_pkce: true,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             jwks: None,
+            id_token_alg: "RS256".into(),
         };
         clients::upsert(&store, &client, now()).await.unwrap();
     }

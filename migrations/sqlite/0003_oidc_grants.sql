@@ -51,3 +51,6 @@ CREATE TABLE client_assertions (
     expires_at       TEXT NOT NULL,
     PRIMARY KEY (client_id, jti)
 );
+
+-- The algorithm of the client's ID tokens (SPEC §4): RS256 by default, ES256 or EdDSA.
+ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'RS256';

@@ -86,7 +86,7 @@ testkit::both_databases! {
         assert_eq!(discovery["issuer"], issuer.as_str());
         assert_eq!(discovery["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         // `none` is never offered as a signing algorithm or client authentication (SPEC §4).
-        assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
         assert!(!discovery["token_endpoint_auth_methods_supported"].to_string().contains("none"));
 
         // Signed out: the authorization request goes through the sign-in page, then back to

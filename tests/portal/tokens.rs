@@ -393,4 +393,31 @@ testkit::both_databases! {
         let res = post_as(&portal, "token", "sleutel", SERVICE_SECRET, &grant).await;
         assert_eq!(res.status(), 401);
     }
+
+    async fn id_tokens_come_in_the_registered_algorithm(db: &TestDatabase) {
+        let (portal, browser) = portal_with_clients(db).await;
+        let issuer = format!("{}/idp", portal.base);
+        for (alg, name) in [(jsonwebtoken::Algorithm::EdDSA, "EdDSA"), (jsonwebtoken::Algorithm::ES256, "ES256")] {
+            let out = portal.cli(&[
+                "client", "add", "--id", "extern", "--secret", SECRET, "--redirect-uri", REDIRECT,
+                "--grant-type", "authorization_code", "--grant-type", "refresh_token", "--id-token-alg", name,
+            ]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let (code, verifier) = code_for(&portal, &browser, "openid portal").await;
+            let t = tokens(redeem(&portal, &code, &verifier).await).await;
+            let id_token = s(&t, "id_token");
+            let header = jsonwebtoken::decode_header(id_token).unwrap();
+            assert_eq!(header.alg, alg);
+            // Access tokens stay RS256 (SPEC §4: only ID tokens follow the registration).
+            assert_eq!(jsonwebtoken::decode_header(s(&t, "access_token")).unwrap().alg, jsonwebtoken::Algorithm::RS256);
+            let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/idp/jwks", portal.base)).await.unwrap().json().await.unwrap();
+            let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid in JWKS");
+            let mut v = jsonwebtoken::Validation::new(alg);
+            v.set_audience(&["extern"]);
+            v.set_issuer(&[issuer.as_str()]);
+            let claims = jsonwebtoken::decode::<Value>(id_token, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v).unwrap().claims;
+            assert_eq!(claims["nonce"], "n");
+            assert!(!serde_json::to_string(&jwks).unwrap().contains("\"d\""), "no private parts");
+        }
+    }
 }

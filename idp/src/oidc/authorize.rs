@@ -336,6 +336,7 @@ mod tests {
             require_pkce: true,
             grant_types: vec!["authorization_code".into()],
             jwks: None,
+            id_token_alg: "RS256".into(),
         }
     }
 

@@ -9,7 +9,8 @@ use crate::state::AppState;
 
 /// The discovery document. Advertises only what is implemented (SECURITY OP-01): the
 /// code flow, refresh tokens, client credentials, PKCE S256, the two client-secret
-/// methods and private_key_jwt, introspection, revocation, RP-initiated and back-channel logout, RS256.
+/// methods and private_key_jwt, introspection, revocation, RP-initiated and back-channel logout, ID tokens in RS256
+/// (default), ES256 or EdDSA.
 pub fn build(issuer: &str) -> String {
     json!({
         "issuer": issuer,
@@ -24,7 +25,7 @@ pub fn build(issuer: &str) -> String {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],

@@ -200,6 +200,7 @@ async fn exchange_code(
         code_grant.nonce.as_deref(),
         now,
     )
+    .await
 }
 
 /// The bindings of a code (RFC 6749 §4.1.3, RFC 7636 §4.6).
@@ -286,6 +287,7 @@ async fn refresh(
         None,
         now,
     )
+    .await
 }
 
 /// RFC 6749 §4.4: a service client's own token. No user: `sub` is the client id, and no
@@ -384,7 +386,7 @@ async fn new_refresh(
 
 /// Signs the access and ID tokens of a grant for its user, with the rights read now.
 #[allow(clippy::too_many_arguments)]
-fn issue(
+async fn issue(
     app: &AppState,
     client: &Client,
     grant: &Grant,
@@ -418,7 +420,16 @@ fn issue(
             .as_ref()
             .map(|o| IdOnly { id: o.id.clone() }),
     };
-    let keys = app.keys.current();
+    // SPEC §4: RS256 unless the client registered ES256 or EdDSA for its ID tokens.
+    let id_alg: jsonwebtoken::Algorithm = client
+        .id_token_alg
+        .parse()
+        .map_err(OAuthError::server_error)?;
+    let keys = app
+        .keys
+        .for_alg(&app.db, id_alg, now)
+        .await
+        .map_err(OAuthError::server_error)?;
     let access_token = keys
         .sign("at+jwt", &access, now)
         .map_err(OAuthError::server_error)?;
@@ -436,7 +447,7 @@ fn issue(
         portal: has_scope(scope, "portal").then_some(portal),
     };
     let id_token = keys
-        .sign("JWT", &id, now)
+        .sign_with(id_alg, "JWT", &id, now)
         .map_err(OAuthError::server_error)?;
     Ok(TokenResponse {
         access_token,

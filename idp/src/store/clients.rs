@@ -29,6 +29,8 @@ pub struct Client {
     pub grant_types: Vec<String>,
     /// Public keys (a JWKS document) for `private_key_jwt` (RFC 7523).
     pub jwks: Option<String>,
+    /// The ID-token signing algorithm: `RS256` (default), `ES256` or `EdDSA`.
+    pub id_token_alg: String,
 }
 
 impl Client {
@@ -49,6 +51,7 @@ struct ClientRow {
     require_pkce: bool,
     grant_types: String,
     jwks: Option<String>,
+    id_token_alg: String,
 }
 
 /// Registers a client or replaces its registration.
@@ -60,14 +63,15 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
     with_db!(db, |pool| {
         sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce, grant_types, jwks, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+            backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
+            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
          ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
             redirect_uris = excluded.redirect_uris,
             post_logout_redirect_uris = excluded.post_logout_redirect_uris,
             backchannel_logout_uri = excluded.backchannel_logout_uri,
             require_pkce = excluded.require_pkce, grant_types = excluded.grant_types,
-            jwks = excluded.jwks,
+            jwks = excluded.jwks, id_token_alg = excluded.id_token_alg,
             updated_at = excluded.updated_at"
     )
     .bind(&c.client_id)
@@ -79,6 +83,7 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
     .bind(c.require_pkce)
     .bind(c.grant_types.join(" "))
     .bind(c.jwks.as_deref())
+    .bind(&c.id_token_alg)
     .bind(at(now))
     .execute(pool)
     .await
@@ -92,7 +97,7 @@ pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError>
     let row = with_db!(db, |pool| {
         sqlx::query_as::<_, ClientRow>(
         "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce, grant_types, jwks FROM clients WHERE client_id = $1"
+            backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg FROM clients WHERE client_id = $1"
     )
     .bind(client_id)
     .fetch_optional(pool)
@@ -111,6 +116,7 @@ pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError>
             backchannel_logout_uri: r.backchannel_logout_uri,
             require_pkce: r.require_pkce,
             jwks: r.jwks,
+            id_token_alg: r.id_token_alg,
             grant_types: r
                 .grant_types
                 .split_whitespace()
