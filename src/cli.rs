@@ -105,11 +105,24 @@ pub struct AddClientArgs {
     pub id: String,
     /// The client secret (at least 32 characters; only its hash is stored). Read from
     /// PORTAL_CLIENT_SECRET when not given, so it need not appear in the shell history.
+    /// Needed unless --jwks-file is given.
     #[arg(long, env = "PORTAL_CLIENT_SECRET", hide_env_values = true)]
-    pub secret: String,
-    /// A redirect URI, matched byte for byte (repeatable).
-    #[arg(long = "redirect-uri", required = true)]
+    pub secret: Option<String>,
+    /// The ID-token signing algorithm (SPEC §4).
+    #[arg(long = "id-token-alg", default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
+    pub id_token_alg: String,
+    /// A JSON Web Key Set file with the client's public keys, for private_key_jwt client
+    /// authentication (RFC 7523).
+    #[arg(long = "jwks-file")]
+    pub jwks_file: Option<PathBuf>,
+    /// A redirect URI, matched byte for byte (repeatable; at least one for the
+    /// authorization_code grant).
+    #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// A grant type the client may use (repeatable): authorization_code (the default),
+    /// refresh_token (scope offline_access), client_credentials (a service client).
+    #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+    pub grant_types: Vec<String>,
     /// A post-logout redirect URI (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,

@@ -103,8 +103,44 @@ pub async fn add_insurer_admin(
 
 pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<ExitCode> {
     let idp = open(settings).await?;
-    if a.secret.len() < 32 {
+    if a.secret.as_ref().is_some_and(|s| s.len() < 32) {
         eprintln!("refused: the client secret must be at least 32 characters");
+        return Ok(ExitCode::from(2));
+    }
+    let jwks = match &a.jwks_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if let Err(reason) = idp::oidc::client_auth::check_client_jwks(&text) {
+                eprintln!("refused: {}: {reason}", path.display());
+                return Ok(ExitCode::from(2));
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    if a.secret.is_none() && jwks.is_none() {
+        eprintln!("refused: give --secret (or PORTAL_CLIENT_SECRET) or --jwks-file");
+        return Ok(ExitCode::from(2));
+    }
+    // SECURITY OP-28: a client id never looks like a user's `sub` (a UUID).
+    if uuid::Uuid::parse_str(&a.id).is_ok() {
+        eprintln!("refused: a client id must not be a UUID");
+        return Ok(ExitCode::from(2));
+    }
+    let mut grant_types = a.grant_types.clone();
+    if grant_types.is_empty() {
+        grant_types.push("authorization_code".into());
+    }
+    grant_types.sort();
+    grant_types.dedup();
+    let code_flow = grant_types.iter().any(|g| g == "authorization_code");
+    if code_flow && a.redirect_uris.is_empty() {
+        eprintln!("refused: the authorization_code grant needs at least one --redirect-uri");
+        return Ok(ExitCode::from(2));
+    }
+    if !code_flow && grant_types.iter().any(|g| g == "refresh_token") {
+        eprintln!("refused: refresh_token comes only with authorization_code");
         return Ok(ExitCode::from(2));
     }
     for uri in a
@@ -121,12 +157,24 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
     let client = Client {
         name: a.name.clone().unwrap_or_else(|| a.id.clone()),
         client_id: a.id.clone(),
-        secret_hash: Some(crypto::token_hash(&a.secret)),
+        secret_hash: a.secret.as_deref().map(crypto::token_hash),
         redirect_uris: a.redirect_uris,
         post_logout_redirect_uris: a.post_logout_redirect_uris,
         backchannel_logout_uri: a.backchannel_logout_uri,
         require_pkce: !a.insecure_no_pkce,
+        grant_types,
+        jwks,
+        id_token_alg: a.id_token_alg.clone(),
     };
+    // SPEC §4: a client may have its ID tokens signed ES256 or EdDSA; a key of that kind
+    // is made and published the first time one is registered.
+    let alg = keys::ID_TOKEN_ALGS
+        .into_iter()
+        .find(|a| keys::alg_name(*a) == client.id_token_alg)
+        .context("--id-token-alg must be RS256, ES256 or EdDSA")?;
+    if keys::ensure_alg(&idp.state.db, &idp.key_sealer()?, alg, idp.state.now()).await? {
+        println!("a new {} signing key is published", client.id_token_alg);
+    }
     clients::upsert(&idp.state.db, &client, idp.state.now()).await?;
     println!("client {} registered", client.client_id);
     Ok(ExitCode::SUCCESS)

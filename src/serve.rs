@@ -87,13 +87,14 @@ pub async fn build(
             SHELL_CLIENT,
             "Offerte Portaal",
             &format!("{public_url}/auth/callback"),
+            &format!("{public_url}/"),
         )
         .await?;
     let mut client_secrets = BTreeMap::new();
     for p in registry.products() {
         let redirect = format!("{public_url}{}/auth/callback", p.path);
         let secret = idp
-            .register_own_client(&p.client_id, &p.name, &redirect)
+            .register_own_client(&p.client_id, &p.name, &redirect, &format!("{public_url}/"))
             .await?;
         client_secrets.insert(p.client_id.clone(), secret);
     }

@@ -48,6 +48,12 @@ pub struct RawSettings {
     pub access_token_minutes: i64,
     /// A product registry file replacing the built-in one.
     pub products_file: Option<String>,
+    /// Absolute lifetime of a refresh-token family (scope `offline_access`), in hours,
+    /// counted from the code redemption; rotation never extends it (default 14 days).
+    pub refresh_token_hours: i64,
+    /// Idle lifetime of a refresh token, in hours: unused this long, it expires
+    /// (default 24).
+    pub refresh_token_idle_hours: i64,
 }
 
 impl Default for RawSettings {
@@ -69,6 +75,8 @@ impl Default for RawSettings {
             session_idle_minutes: 30,
             access_token_minutes: 5,
             products_file: None,
+            refresh_token_hours: 14 * 24,
+            refresh_token_idle_hours: 24,
         }
     }
 }
@@ -127,6 +135,10 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     /// Registry override.
     pub products_file: Option<PathBuf>,
+    /// Absolute lifetime of a refresh-token family.
+    pub refresh_token_ttl: Duration,
+    /// Idle lifetime of a refresh token (never more than the absolute one).
+    pub refresh_token_idle: Duration,
 }
 
 impl Settings {
@@ -241,6 +253,16 @@ impl Settings {
                 60,
             )?),
             products_file: raw.products_file.map(PathBuf::from),
+            refresh_token_ttl: Duration::hours(positive(
+                "PORTAL_REFRESH_TOKEN_HOURS",
+                raw.refresh_token_hours,
+                24 * 365,
+            )?),
+            refresh_token_idle: Duration::hours(positive(
+                "PORTAL_REFRESH_TOKEN_IDLE_HOURS",
+                raw.refresh_token_idle_hours,
+                raw.refresh_token_hours.max(1),
+            )?),
         })
     }
 
@@ -311,6 +333,8 @@ mod tests {
         assert_eq!(s.activation_link_ttl, Duration::days(7));
         assert_eq!(s.reset_link_ttl, Duration::minutes(30));
         assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.refresh_token_ttl, Duration::days(14));
+        assert_eq!(s.refresh_token_idle, Duration::hours(24));
         assert!(!s.https());
     }
 
@@ -379,6 +403,14 @@ mod tests {
                     ..Default::default()
                 },
                 "PORTAL_SESSION_HOURS",
+            ),
+            (
+                RawSettings {
+                    refresh_token_hours: 10,
+                    refresh_token_idle_hours: 11,
+                    ..Default::default()
+                },
+                "PORTAL_REFRESH_TOKEN_IDLE_HOURS",
             ),
         ];
         for (raw, setting) in cases {

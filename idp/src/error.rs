@@ -106,6 +106,14 @@ impl OAuthError {
             "grant type not supported",
         )
     }
+    /// `unauthorized_client`: the client's registration does not allow this grant type.
+    pub fn unauthorized_client(description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+    }
+    /// `invalid_scope`.
+    pub fn invalid_scope(description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
     /// `server_error`; the cause is logged.
     pub fn server_error(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "token request failed");

@@ -4,15 +4,20 @@
 //! Every node reloads the key set from the database each minute, so a `keys rotate` on
 //! one node reaches all of them; a new key is published before it signs
 //! (`ROTATION_LEAD`), and an old one stays published until what it signed has expired.
+//!
+//! RS256 (RSA-2048) signs every token by default; a client may register `ES256` (P-256) or
+//! `EdDSA` (Ed25519) for its ID tokens (SPEC §4), and a key of that kind is then made and
+//! published beside the RSA key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -26,6 +31,31 @@ use crate::store::{Db, StoreError};
 pub const ROTATION_LEAD: Duration = Duration::minutes(2);
 /// How long a replaced key stays published: longer than any token it signed lives.
 pub const RETIRE_AFTER: Duration = Duration::hours(24);
+
+/// The ID-token signing algorithms a client may register; the first is the default and
+/// signs every other token.
+pub const ID_TOKEN_ALGS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+
+/// The name of an algorithm as JOSE and the `signing_keys.alg` column spell it.
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES256 => "ES256",
+        Algorithm::EdDSA => "EdDSA",
+        _ => "RS256",
+    }
+}
+
+/// jsonwebtoken's key from the stored PKCS#8 DER of a key of `alg`.
+fn encoding_key(alg: Algorithm, der: &[u8]) -> Result<EncodingKey, String> {
+    match alg {
+        Algorithm::RS256 => {
+            EncodingKey::from_rsa_pem(pkcs8_pem(der).as_bytes()).map_err(|e| e.to_string())
+        }
+        Algorithm::ES256 => Ok(EncodingKey::from_ec_der(der)),
+        Algorithm::EdDSA => Ok(EncodingKey::from_ed_der(der)),
+        other => Err(format!("unsupported algorithm {other:?}")),
+    }
+}
 
 /// Why keys could not be made, loaded or used.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +116,7 @@ impl KeySet {
             let der = sealer
                 .open(row.kid.as_bytes(), &row.private_key)
                 .map_err(|e| unusable(e.to_string()))?;
-            let encoding = EncodingKey::from_rsa_pem(pkcs8_pem(&der).as_bytes())
-                .map_err(|e| unusable(e.to_string()))?;
+            let encoding = encoding_key(alg, &der).map_err(unusable)?;
             let jwk: Jwk =
                 serde_json::from_str(&row.public_jwk).map_err(|e| unusable(e.to_string()))?;
             let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| unusable(e.to_string()))?;
@@ -116,9 +145,27 @@ impl KeySet {
         self.jwks.clone()
     }
 
-    /// Signs `claims` with the newest key allowed to sign at `now`, with header `typ`.
+    /// Signs `claims` with the newest RS256 key allowed to sign at `now`, with header `typ`.
     pub fn sign(
         &self,
+        typ: &str,
+        claims: &impl Serialize,
+        now: OffsetDateTime,
+    ) -> Result<String, KeyError> {
+        self.sign_with(Algorithm::RS256, typ, claims, now)
+    }
+
+    /// Whether a key of `alg` may sign at `now`.
+    pub fn can_sign(&self, alg: Algorithm, now: OffsetDateTime) -> bool {
+        self.signers
+            .iter()
+            .any(|k| k.alg == alg && k.use_from <= now)
+    }
+
+    /// Signs with the newest key of `alg` allowed to sign at `now`.
+    pub fn sign_with(
+        &self,
+        alg: Algorithm,
         typ: &str,
         claims: &impl Serialize,
         now: OffsetDateTime,
@@ -126,7 +173,7 @@ impl KeySet {
         let key = self
             .signers
             .iter()
-            .filter(|k| k.use_from <= now)
+            .filter(|k| k.alg == alg && k.use_from <= now)
             .max_by_key(|k| k.use_from)
             .ok_or(KeyError::NoActiveKey)?;
         let mut header = Header::new(key.alg);
@@ -171,6 +218,22 @@ impl Keys {
         }
     }
 
+    /// The key set, re-read from the database first when it has no key of `alg` that
+    /// may sign now (a client registered a new algorithm since the last reload).
+    pub async fn for_alg(
+        &self,
+        db: &Db,
+        alg: Algorithm,
+        now: OffsetDateTime,
+    ) -> Result<Arc<KeySet>, KeyError> {
+        let set = self.current();
+        if set.can_sign(alg, now) {
+            return Ok(set);
+        }
+        self.reload(db, now).await?;
+        Ok(self.current())
+    }
+
     /// Re-reads the keys from the database (another node may have rotated them).
     pub async fn reload(&self, db: &Db, now: OffsetDateTime) -> Result<(), KeyError> {
         let rows = key_store::published(db, now).await?;
@@ -186,17 +249,46 @@ impl Keys {
     }
 }
 
-/// Adds a new key that signs from `now + ROTATION_LEAD`, and schedules the older keys to
-/// leave the JWKS `RETIRE_AFTER` later. Returns the new `kid`.
+/// Adds a new key for every algorithm in use that signs from `now + ROTATION_LEAD`, and
+/// schedules the older keys to leave the JWKS `RETIRE_AFTER` later. Returns the new
+/// RS256 `kid`.
 pub async fn rotate(db: &Db, sealer: &Sealer, now: OffsetDateTime) -> Result<String, KeyError> {
     let use_from = now + ROTATION_LEAD;
     let older = key_store::published(db, now).await?;
-    let row = generate(sealer, now, use_from)?;
-    key_store::insert(db, &row).await?;
+    let mut rsa_kid = String::new();
+    for alg in ID_TOKEN_ALGS {
+        if alg != Algorithm::RS256 && !older.iter().any(|k| k.alg == alg_name(alg)) {
+            continue;
+        }
+        let row = generate_alg(sealer, alg, now, use_from)?;
+        key_store::insert(db, &row).await?;
+        if alg == Algorithm::RS256 {
+            rsa_kid = row.kid;
+        }
+    }
     for old in older {
         key_store::retire(db, &old.kid, use_from + RETIRE_AFTER).await?;
     }
-    Ok(row.kid)
+    Ok(rsa_kid)
+}
+
+/// Makes sure a key of `alg` is published and may sign now (a client registered it for
+/// its ID tokens); `true` when one was made.
+pub async fn ensure_alg(
+    db: &Db,
+    sealer: &Sealer,
+    alg: Algorithm,
+    now: OffsetDateTime,
+) -> Result<bool, KeyError> {
+    let published = key_store::published(db, now).await?;
+    if published
+        .iter()
+        .any(|k| k.alg == alg_name(alg) && k.use_from <= now)
+    {
+        return Ok(false);
+    }
+    key_store::insert(db, &generate_alg(sealer, alg, now, now)?).await?;
+    Ok(true)
 }
 
 /// Generates an RSA-2048 key (SPEC §4: RS256 by default) and seals its private part.
@@ -205,22 +297,50 @@ pub fn generate(
     now: OffsetDateTime,
     use_from: OffsetDateTime,
 ) -> Result<KeyRow, KeyError> {
-    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
-    let der = pair.as_der().map_err(|_| KeyError::Generate)?;
-    let encoding = EncodingKey::from_rsa_pem(pkcs8_pem(der.as_ref()).as_bytes())
-        .map_err(|_| KeyError::Generate)?;
+    generate_alg(sealer, Algorithm::RS256, now, use_from)
+}
+
+/// Generates a key for `alg` (RSA-2048, P-256 or Ed25519, with aws-lc-rs) and seals its
+/// PKCS#8 private part.
+pub fn generate_alg(
+    sealer: &Sealer,
+    alg: Algorithm,
+    now: OffsetDateTime,
+    use_from: OffsetDateTime,
+) -> Result<KeyRow, KeyError> {
+    let der: zeroize::Zeroizing<Vec<u8>> = zeroize::Zeroizing::new(match alg {
+        Algorithm::RS256 => KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| KeyError::Generate)?
+            .as_der()
+            .map_err(|_| KeyError::Generate)?
+            .as_ref()
+            .to_vec(),
+        Algorithm::ES256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .map_err(|_| KeyError::Generate)?
+            .to_pkcs8v1()
+            .map_err(|_| KeyError::Generate)?
+            .as_ref()
+            .to_vec(),
+        Algorithm::EdDSA => Ed25519KeyPair::generate()
+            .map_err(|_| KeyError::Generate)?
+            .to_pkcs8v1()
+            .map_err(|_| KeyError::Generate)?
+            .as_ref()
+            .to_vec(),
+        _ => return Err(KeyError::Generate),
+    });
+    let encoding = encoding_key(alg, &der).map_err(|_| KeyError::Generate)?;
     let mut kid_bytes = [0u8; 12];
     crypto::fill_random(&mut kid_bytes)?;
     let kid = URL_SAFE_NO_PAD.encode(kid_bytes);
-    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256)?;
+    let mut jwk = Jwk::from_encoding_key(&encoding, alg)?;
     jwk.common.key_id = Some(kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
     let public_jwk = serde_json::to_string(&jwk).map_err(|_| KeyError::Generate)?;
     Ok(KeyRow {
-        private_key: sealer.seal(kid.as_bytes(), der.as_ref())?,
+        private_key: sealer.seal(kid.as_bytes(), &der)?,
         kid,
-        alg: "RS256".into(),
+        alg: alg_name(alg).into(),
         public_jwk,
         created_at: now,
         use_from,
@@ -297,6 +417,45 @@ mod tests {
             Some(row.kid.clone())
         );
         assert!(set.jwks().contains(&later.kid));
+        // ES256 and EdDSA keys sign with their own algorithm and verify from their JWK.
+        for alg in [Algorithm::ES256, Algorithm::EdDSA] {
+            let other = generate_alg(&sealer, alg, now, now).unwrap();
+            assert!(!other.public_jwk.contains("\"d\""));
+            let set = KeySet::load(&[row.clone(), other.clone()], &sealer).unwrap();
+            let token = set
+                .sign_with(
+                    alg,
+                    "JWT",
+                    &C {
+                        sub: "z".into(),
+                        exp: 4_000_000_000,
+                    },
+                    now,
+                )
+                .unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, alg);
+            assert_eq!(header.kid.as_deref(), Some(other.kid.as_str()));
+            let (_, key) = set.verifier(&other.kid).unwrap();
+            let jwk: Jwk = serde_json::from_str(&other.public_jwk).unwrap();
+            assert!(DecodingKey::from_jwk(&jwk).is_ok());
+            jsonwebtoken::decode::<C>(&token, key, &jsonwebtoken::Validation::new(alg)).unwrap();
+            // The default stays RS256.
+            let token = set
+                .sign(
+                    "JWT",
+                    &C {
+                        sub: "r".into(),
+                        exp: 4_000_000_000,
+                    },
+                    now,
+                )
+                .unwrap();
+            assert_eq!(
+                jsonwebtoken::decode_header(&token).unwrap().alg,
+                Algorithm::RS256
+            );
+        }
         // A sealed key moved to another kid does not open (AAD binds it to its row).
         let mut swapped = later;
         swapped.private_key = row.private_key.clone();

@@ -108,7 +108,7 @@ impl Idp {
             outbox.clone(),
             transport,
             settings.mail_from.clone(),
-        );
+        )?;
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let core = Core {
             discovery: oidc::discovery::build(&settings.issuer).into(),
@@ -151,11 +151,13 @@ impl Idp {
 
     /// Registers (or re-registers) one of the portal's own clients. Its secret is derived
     /// from the master key, so every node and restart agrees on it without storing it.
+    /// `post_logout_redirect_uri` is where RP-initiated logout may send the browser back.
     pub async fn register_own_client(
         &self,
         client_id: &str,
         name: &str,
         redirect_uri: &str,
+        post_logout_redirect_uri: &str,
     ) -> Result<String, StartError> {
         let secret = self
             .master
@@ -168,9 +170,12 @@ impl Idp {
                 name: name.to_owned(),
                 secret_hash: Some(crypto::token_hash(&secret)),
                 redirect_uris: vec![redirect_uri.to_owned()],
-                post_logout_redirect_uris: vec![],
+                post_logout_redirect_uris: vec![post_logout_redirect_uri.to_owned()],
                 backchannel_logout_uri: None,
                 require_pkce: true,
+                grant_types: vec!["authorization_code".into()],
+                jwks: None,
+                id_token_alg: "RS256".into(),
             },
             now,
         )

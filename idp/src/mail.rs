@@ -6,6 +6,12 @@
 //! mail never leaves for a change that rolled back. The worker sends through SMTP when
 //! `PORTAL_SMTP_URL` is set, else writes `.eml` files, and retries with exponential
 //! back-off while the server is unreachable. Nothing of a mail's content is logged.
+//!
+//! The same durable outbox carries back-channel logout deliveries (OIDC Back-Channel
+//! Logout 1.0 §2.7): a row of kind `backchannel_logout` holds the sealed URI and logout
+//! token, and the worker POSTs it with a timeout and without following redirects. A
+//! failing client does not hold up other rows, and a delivery is abandoned once its token
+//! has expired (it could only be refused by then).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,6 +104,35 @@ pub fn seal(
     })
 }
 
+/// The outbox kind of a back-channel logout delivery.
+pub const BACKCHANNEL_KIND: &str = "backchannel_logout";
+
+/// How long the worker waits for a client's back-channel endpoint.
+const BACKCHANNEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A back-channel logout delivery, as sealed into the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackchannelDelivery {
+    /// The client's registered `backchannel_logout_uri`.
+    pub uri: String,
+    /// The signed logout token.
+    pub token: String,
+    /// The token's `exp` (Unix time): after it the delivery is abandoned.
+    pub expires_at: i64,
+}
+
+/// Seals a back-channel delivery into an outbox row.
+pub fn seal_backchannel(sealer: &Sealer, d: &BackchannelDelivery) -> Result<NewMail, MailError> {
+    let id = Uuid::now_v7();
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(d)?);
+    Ok(NewMail {
+        id,
+        kind: BACKCHANNEL_KIND,
+        recipient: d.uri.clone(),
+        payload: sealer.seal(id.as_bytes(), &plain)?,
+    })
+}
+
 /// Where mail goes.
 #[derive(Clone)]
 pub enum Transport {
@@ -148,18 +183,31 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     wake: Arc<Notify>,
+    http: reqwest::Client,
 }
 
 impl Mailer {
     /// A mailer over the outbox of `db`.
-    pub fn new(db: Db, sealer: Arc<Sealer>, transport: Transport, from: Mailbox) -> Self {
-        Self {
+    pub fn new(
+        db: Db,
+        sealer: Arc<Sealer>,
+        transport: Transport,
+        from: Mailbox,
+    ) -> Result<Self, MailError> {
+        // SECURITY OP-25: a timeout, and redirects are never followed.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(BACKCHANNEL_TIMEOUT)
+            .build()
+            .map_err(|e| MailError::Transport(e.to_string()))?;
+        Ok(Self {
             db,
             sealer,
             transport,
             from,
             wake: Arc::new(Notify::new()),
-        }
+            http,
+        })
     }
 
     /// A handle to wake the worker after queueing a mail.
@@ -172,6 +220,12 @@ impl Mailer {
         let mut sent = 0;
         for mail in outbox::due(&self.db, now, 50).await? {
             if !outbox::claim(&self.db, mail.id, now, now + Duration::minutes(2)).await? {
+                continue;
+            }
+            if mail.kind == BACKCHANNEL_KIND {
+                if self.deliver_backchannel(&mail).await? {
+                    sent += 1;
+                }
                 continue;
             }
             match self.send_one(&mail).await {
@@ -190,6 +244,61 @@ impl Mailer {
             }
         }
         Ok(sent)
+    }
+
+    /// One back-channel delivery: `true` when the client accepted it. A failure is
+    /// retried with back-off until the token expires, then abandoned.
+    async fn deliver_backchannel(&self, row: &outbox::DueMail) -> Result<bool, MailError> {
+        let now = OffsetDateTime::now_utc();
+        let delivery = self.open_backchannel(row);
+        let error = match &delivery {
+            Ok(d) if d.expires_at <= now.unix_timestamp() => {
+                outbox::abandon(&self.db, row.id, now, "logout token expired").await?;
+                tracing::warn!(delivery = %row.id, uri = %row.recipient, "back-channel logout abandoned: token expired");
+                return Ok(false);
+            }
+            Ok(d) => match self.post_backchannel(d).await {
+                Ok(()) => {
+                    outbox::mark_sent(&self.db, row.id, now).await?;
+                    tracing::info!(delivery = %row.id, uri = %row.recipient, "back-channel logout delivered");
+                    return Ok(true);
+                }
+                Err(e) => e,
+            },
+            Err(e) => {
+                outbox::abandon(&self.db, row.id, now, e).await?;
+                return Ok(false);
+            }
+        };
+        tracing::warn!(delivery = %row.id, uri = %row.recipient, attempts = row.attempts + 1, %error, "back-channel logout not delivered; will retry");
+        outbox::mark_failed(&self.db, row.id, now + backoff(row.attempts), &error).await?;
+        Ok(false)
+    }
+
+    fn open_backchannel(&self, row: &outbox::DueMail) -> Result<BackchannelDelivery, String> {
+        let payload = row.payload.as_deref().ok_or("payload missing")?;
+        let plain = self
+            .sealer
+            .open(row.id.as_bytes(), payload)
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&plain).map_err(|e| e.to_string())
+    }
+
+    /// OIDC Back-Channel Logout 1.0 §2.5, §2.8: `logout_token` form-posted; 200 (any
+    /// 2xx here) means done.
+    async fn post_backchannel(&self, d: &BackchannelDelivery) -> Result<(), String> {
+        let res = self
+            .http
+            .post(&d.uri)
+            .form(&[("logout_token", d.token.as_str())])
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", res.status()))
+        }
     }
 
     async fn send_one(&self, mail: &outbox::DueMail) -> Result<(), String> {

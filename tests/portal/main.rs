@@ -5,6 +5,8 @@
 mod cli;
 mod first_path;
 mod lifecycle;
+mod logout;
 mod oidc;
 mod signin;
 mod support;
+mod tokens;

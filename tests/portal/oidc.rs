@@ -11,11 +11,11 @@ use testkit::TestDatabase;
 
 use crate::support::{Browser, Portal};
 
-const PASSWORD: &str = "blauwe tulpen in de lente";
+pub(crate) const PASSWORD: &str = "blauwe tulpen in de lente";
 const SECRET: &str = "a-client-secret:with%odd+characters-0123456789";
 const REDIRECT: &str = "https://rp.example.nl/cb";
 
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -25,7 +25,7 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     reqwest::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -65,7 +65,7 @@ async fn redeem(portal: &Portal, code: &str, verifier: &str, secret: &str) -> re
 }
 
 /// RFC 6749 §2.3.1: the secret is form-urlencoded before Basic encoding.
-fn url_form(s: &str) -> String {
+pub(crate) fn url_form(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -86,7 +86,7 @@ testkit::both_databases! {
         assert_eq!(discovery["issuer"], issuer.as_str());
         assert_eq!(discovery["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         // `none` is never offered as a signing algorithm or client authentication (SPEC §4).
-        assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
         assert!(!discovery["token_endpoint_auth_methods_supported"].to_string().contains("none"));
 
         // Signed out: the authorization request goes through the sign-in page, then back to

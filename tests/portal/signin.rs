@@ -205,6 +205,8 @@ testkit::both_databases! {
         let before = Browser::new(&portal.base);
         let home = before.sign_in(&before.get("/").await, "info@voorbeeld.nl", PASSWORD).await;
         assert!(home.body.contains("Welkom, Voorbeeld Advies"), "{}", home.body);
+        let grants: i64 = count(&portal, "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL").await;
+        assert_eq!(grants, 1, "the shell's sign-in holds one grant");
 
         let browser = Browser::new(&portal.base);
         let login = browser.get("/").await;
@@ -239,6 +241,10 @@ testkit::both_databases! {
         // The idp session from before is over: a portal not yet visited cannot sign in
         // through it any more. (The shell's own session at `/` ends only once back-channel
         // logout reaches the relying parties; that is not part of this change.)
+        // ML-04, OP-19: the grant behind the shell's tokens (from the sign-in before the
+        // reset) is revoked with it.
+        let live_grants: i64 = count(&portal, "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL").await;
+        assert_eq!(live_grants, 0, "every grant of the user ends with the reset");
         let page = before.get("/dip").await;
         assert!(page.hops.iter().any(|h| h.contains("/idp/authorize")), "{:?}", page.hops);
         assert!(page.url.contains("/idp/login"), "the old session is over: {:?}", page.hops);

@@ -111,3 +111,15 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// The id hash of the session cookie the browser presents, valid or not (logout ends it
+/// whatever its state).
+pub fn presented(app: &AppState, jar: &CookieJar) -> Option<Vec<u8>> {
+    jar.get(cookie_name(app))
+        .map(|c| crypto::token_hash(c.value()))
+}
+
+/// The jar without the session cookie.
+pub fn forget(app: &AppState, jar: CookieJar) -> CookieJar {
+    jar.remove(Cookie::build(cookie_name(app)).path("/").build())
+}

@@ -82,7 +82,7 @@ pub enum Refusal {
     },
 }
 
-const SUPPORTED_SCOPES: [&str; 4] = ["openid", "portal", "profile", "email"];
+const SUPPORTED_SCOPES: [&str; 5] = ["openid", "portal", "profile", "email", "offline_access"];
 
 /// Judges `p` against `client`. Pure.
 pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal> {
@@ -125,10 +125,13 @@ pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal>
     if !requested.contains(&"openid") {
         return Err(back("invalid_scope", "the openid scope is required"));
     }
-    // Unknown scopes are dropped, not refused (OIDC Core §3.1.2.1).
+    // Unknown scopes are dropped, not refused (OIDC Core §3.1.2.1). OIDC Core §11:
+    // `offline_access` is granted only to a client an insurer admin registered for refresh
+    // tokens (that registration stands in for the consent prompt); otherwise it is dropped.
     let scope = SUPPORTED_SCOPES
         .iter()
         .filter(|s| requested.contains(s))
+        .filter(|s| **s != "offline_access" || client.allows("refresh_token"))
         .copied()
         .collect::<Vec<_>>()
         .join(" ");
@@ -331,6 +334,9 @@ mod tests {
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             require_pkce: true,
+            grant_types: vec!["authorization_code".into()],
+            jwks: None,
+            id_token_alg: "RS256".into(),
         }
     }
 
@@ -353,6 +359,12 @@ mod tests {
         let v = check(&params(), &client()).unwrap();
         assert_eq!(v.scope, "openid portal");
         assert_eq!(v.redirect_uri, "https://rp.nl/cb");
+        let mut offline = client();
+        offline.grant_types.push("refresh_token".into());
+        assert_eq!(
+            check(&params(), &offline).unwrap().scope,
+            "openid portal offline_access"
+        );
     }
 
     #[test]

@@ -8,23 +8,33 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// The discovery document. Advertises only what is implemented (SECURITY OP-01): the
-/// code flow, PKCE S256, the two client-secret methods, RS256.
+/// code flow, refresh tokens, client credentials, PKCE S256, the two client-secret
+/// methods and private_key_jwt, introspection, revocation, RP-initiated and back-channel logout, ID tokens in RS256
+/// (default), ES256 or EdDSA.
 pub fn build(issuer: &str) -> String {
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "end_session_endpoint": format!("{issuer}/end_session"),
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "portal", "profile", "email"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
+        "scopes_supported": ["openid", "portal", "profile", "email", "offline_access"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid",
             "name", "email", "email_verified", "role", "rights", "office", "head_office"],
         "prompt_values_supported": ["none", "login"],
         "authorization_response_iss_parameter_supported": true,
@@ -32,6 +42,8 @@ pub fn build(issuer: &str) -> String {
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "ui_locales_supported": ["nl"],
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
     .to_string()
 }

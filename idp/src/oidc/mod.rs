@@ -1,9 +1,14 @@
-//! The OpenID Connect endpoints (SPEC §4): discovery, JWKS, authorize, token, userinfo.
+//! The OpenID Connect endpoints (SPEC §4): discovery, JWKS, authorize, token, userinfo,
+//! introspection (RFC 7662), revocation (RFC 7009), RP-initiated and back-channel logout.
 //! HTTP glue only; the protocol checks are pure functions next to their handlers.
 
 pub mod authorize;
 pub mod claims;
+pub mod client_auth;
 pub mod discovery;
+pub mod end_session;
+pub mod introspect;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
@@ -22,6 +27,12 @@ pub fn routes() -> Router<AppState> {
         .route("/jwks", get(discovery::jwks))
         .route("/authorize", get(authorize::get).post(authorize::post))
         .route("/token", post(token::token))
+        .route("/introspect", post(introspect::introspect))
+        .route("/revoke", post(revoke::revoke))
+        .route(
+            "/end_session",
+            get(end_session::get).post(end_session::post),
+        )
         .route(
             "/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

@@ -1,5 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3; OIDC Core §3.1.3): client authentication,
-//! the single-use code exchange with PKCE, and the signed tokens.
+//! the single-use code exchange with PKCE, refresh-token rotation (RFC 6749 §6), client
+//! credentials (§4.4), and the signed tokens.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,18 +8,20 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::Form;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::claims::{self, PortalClaims};
+use super::client_auth::{Credentials, authenticate};
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::state::AppState;
-use crate::store::accounts;
-use crate::store::clients::{self, Client};
-use crate::store::codes;
+use crate::store::accounts::{self, Principal};
+use crate::store::clients::Client;
+use crate::store::codes::{self, Redeemed};
+use crate::store::grants::{self, Grant, Rotation};
 
 /// A token request's form.
 #[derive(Debug, Deserialize)]
@@ -29,6 +32,10 @@ pub struct TokenRequest {
     code_verifier: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -36,11 +43,17 @@ struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: i64,
-    id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     scope: String,
 }
 
-/// RFC 9068 access token claims.
+/// RFC 9068 access token claims. A user's token names its grant (`grant_id`) so that
+/// userinfo and introspection can refuse it once the grant is revoked; a service
+/// client's token (client credentials) has no user, grant or portal claims.
 #[derive(Serialize)]
 pub(crate) struct AccessClaims<'a> {
     iss: &'a str,
@@ -49,11 +62,18 @@ pub(crate) struct AccessClaims<'a> {
     client_id: &'a str,
     exp: i64,
     iat: i64,
-    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
     jti: String,
     scope: &'a str,
-    role: &'static str,
-    rights: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rights: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     office: Option<IdOnly>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,6 +95,7 @@ struct IdClaims<'a> {
     auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    sid: &'a str,
     amr: Vec<&'a str>,
     at_hash: String,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -87,91 +108,108 @@ pub async fn token(
     headers: HeaderMap,
     Form(req): Form<TokenRequest>,
 ) -> Result<Response, OAuthError> {
-    let client = authenticate(&app, &headers, &req).await?;
-    match req.grant_type.as_deref() {
-        Some("authorization_code") => {}
+    let client = authenticate(
+        &app,
+        &headers,
+        &Credentials {
+            client_id: req.client_id.as_deref(),
+            client_secret: req.client_secret.as_deref(),
+            client_assertion_type: req.client_assertion_type.as_deref(),
+            client_assertion: req.client_assertion.as_deref(),
+        },
+        &app.idp_url("/token"),
+    )
+    .await?;
+    let body = match req.grant_type.as_deref() {
+        Some("authorization_code") => exchange_code(&app, &client, &req).await?,
+        Some("refresh_token") => refresh(&app, &client, &req).await?,
+        Some("client_credentials") => client_credentials(&app, &client, &req)?,
         // AU-06 / BCP §2.4: no password grant, no implicit.
         Some(_) => return Err(OAuthError::unsupported_grant_type()),
         None => return Err(OAuthError::invalid_request("grant_type is missing")),
-    }
-    let body = exchange_code(&app, &client, &req).await?;
-    let mut res = Json(body).into_response();
+    };
+    Ok(no_store(Json(body)))
+}
+
+/// RFC 6749 §5.1 / SECURITY OP-11: token-bearing answers are never cached.
+pub(crate) fn no_store(body: impl IntoResponse) -> Response {
+    let mut res = body.into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(res)
+    res
 }
 
-/// Authenticates the client by `client_secret_basic` or `client_secret_post` (exactly one).
-async fn authenticate(
-    app: &AppState,
-    headers: &HeaderMap,
-    req: &TokenRequest,
-) -> Result<Client, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "));
-    let (id, secret) = match (basic, &req.client_secret) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method",
-            ));
-        }
-        (Some(b64), None) => parse_basic(b64).ok_or_else(OAuthError::invalid_client)?,
-        (None, Some(secret)) => (
-            req.client_id
-                .clone()
-                .ok_or_else(OAuthError::invalid_client)?,
-            secret.clone(),
-        ),
-        (None, None) => return Err(OAuthError::invalid_client()),
-    };
-    if req.client_id.as_deref().is_some_and(|c| c != id) {
-        return Err(OAuthError::invalid_client());
-    }
-    let client = clients::get(&app.db, &id).await?;
-    let presented = crypto::token_hash(&secret);
-    match client {
-        Some(c)
-            if c.secret_hash
-                .as_deref()
-                .is_some_and(|h| crypto::same(h, &presented)) =>
-        {
-            Ok(c)
-        }
-        _ => Err(OAuthError::invalid_client()),
-    }
-}
-
-/// RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
-fn parse_basic(b64: &str) -> Option<(String, String)> {
-    let raw = STANDARD.decode(b64.trim()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((decode(id)?, decode(secret)?))
-}
-
+/// RFC 6749 §4.1.3: the code exchange. The redemption records a grant; every check that
+/// fails after it revokes that grant again.
 async fn exchange_code(
     app: &AppState,
     client: &Client,
     req: &TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
+    if !client.allows("authorization_code") {
+        return Err(OAuthError::unauthorized_client(
+            "the client may not use authorization_code",
+        ));
+    }
     let code = req
         .code
         .as_deref()
         .ok_or(OAuthError::invalid_request("code is missing"))?;
     let now = app.now();
-    let grant = codes::redeem(&app.db, &crypto::token_hash(code), now)
+    let grant_id = Uuid::new_v4();
+    let redeemed = codes::redeem(
+        &app.db,
+        &crypto::token_hash(code),
+        grant_id,
+        now + app.settings.refresh_token_ttl,
+        now,
+    )
+    .await?;
+    let code_grant = match redeemed {
+        Redeemed::Fresh(g) => g,
+        Redeemed::Reused => {
+            // SECURITY OP-07, AD-04: a second redemption revokes what the first one got.
+            tracing::warn!(client = %client.client_id, "authorization code reused; its grant is revoked");
+            return Err(OAuthError::invalid_grant("code is invalid or was used"));
+        }
+        Redeemed::Unknown => return Err(OAuthError::invalid_grant("code is invalid or was used")),
+    };
+    if let Err(e) = check_code(&code_grant, client, req, now) {
+        grants::revoke(&app.db, grant_id, now).await?;
+        return Err(e);
+    }
+    let grant = grants::get(&app.db, grant_id)
         .await?
-        .ok_or(OAuthError::invalid_grant("code is invalid or was used"))?;
-    // RFC 6749 §4.1.3: bound to the client and the redirect URI of the request.
+        .ok_or_else(|| OAuthError::server_error("grant not found after redemption"))?;
+    let principal = live_principal(app, &grant, now).await?;
+    // OIDC Core §11: offline access only for a client whose registration allows it.
+    let refresh = if has_scope(&grant.scope, "offline_access") && client.allows("refresh_token") {
+        Some(new_refresh(app, &grant, client, now).await?)
+    } else {
+        None
+    };
+    issue(
+        app,
+        client,
+        &grant,
+        &principal,
+        &grant.scope,
+        refresh,
+        code_grant.nonce.as_deref(),
+        now,
+    )
+    .await
+}
+
+/// The bindings of a code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+fn check_code(
+    grant: &codes::CodeGrant,
+    client: &Client,
+    req: &TokenRequest,
+    now: time::OffsetDateTime,
+) -> Result<(), OAuthError> {
     if grant.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "code was issued to another client",
@@ -186,16 +224,181 @@ async fn exchange_code(
     check_pkce(
         grant.code_challenge.as_deref(),
         req.code_verifier.as_deref(),
-    )?;
+    )
+}
+
+/// RFC 6749 §6: a refresh, with rotation and reuse detection (RFC 9700 §4.14.2). The
+/// user's current rights are read again, and an inactive user or office gets nothing (O6).
+async fn refresh(
+    app: &AppState,
+    client: &Client,
+    req: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows("refresh_token") {
+        return Err(OAuthError::unauthorized_client(
+            "the client may not use refresh_token",
+        ));
+    }
+    let presented = req
+        .refresh_token
+        .as_deref()
+        .ok_or(OAuthError::invalid_request("refresh_token is missing"))?;
+    let now = app.now();
+    let new = crypto::random_token().map_err(OAuthError::server_error)?;
+    let rotation = grants::rotate_refresh(
+        &app.db,
+        &crypto::token_hash(presented),
+        &crypto::token_hash(&new),
+        &client.client_id,
+        app.settings.refresh_token_idle,
+        now,
+    )
+    .await?;
+    let grant = match rotation {
+        Rotation::Rotated(g) => g,
+        Rotation::Reused => {
+            // SECURITY OP-19, AD-04: a replayed refresh token ends the whole family.
+            tracing::warn!(client = %client.client_id, "refresh token reused; its grant is revoked");
+            return Err(OAuthError::invalid_grant("refresh token is invalid"));
+        }
+        Rotation::Refused => return Err(OAuthError::invalid_grant("refresh token is invalid")),
+    };
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+    let scope = match req.scope.as_deref() {
+        None => grant.scope.clone(),
+        Some(asked) => {
+            if asked
+                .split_whitespace()
+                .any(|s| !has_scope(&grant.scope, s))
+            {
+                return Err(OAuthError::invalid_scope("scope exceeds the grant"));
+            }
+            asked.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    };
+    let principal = live_principal(app, &grant, now).await?;
+    issue(
+        app,
+        client,
+        &grant,
+        &principal,
+        &scope,
+        Some(new),
+        None,
+        now,
+    )
+    .await
+}
+
+/// RFC 6749 §4.4: a service client's own token. No user: `sub` is the client id, and no
+/// user scope (`openid`, `portal` …) can be granted (SECURITY OP-21).
+fn client_credentials(
+    app: &AppState,
+    client: &Client,
+    req: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows("client_credentials") {
+        return Err(OAuthError::unauthorized_client(
+            "the client may not use client_credentials",
+        ));
+    }
+    if req.scope.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        return Err(OAuthError::invalid_scope(
+            "no scopes are available with client_credentials",
+        ));
+    }
+    let now = app.now();
+    let ttl = app.settings.access_token_ttl;
+    let access = AccessClaims {
+        iss: app.settings.issuer.as_str(),
+        sub: client.client_id.clone(),
+        aud: &client.client_id,
+        client_id: &client.client_id,
+        exp: (now + ttl).unix_timestamp(),
+        iat: now.unix_timestamp(),
+        auth_time: None,
+        jti: Uuid::new_v4().to_string(),
+        scope: "",
+        sid: None,
+        grant_id: None,
+        role: None,
+        rights: None,
+        office: None,
+        head_office: None,
+    };
+    let access_token = app
+        .keys
+        .current()
+        .sign("at+jwt", &access, now)
+        .map_err(OAuthError::server_error)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl.whole_seconds(),
+        refresh_token: None,
+        id_token: None,
+        scope: String::new(),
+    })
+}
+
+fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split_whitespace().any(|s| s == wanted)
+}
+
+/// The grant's user, if still allowed to hold tokens (O6); otherwise the grant is revoked.
+async fn live_principal(
+    app: &AppState,
+    grant: &Grant,
+    now: time::OffsetDateTime,
+) -> Result<Principal, OAuthError> {
     let principal = accounts::principal(&app.db, grant.user_id, &app.registry)
         .await?
-        .filter(claims::may_sign_in)
-        .ok_or(OAuthError::invalid_grant("the account cannot sign in"))?;
+        .filter(claims::may_sign_in);
+    match principal {
+        Some(p) => Ok(p),
+        None => {
+            grants::revoke(&app.db, grant.id, now).await?;
+            Err(OAuthError::invalid_grant("the account cannot sign in"))
+        }
+    }
+}
 
+/// A fresh refresh token of `grant`; only its hash is stored.
+async fn new_refresh(
+    app: &AppState,
+    grant: &Grant,
+    client: &Client,
+    now: time::OffsetDateTime,
+) -> Result<String, OAuthError> {
+    let token = crypto::random_token().map_err(OAuthError::server_error)?;
+    let expires_at = (now + app.settings.refresh_token_idle).min(grant.expires_at);
+    grants::issue_refresh(
+        &app.db,
+        &crypto::token_hash(&token),
+        grant.id,
+        &client.client_id,
+        expires_at,
+        now,
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Signs the access and ID tokens of a grant for its user, with the rights read now.
+#[allow(clippy::too_many_arguments)]
+async fn issue(
+    app: &AppState,
+    client: &Client,
+    grant: &Grant,
+    principal: &Principal,
+    scope: &str,
+    refresh_token: Option<String>,
+    nonce: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
     let ttl = app.settings.access_token_ttl;
     let exp = (now + ttl).unix_timestamp();
-    let scopes: Vec<&str> = grant.scope.split_whitespace().collect();
-    let portal = claims::portal_claims(&principal, &app.registry);
+    let portal = claims::portal_claims(principal, &app.registry);
     let issuer = app.settings.issuer.as_str();
     let access = AccessClaims {
         iss: issuer,
@@ -204,18 +407,29 @@ async fn exchange_code(
         client_id: &client.client_id,
         exp,
         iat: now.unix_timestamp(),
-        auth_time: grant.auth_time.unix_timestamp(),
+        auth_time: Some(grant.auth_time.unix_timestamp()),
         jti: Uuid::new_v4().to_string(),
-        scope: &grant.scope,
-        role: portal.role,
-        rights: portal.rights.clone(),
+        scope,
+        sid: Some(&grant.sid),
+        grant_id: Some(grant.id.to_string()),
+        role: Some(portal.role),
+        rights: Some(portal.rights.clone()),
         office: portal.office.as_ref().map(|o| IdOnly { id: o.id.clone() }),
         head_office: portal
             .head_office
             .as_ref()
             .map(|o| IdOnly { id: o.id.clone() }),
     };
-    let keys = app.keys.current();
+    // SPEC §4: RS256 unless the client registered ES256 or EdDSA for its ID tokens.
+    let id_alg: jsonwebtoken::Algorithm = client
+        .id_token_alg
+        .parse()
+        .map_err(OAuthError::server_error)?;
+    let keys = app
+        .keys
+        .for_alg(&app.db, id_alg, now)
+        .await
+        .map_err(OAuthError::server_error)?;
     let access_token = keys
         .sign("at+jwt", &access, now)
         .map_err(OAuthError::server_error)?;
@@ -226,20 +440,22 @@ async fn exchange_code(
         exp,
         iat: now.unix_timestamp(),
         auth_time: grant.auth_time.unix_timestamp(),
-        nonce: grant.nonce.as_deref(),
+        nonce,
+        sid: &grant.sid,
         amr: grant.amr.split(',').filter(|s| !s.is_empty()).collect(),
         at_hash: half_hash(&access_token),
-        portal: scopes.contains(&"portal").then_some(portal),
+        portal: has_scope(scope, "portal").then_some(portal),
     };
     let id_token = keys
-        .sign("JWT", &id, now)
+        .sign_with(id_alg, "JWT", &id, now)
         .map_err(OAuthError::server_error)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: ttl.whole_seconds(),
-        id_token,
-        scope: grant.scope.clone(),
+        refresh_token,
+        id_token: Some(id_token),
+        scope: scope.to_owned(),
     })
 }
 
@@ -276,17 +492,6 @@ fn half_hash(token: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let b64 = STANDARD.encode("my%3Aclient:s%25e%2Bc%3Ar%20t");
-        assert_eq!(
-            parse_basic(&b64),
-            Some(("my:client".into(), "s%e+c:r t".into()))
-        );
-        assert_eq!(parse_basic("!!"), None);
-        assert_eq!(parse_basic(&STANDARD.encode("nocolon")), None);
-    }
 
     #[test]
     fn pkce_s256_and_downgrade() {

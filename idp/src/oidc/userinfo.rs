@@ -10,12 +10,19 @@ use uuid::Uuid;
 
 use super::claims::{self, PortalClaims};
 use crate::state::AppState;
-use crate::store::accounts;
+use crate::store::{StoreError, accounts, grants};
 
-#[derive(Deserialize)]
-struct AccessToken {
-    sub: String,
-    scope: String,
+/// The claims of one of our access tokens that the provider itself reads back.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AccessToken {
+    pub(crate) sub: String,
+    pub(crate) scope: String,
+    pub(crate) client_id: String,
+    pub(crate) exp: i64,
+    pub(crate) iat: i64,
+    pub(crate) jti: String,
+    /// The grant of a user's token; absent on a service client's token.
+    pub(crate) grant_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +58,16 @@ async fn answer(app: &AppState, headers: &HeaderMap) -> Option<UserInfo> {
         .strip_prefix("Bearer ")?
         .trim();
     let claims = verify_access_token(app, token)?;
+    // SECURITY OP-07, OP-22: a token of a revoked grant is refused; a token with no
+    // grant has no user.
+    match grant_live(app, &claims).await {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, "userinfo grant lookup failed");
+            return None;
+        }
+    }
     let user_id = Uuid::parse_str(&claims.sub).ok()?;
     let principal = match accounts::principal(&app.db, user_id, &app.registry).await {
         Ok(p) => p.filter(claims::may_sign_in)?,
@@ -70,8 +87,20 @@ async fn answer(app: &AppState, headers: &HeaderMap) -> Option<UserInfo> {
     })
 }
 
+/// Whether the token's grant exists and is not revoked (`false` for a token without one).
+pub(crate) async fn grant_live(app: &AppState, claims: &AccessToken) -> Result<bool, StoreError> {
+    let Some(id) = claims
+        .grant_id
+        .as_deref()
+        .and_then(|g| Uuid::parse_str(g).ok())
+    else {
+        return Ok(false);
+    };
+    Ok(grants::get(&app.db, id).await?.is_some_and(|g| g.live()))
+}
+
 /// Checks an access token of ours: `typ: at+jwt`, a known `kid`, signature, issuer, expiry.
-fn verify_access_token(app: &AppState, token: &str) -> Option<AccessToken> {
+pub(crate) fn verify_access_token(app: &AppState, token: &str) -> Option<AccessToken> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if !header
         .typ
@@ -90,6 +119,7 @@ fn verify_access_token(app: &AppState, token: &str) -> Option<AccessToken> {
     v.validate_aud = false;
     v.leeway = 0;
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
+    // RFC 9068 §4: our tokens carry `aud` = the client; the caller judges it.
     jsonwebtoken::decode::<AccessToken>(token, key, &v)
         .ok()
         .map(|d| d.claims)

@@ -24,6 +24,20 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Whether PKCE is required (default: yes, SPEC §4).
     pub require_pkce: bool,
+    /// The grant types the client may use (RFC 7591 `grant_types`): `authorization_code`,
+    /// `refresh_token` (scope `offline_access`), `client_credentials`.
+    pub grant_types: Vec<String>,
+    /// Public keys (a JWKS document) for `private_key_jwt` (RFC 7523).
+    pub jwks: Option<String>,
+    /// The ID-token signing algorithm: `RS256` (default), `ES256` or `EdDSA`.
+    pub id_token_alg: String,
+}
+
+impl Client {
+    /// Whether the registration allows `grant_type`.
+    pub fn allows(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -35,6 +49,9 @@ struct ClientRow {
     post_logout_redirect_uris: String,
     backchannel_logout_uri: Option<String>,
     require_pkce: bool,
+    grant_types: String,
+    jwks: Option<String>,
+    id_token_alg: String,
 }
 
 /// Registers a client or replaces its registration.
@@ -46,13 +63,16 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
     with_db!(db, |pool| {
         sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+            backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
+            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
          ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
             redirect_uris = excluded.redirect_uris,
             post_logout_redirect_uris = excluded.post_logout_redirect_uris,
             backchannel_logout_uri = excluded.backchannel_logout_uri,
-            require_pkce = excluded.require_pkce, updated_at = excluded.updated_at"
+            require_pkce = excluded.require_pkce, grant_types = excluded.grant_types,
+            jwks = excluded.jwks, id_token_alg = excluded.id_token_alg,
+            updated_at = excluded.updated_at"
     )
     .bind(&c.client_id)
     .bind(&c.name)
@@ -61,6 +81,9 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
     .bind(&post_logout)
     .bind(c.backchannel_logout_uri.as_deref())
     .bind(c.require_pkce)
+    .bind(c.grant_types.join(" "))
+    .bind(c.jwks.as_deref())
+    .bind(&c.id_token_alg)
     .bind(at(now))
     .execute(pool)
     .await
@@ -71,13 +94,15 @@ pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), Stor
 
 /// The client with this id.
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError> {
-    let row = with_db!(db, |pool| sqlx::query_as::<_, ClientRow>(
+    let row = with_db!(db, |pool| {
+        sqlx::query_as::<_, ClientRow>(
         "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce FROM clients WHERE client_id = $1"
+            backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg FROM clients WHERE client_id = $1"
     )
     .bind(client_id)
     .fetch_optional(pool)
-    .await)?;
+    .await
+    })?;
     row.map(|r| {
         let list = |s: &str| {
             serde_json::from_str::<Vec<String>>(s).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -90,7 +115,45 @@ pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError>
             secret_hash: r.secret_hash,
             backchannel_logout_uri: r.backchannel_logout_uri,
             require_pkce: r.require_pkce,
+            jwks: r.jwks,
+            id_token_alg: r.id_token_alg,
+            grant_types: r
+                .grant_types
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     })
     .transpose()
+}
+
+/// Records the `jti` of a client assertion until `expires_at`; `false` when it was seen
+/// before (a replay, RFC 7523 §3). Expired records are swept on the way.
+pub async fn remember_assertion(
+    db: &Db,
+    client_id: &str,
+    jti: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let n = with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM client_assertions WHERE expires_at <= $1")
+            .bind(at(now))
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query(
+            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(at(expires_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok::<u64, StoreError>(n)
+    })?;
+    Ok(n == 1)
 }

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod audit;
 pub mod clients;
 pub mod codes;
+pub mod grants;
 pub mod keys;
 pub mod outbox;
 pub mod sessions;

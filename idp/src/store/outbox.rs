@@ -1,4 +1,4 @@
-//! The durable outbox of e-mails. A mail is a row written in the same transaction as the
+//! The durable outbox of e-mails and back-channel logout deliveries. A mail is a row written in the same transaction as the
 //! change that causes it; a worker (`crate::mail`) delivers due rows, retrying with
 //! back-off. Rows are claimed with a lease (`locked_until`) so that several nodes, or the
 //! CLI and a server, never send one mail twice at the same time.
@@ -100,6 +100,28 @@ pub async fn mark_sent(db: &Db, id: Uuid, now: OffsetDateTime) -> Result<(), Sto
         "UPDATE outbox SET sent_at = $1, payload = NULL, locked_until = NULL, last_error = NULL WHERE id = $2"
     )
     .bind(at(now))
+    .bind(id)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Gives a row up for good (a back-channel delivery whose token expired): it counts as
+/// finished, its content is erased, and `error` says why.
+pub async fn abandon(
+    db: &Db,
+    id: Uuid,
+    now: OffsetDateTime,
+    error: &str,
+) -> Result<(), StoreError> {
+    with_db!(db, |pool| {
+        sqlx::query(
+        "UPDATE outbox SET sent_at = $1, payload = NULL, locked_until = NULL, last_error = $2 WHERE id = $3"
+    )
+    .bind(at(now))
+    .bind(error)
     .bind(id)
     .execute(pool)
     .await

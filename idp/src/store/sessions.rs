@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::outbox::{NewMail, insert_mail};
 use super::{Db, StoreError, at, with_db};
 
 /// A session to store.
@@ -83,4 +84,39 @@ pub async fn touch(db: &Db, id_hash: &[u8], now: OffsetDateTime) -> Result<(), S
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Ends a session (logout) in one transaction: the session is revoked, every grant made
+/// in it is revoked (its refresh tokens and access tokens stop working, SECURITY OP-19),
+/// and the back-channel logout deliveries for its clients are queued in the outbox.
+/// Returns whether the session was live until now.
+pub async fn end(
+    db: &Db,
+    id_hash: &[u8],
+    deliveries: &[NewMail],
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let ended = sqlx::query(
+            "UPDATE idp_sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id_hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id_hash)
+        .execute(&mut *tx)
+        .await?;
+        for d in deliveries {
+            insert_mail!(&mut *tx, d, now)?;
+        }
+        tx.commit().await?;
+        Ok(ended.rows_affected() == 1)
+    })
 }

@@ -195,6 +195,14 @@ pub async fn consume_and_set_password(
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+            // ML-04, OP-19: and every grant (access and refresh tokens) the user holds.
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM signin_throttle WHERE kind = $1 AND subject = $2")
                 .bind(Counter::LoginAccount.as_str())
                 .bind(user_id.to_string())
