@@ -4,7 +4,7 @@
 use idp::crypto;
 use idp::store::Db;
 use idp::store::clients::{self, Client};
-use idp::store::codes::{self, CodeGrant};
+use idp::store::codes::{self, CodeGrant, Redeemed};
 use testkit::TestDatabase;
 use time::Duration;
 use tokio::task::JoinSet;
@@ -24,6 +24,9 @@ async fn grant(db: &Db) -> CodeGrant {
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
             require_pkce: true,
+            grant_types: vec!["authorization_code".to_owned()],
+            jwks: None,
+            id_token_alg: "RS256".to_owned(),
         },
         T0,
     )
@@ -54,10 +57,13 @@ testkit::both_databases! {
         let hash = crypto::token_hash(&code);
         codes::insert(&db, &hash, &g, T0).await.unwrap();
 
-        let got = codes::redeem(&db, &hash, T0 + Duration::seconds(5))
+        let grant_ends = T0 + Duration::hours(1);
+        let Redeemed::Fresh(got) = codes::redeem(&db, &hash, Uuid::now_v7(), grant_ends, T0 + Duration::seconds(5))
             .await
             .unwrap()
-            .unwrap();
+        else {
+            panic!("the first redemption is fresh");
+        };
         assert_eq!(
             (
                 &got.client_id,
@@ -80,21 +86,20 @@ testkit::both_databases! {
         );
         assert_eq!((got.auth_time, got.expires_at), (g.auth_time, g.expires_at));
 
-        assert!(
-            codes::redeem(&db, &hash, T0 + Duration::seconds(6))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(matches!(
+            codes::redeem(&db, &hash, Uuid::now_v7(), grant_ends, T0 + Duration::seconds(6)).await.unwrap(),
+            Redeemed::Reused
+        ));
         let unknown = crypto::token_hash("no such code");
-        assert!(codes::redeem(&db, &unknown, T0).await.unwrap().is_none());
+        assert!(matches!(
+            codes::redeem(&db, &unknown, Uuid::now_v7(), grant_ends, T0).await.unwrap(),
+            Redeemed::Unknown
+        ));
         // The code itself is not a key: only its hash finds the row.
-        assert!(
-            codes::redeem(&db, code.as_bytes(), T0)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(matches!(
+            codes::redeem(&db, code.as_bytes(), Uuid::now_v7(), grant_ends, T0).await.unwrap(),
+            Redeemed::Unknown
+        ));
     }
 
     /// OP-08: 20 parallel redemptions of one code yield exactly one grant, and none fails.
@@ -107,14 +112,17 @@ testkit::both_databases! {
         let mut tasks = JoinSet::new();
         for _ in 0..20 {
             let (db, hash) = (db.clone(), hash.clone());
-            tasks.spawn(async move { codes::redeem(&db, &hash, T0).await });
+            tasks.spawn(async move {
+                codes::redeem(&db, &hash, Uuid::now_v7(), T0 + Duration::hours(1), T0).await
+            });
         }
         let mut grants: Vec<Uuid> = Vec::new();
         let mut misses = 0;
         while let Some(joined) = tasks.join_next().await {
             match joined.unwrap().unwrap() {
-                Some(got) => grants.push(got.user_id),
-                None => misses += 1,
+                Redeemed::Fresh(got) => grants.push(got.user_id),
+                Redeemed::Reused => misses += 1,
+                Redeemed::Unknown => panic!("the code exists"),
             }
         }
         assert_eq!(grants, vec![g.user_id]);
