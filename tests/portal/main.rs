@@ -4,6 +4,7 @@
 
 mod cli;
 mod first_path;
+mod interop;
 mod lifecycle;
 mod logout;
 mod oidc;

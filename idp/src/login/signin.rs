@@ -26,6 +26,7 @@ use crate::oidc::claims;
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
 use crate::store::audit::{self, AuditRecord};
+use crate::store::clients;
 use web_kit::paths::safe_return_to;
 
 /// `?return_to=` of the sign-in page.
@@ -95,15 +96,15 @@ pub enum Attempt {
     Throttled(i64),
 }
 
-fn render(
+async fn render(
     app: &AppState,
     status: StatusCode,
     return_to: &str,
     username: &str,
     error_key: Option<&'static str>,
     retry_minutes: Option<i64>,
-) -> Response {
-    app.templates.page(
+) -> Result<Response, PageError> {
+    let mut res = app.templates.page(
         status,
         "idp/login.html",
         Ctx {
@@ -115,13 +116,69 @@ fn render(
             error_key,
             retry_minutes,
         },
-    )
+    );
+    if let Some(origin) = client_origin(app, return_to).await?
+        && let Ok(csp) = HeaderValue::from_str(&web_kit::headers::CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        ))
+    {
+        res.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    Ok(res)
+}
+
+/// The origin of the client an authorization request in `return_to` goes back to, when the
+/// client exists and the redirect URI is one it registered (byte for byte, as `/authorize`
+/// checks it).
+///
+/// HD-01 keeps forms to ourselves (`form-action 'self'`), but browsers hold every redirect
+/// of a form's navigation to `form-action` too: the sign-in POST answers 303 to
+/// `/authorize`, which answers 303 to the client's redirect URI. Without that one origin
+/// on this page, Chromium blocks the way back to every client on another origin (found
+/// by tests/portal/interop.rs).
+async fn client_origin(app: &AppState, return_to: &str) -> Result<Option<String>, PageError> {
+    let Some((path, query)) = return_to.split_once('?') else {
+        return Ok(None);
+    };
+    if path != app.idp_path("/authorize") {
+        return Ok(None);
+    }
+    let mut client_id = None;
+    let mut redirect_uri = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "client_id" => client_id = Some(v.into_owned()),
+            "redirect_uri" => redirect_uri = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let Some(client_id) = client_id else {
+        return Ok(None);
+    };
+    let Some(client) = clients::get(&app.db, &client_id).await? else {
+        return Ok(None);
+    };
+    let uri = match redirect_uri {
+        Some(uri) if client.redirect_uris.contains(&uri) => uri,
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        _ => return Ok(None),
+    };
+    // Only http(s) origins are CSP host sources; an app's private scheme stays out.
+    let origin = url::Url::parse(&uri).ok().map(|u| u.origin());
+    Ok(origin
+        .filter(|o| o.is_tuple())
+        .map(|o| o.ascii_serialization()))
 }
 
 /// `GET /login`.
-pub async fn page(State(app): State<AppState>, Query(q): Query<PageQuery>) -> Response {
+pub async fn page(
+    State(app): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, PageError> {
     let return_to = safe_return_to(q.return_to.as_deref(), "/");
-    render(&app, StatusCode::OK, return_to, "", None, None)
+    render(&app, StatusCode::OK, return_to, "", None, None).await
 }
 
 /// `POST /login`: checks the password and starts a session, then returns (303, never 307:
@@ -143,14 +200,17 @@ pub async fn submit(
                 .map_err(PageError::internal)?;
             Ok((jar, Redirect::to(&return_to)).into_response())
         }
-        Attempt::Failed => Ok(render(
-            &app,
-            StatusCode::OK,
-            &return_to,
-            username,
-            Some("login.failed"),
-            None,
-        )),
+        Attempt::Failed => {
+            render(
+                &app,
+                StatusCode::OK,
+                &return_to,
+                username,
+                Some("login.failed"),
+                None,
+            )
+            .await
+        }
         Attempt::Throttled(minutes) => {
             let mut res = render(
                 &app,
@@ -159,7 +219,8 @@ pub async fn submit(
                 username,
                 None,
                 Some(minutes),
-            );
+            )
+            .await?;
             if let Ok(v) = HeaderValue::from_str(&(minutes * 60).to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
