@@ -220,4 +220,38 @@ mod tests {
         );
         assert!(parse("advisor_number,name,email,rights\n", &reg, &explain).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn cell() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[a-zA-Z0-9@.;, \"\\n\\r-]{0,12}",
+                Just("DIP,DIL".to_owned()),
+                Just("ja".to_owned()),
+            ]
+        }
+
+        proptest! {
+            // IO-06: whatever a spreadsheet exports, the import answers rows or errors.
+            #[test]
+            fn parsing_never_panics(
+                text in any::<String>(),
+                rows in proptest::collection::vec(proptest::collection::vec(cell(), 0..7), 0..6),
+                semicolon in any::<bool>(),
+            ) {
+                let reg = Registry::builtin().unwrap();
+                let _ = parse(&text, &reg, &explain);
+                let sep = if semicolon { ";" } else { "," };
+                let mut file = COLUMNS.join(sep);
+                for r in rows {
+                    file.push('\n');
+                    file.push_str(&r.join(sep));
+                }
+                let _ = parse(&file, &reg, &explain);
+            }
+        }
+    }
 }

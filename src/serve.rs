@@ -4,19 +4,27 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use idp::Idp;
 use idp::config::Settings;
 use product_adapters::PortalSettings;
 use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::cli::ServeArgs;
 use crate::commands;
 
 /// The client id of the Offerte Portaal shell.
 const SHELL_CLIENT: &str = "offerteportaal";
+
+/// A request not answered within this time gets 408, so a slow sender cannot hold a task
+/// for ever (SECURITY AV-06).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = settings.listen;
@@ -126,7 +134,16 @@ pub async fn build(
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         // Every state-changing request of every part must come from our own pages
         // (Sec-Fetch-Site / Origin, SECURITY SE-07, AU-09); cookies are SameSite as well.
-        .layer(tower_http::csrf::CsrfLayer::new());
+        .layer(tower_http::csrf::CsrfLayer::new())
+        // Every part reads bodies through axum extractors, which honour this limit, or
+        // through the idp's own (`idp::extract`), which apply the same number and answer 413
+        // in their audience's form (a Dutch page, OAuth JSON) instead of tower-http's bare
+        // one. A handler that ever reads a raw body stream must apply the limit itself.
+        .layer(DefaultBodyLimit::max(web_kit::limits::BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     Ok(web_kit::headers::secure(app, https))
 }
 

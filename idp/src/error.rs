@@ -114,6 +114,14 @@ impl OAuthError {
     pub fn invalid_scope(description: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
     }
+    /// The body is over the portal's limit: `invalid_request` with 413 (SECURITY IO-05).
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        )
+    }
     /// `server_error`; the cause is logged.
     pub fn server_error(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "token request failed");

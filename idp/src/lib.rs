@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod extract;
 pub mod hasher;
 pub mod keys;
 pub mod login;

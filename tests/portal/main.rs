@@ -2,6 +2,7 @@
 //! its command line, on SQLite and on PostgreSQL, with mail through a real SMTP server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bad_input;
 mod cli;
 mod first_path;
 mod interop;

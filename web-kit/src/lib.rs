@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod headers;
+pub mod limits;
 pub mod paths;
 pub mod templates;
 pub mod texts;

@@ -40,4 +40,22 @@ mod tests {
         }
         assert_eq!(safe_return_to(None, "/home"), "/home");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            // IO-03: whatever comes in, what goes out is a local path.
+            #[test]
+            fn the_result_is_always_a_single_slash_path(
+                s in prop_oneof![any::<String>(), "[/\\\\a-z:.]{0,12}", "/[ -~]{0,30}"],
+            ) {
+                let out = safe_return_to(Some(&s), "/");
+                prop_assert!(out.starts_with('/'), "{:?}", out);
+                prop_assert!(!out.starts_with("//") && !out.starts_with("/\\"), "{:?}", out);
+                prop_assert!(!out.chars().any(char::is_control), "{:?}", out);
+            }
+        }
+    }
 }

@@ -91,4 +91,28 @@ mod tests {
         let long = format!("{}@x.nl", "a".repeat(65));
         assert!(Email::parse(&long).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            // Parsing is total, and a parsed address parses to itself (one login, one form).
+            #[test]
+            fn parsing_is_idempotent(
+                raw in prop_oneof![
+                    any::<String>(),
+                    "[ a-zA-Z0-9._+-]{1,10}@[a-zA-Z0-9.-]{1,10}\\.[a-z]{2,3} ?",
+                    "\\PC{1,8}@\\PC{1,8}\\.nl",
+                    // Letters whose case mapping and compatibility forms interact.
+                    "[\u{130}\u{1e9e}\u{2126}\u{212a}\u{212b}\u{fb00}\u{3f4}\u{3a3}\u{3c2}\u{345}\u{307}\u{ff21}a-z]{1,6}@x\\.nl",
+                ],
+            ) {
+                if let Ok(e) = Email::parse(&raw) {
+                    prop_assert_eq!(Email::parse(e.as_str()), Ok(e.clone()));
+                    prop_assert!(e.as_str().len() <= 254);
+                }
+            }
+        }
+    }
 }

@@ -196,4 +196,20 @@ mod tests {
             Err(RuleError::InvalidAdvisorNumber)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn advisor_numbers_parse_to_themselves(
+                raw in prop_oneof![any::<String>(), " ?[a-zA-Z0-9-]{0,22} ?"],
+            ) {
+                if let Ok(n) = AdvisorNumber::parse(&raw) {
+                    prop_assert_eq!(AdvisorNumber::parse(n.as_str()), Ok(n.clone()));
+                }
+            }
+        }
+    }
 }

@@ -5,8 +5,7 @@
 //! clear Dutch page and changes nothing. A reset also ends every session of the user and
 //! signs no one in (ML-04).
 
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use secrecy::ExposeSecret;
@@ -16,6 +15,7 @@ use super::PasswordForm;
 use super::client::ClientIp;
 use crate::crypto;
 use crate::error::PageError;
+use crate::extract::{PageForm, PagePath};
 use crate::state::AppState;
 use crate::store::accounts;
 use crate::store::audit::AuditRecord;
@@ -193,7 +193,7 @@ pub(crate) async fn set_password(
 /// `GET /activate/{token}`.
 pub async fn page(
     State(app): State<AppState>,
-    Path(token): Path<String>,
+    PagePath(token): PagePath<String>,
 ) -> Result<Response, PageError> {
     show(&app, &ACTIVATION, &token).await
 }
@@ -202,8 +202,8 @@ pub async fn page(
 pub async fn submit(
     State(app): State<AppState>,
     ip: ClientIp,
-    Path(token): Path<String>,
-    Form(form): Form<PasswordForm>,
+    PagePath(token): PagePath<String>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, PageError> {
     set_password(&app, &ACTIVATION, ip, &token, form).await
 }

@@ -7,8 +7,7 @@
 //! working) and its mail through the outbox. Requests are limited per client address and
 //! mails per account; past a limit nothing is sent, and the answer is still the same.
 
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
@@ -20,6 +19,7 @@ use super::limits;
 use crate::domain::throttle::Counter;
 use crate::domain::{AdvisorNumber, Email, OfficeKind};
 use crate::error::PageError;
+use crate::extract::{PageForm, PagePath};
 use crate::oidc::claims;
 use crate::provision;
 use crate::state::AppState;
@@ -74,7 +74,7 @@ fn form(app: &AppState, template: &str, path: &str) -> Response {
 pub async fn activation_submit(
     State(app): State<AppState>,
     ip: ClientIp,
-    Form(f): Form<ActivationRequest>,
+    PageForm(f): PageForm<ActivationRequest>,
 ) -> Result<Response, PageError> {
     request_activation(&app, ip, &f.email, &f.advisor_number, app.now()).await?;
     Ok(Redirect::to(&app.idp_path("/requested/activation")).into_response())
@@ -84,7 +84,7 @@ pub async fn activation_submit(
 pub async fn reset_submit(
     State(app): State<AppState>,
     ip: ClientIp,
-    Form(f): Form<ResetRequest>,
+    PageForm(f): PageForm<ResetRequest>,
 ) -> Result<Response, PageError> {
     request_reset(&app, ip, &f.email, app.now()).await?;
     Ok(Redirect::to(&app.idp_path("/requested/reset")).into_response())
@@ -93,7 +93,7 @@ pub async fn reset_submit(
 /// `GET /requested/{activation|reset}`: the same answer for every input.
 pub async fn sent(
     State(app): State<AppState>,
-    Path(kind): Path<String>,
+    PagePath(kind): PagePath<String>,
 ) -> Result<Response, PageError> {
     #[derive(Serialize)]
     struct Ctx {

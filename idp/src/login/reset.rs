@@ -2,14 +2,14 @@
 //! account, with its own texts. Setting the password ends every session of the user and
 //! signs no one in (SECURITY ML-04); it also lifts a sign-in lock (AV-03).
 
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use super::PasswordForm;
 use super::activation::{self, LinkKind};
 use super::client::ClientIp;
 use crate::error::PageError;
+use crate::extract::{PageForm, PagePath};
 use crate::state::AppState;
 use crate::store::tokens::Purpose;
 
@@ -28,7 +28,7 @@ pub(crate) const RESET: LinkKind = LinkKind {
 /// `GET /reset/{token}`: the form; changes nothing (ML-02).
 pub async fn page(
     State(app): State<AppState>,
-    Path(token): Path<String>,
+    PagePath(token): PagePath<String>,
 ) -> Result<Response, PageError> {
     activation::show(&app, &RESET, &token).await
 }
@@ -37,8 +37,8 @@ pub async fn page(
 pub async fn submit(
     State(app): State<AppState>,
     ip: ClientIp,
-    Path(token): Path<String>,
-    Form(form): Form<PasswordForm>,
+    PagePath(token): PagePath<String>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Result<Response, PageError> {
     activation::set_password(&app, &RESET, ip, &token, form).await
 }

@@ -1,8 +1,7 @@
 //! The one-time set-up link printed on an empty portal: it creates the first insurer
 //! admin with a password (SECURITY AU-06: no default accounts).
 
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,6 +12,7 @@ use super::activation::link_error;
 use crate::crypto;
 use crate::domain::{Email, Role, parse_name};
 use crate::error::PageError;
+use crate::extract::{PageForm, PagePath};
 use crate::state::AppState;
 use crate::store::accounts::NewUserRecord;
 use crate::store::audit::AuditRecord;
@@ -59,7 +59,7 @@ fn form_page(
 /// `GET /setup/{token}`.
 pub async fn page(
     State(app): State<AppState>,
-    Path(token): Path<String>,
+    PagePath(token): PagePath<String>,
 ) -> Result<Response, PageError> {
     match tokens::peek_setup(&app.db, &crypto::token_hash(&token), app.now()).await? {
         LinkState::Valid { .. } => Ok(form_page(&app, &token, "", "", StatusCode::OK, None)),
@@ -70,8 +70,8 @@ pub async fn page(
 /// `POST /setup/{token}`.
 pub async fn submit(
     State(app): State<AppState>,
-    Path(token): Path<String>,
-    Form(form): Form<SetupForm>,
+    PagePath(token): PagePath<String>,
+    PageForm(form): PageForm<SetupForm>,
 ) -> Result<Response, PageError> {
     let now = app.now();
     let hash = crypto::token_hash(&token);

@@ -7,8 +7,7 @@
 //! password is looked at, so a right password during a lock fails like a wrong one.
 //! Every attempt is audited with its address and, internally, its reason (L1, AD-01).
 
-use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -21,6 +20,7 @@ use super::{limits, session};
 use crate::domain::identifier::LoginName;
 use crate::domain::throttle::{Counter, Decision};
 use crate::error::PageError;
+use crate::extract::{PageForm, PageQuery};
 use crate::hasher::Verdict;
 use crate::oidc::claims;
 use crate::state::AppState;
@@ -31,7 +31,7 @@ use web_kit::paths::safe_return_to;
 
 /// `?return_to=` of the sign-in page.
 #[derive(Deserialize)]
-pub struct PageQuery {
+pub struct LoginQuery {
     return_to: Option<String>,
 }
 
@@ -175,7 +175,7 @@ async fn client_origin(app: &AppState, return_to: &str) -> Result<Option<String>
 /// `GET /login`.
 pub async fn page(
     State(app): State<AppState>,
-    Query(q): Query<PageQuery>,
+    PageQuery(q): PageQuery<LoginQuery>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(q.return_to.as_deref(), "/");
     render(&app, StatusCode::OK, return_to, "", None, None).await
@@ -187,7 +187,7 @@ pub async fn submit(
     State(app): State<AppState>,
     ip: ClientIp,
     jar: CookieJar,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(form.return_to.as_deref(), "/").to_owned();
     let now = app.now();

@@ -5,8 +5,7 @@
 //! redirect (RFC 6749 §4.1.2.1); after that, errors go back to the client with `state`
 //! and `iss` (RFC 9207).
 
-use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -16,6 +15,7 @@ use url::Url;
 
 use crate::crypto;
 use crate::error::PageError;
+use crate::extract::{PageForm, PageQuery};
 use crate::login::session;
 use crate::state::AppState;
 use crate::store::clients::{self, Client};
@@ -189,7 +189,7 @@ pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal>
 pub async fn get(
     State(app): State<AppState>,
     jar: CookieJar,
-    Query(p): Query<AuthorizeParams>,
+    PageQuery(p): PageQuery<AuthorizeParams>,
 ) -> Result<Response, PageError> {
     authorize(&app, &jar, p).await
 }
@@ -198,7 +198,7 @@ pub async fn get(
 pub async fn post(
     State(app): State<AppState>,
     jar: CookieJar,
-    Form(p): Form<AuthorizeParams>,
+    PageForm(p): PageForm<AuthorizeParams>,
 ) -> Result<Response, PageError> {
     authorize(&app, &jar, p).await
 }
@@ -483,5 +483,83 @@ mod tests {
             with_query("/idp/login", &[("return_to", "/a?b=c")]),
             "/idp/login?return_to=%2Fa%3Fb%3Dc"
         );
+    }
+
+    // Property tests (SECURITY IO-06): the checker is total, and a redirect URI that is not
+    // byte-equal to a registered one is never redirected to, whatever else the request says.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = Option<String>> {
+            proptest::option::of(prop_oneof![
+                any::<String>(),
+                "[a-z ]{0,40}",
+                Just("openid".to_owned()),
+                Just("code".to_owned()),
+                Just("S256".to_owned()),
+                Just("none login".to_owned()),
+                "-?[0-9]{1,25}",
+                "[A-Za-z0-9_-]{43}",
+            ])
+        }
+
+        prop_compose! {
+            fn arbitrary_params()(
+                a in proptest::collection::vec(text(), 12),
+                other in proptest::collection::btree_map("[a-z_]{1,12}", any::<String>(), 0..4),
+            ) -> AuthorizeParams {
+                let mut it = a.into_iter();
+                let mut next = || it.next().flatten();
+                AuthorizeParams {
+                    client_id: next(),
+                    redirect_uri: next(),
+                    response_type: next(),
+                    scope: next(),
+                    state: next(),
+                    nonce: next(),
+                    code_challenge: next(),
+                    code_challenge_method: next(),
+                    prompt: next(),
+                    max_age: next(),
+                    request: next(),
+                    request_uri: next(),
+                    other,
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn check_is_total(p in arbitrary_params(), pkce in any::<bool>()) {
+                let mut c = client();
+                c.require_pkce = pkce;
+                match check(&p, &c) {
+                    Ok(v) => prop_assert!(c.redirect_uris.contains(&v.redirect_uri)),
+                    Err(Refusal::Redirect { redirect_uri, .. }) => {
+                        prop_assert!(c.redirect_uris.contains(&redirect_uri));
+                    }
+                    Err(Refusal::Page(_)) => {}
+                }
+            }
+
+            #[test]
+            fn a_foreign_redirect_uri_is_always_a_page(
+                mut p in arbitrary_params(),
+                uri in prop_oneof![
+                    any::<String>(),
+                    "https://rp\\.nl/cb.{1,20}",
+                    ".{0,5}https://rp\\.nl/cb",
+                    "(?i)HTTPS://RP\\.NL/CB",
+                ],
+            ) {
+                prop_assume!(uri != "https://rp.nl/cb");
+                p.redirect_uri = Some(uri);
+                prop_assert_eq!(
+                    check(&p, &client()),
+                    Err(Refusal::Page("authorize.bad_redirect_uri"))
+                );
+            }
+        }
     }
 }

@@ -104,8 +104,9 @@ fn parse_basic(b64: &str) -> Option<(String, String)> {
     let raw = STANDARD.decode(b64.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
+    // Each part is one form value: a raw `&` in it is part of the value, not a separator.
     let decode = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
+        form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
     };
@@ -236,5 +237,37 @@ mod tests {
         assert!(check_client_jwks(secret).is_err());
         assert!(check_client_jwks(r#"{"keys":[]}"#).is_err());
         assert!(check_client_jwks("x").is_err());
+    }
+
+    #[test]
+    fn a_raw_ampersand_does_not_cut_the_secret_short() {
+        let b64 = STANDARD.encode("id:se&cret=x");
+        assert_eq!(parse_basic(&b64), Some(("id".into(), "se&cret=x".into())));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn form(s: &str) -> String {
+            form_urlencoded::byte_serialize(s.as_bytes()).collect()
+        }
+
+        proptest! {
+            // IO-06: the Basic parser is total.
+            #[test]
+            fn basic_parsing_never_panics(raw in any::<String>(), bytes in any::<Vec<u8>>()) {
+                let _ = parse_basic(&raw);
+                let _ = parse_basic(&STANDARD.encode(&bytes));
+                let _ = parse_basic(&STANDARD.encode(raw.as_bytes()));
+            }
+
+            // RFC 6749 §2.3.1: what a client form-encodes and Basic-encodes comes back whole.
+            #[test]
+            fn encoded_credentials_come_back(id in any::<String>(), secret in any::<String>()) {
+                let b64 = STANDARD.encode(format!("{}:{}", form(&id), form(&secret)));
+                prop_assert_eq!(parse_basic(&b64), Some((id, secret)));
+            }
+        }
     }
 }

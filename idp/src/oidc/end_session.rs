@@ -9,8 +9,7 @@
 //! (SECURITY OP-24). Without a hint that belongs to the signed-in user, the person is asked
 //! first (RP-Initiated Logout §2: "the OP MUST ask the End-User").
 
-use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -21,6 +20,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::PageError;
+use crate::extract::{PageForm, PageQuery};
 use crate::keys::KeyError;
 use crate::login::session;
 use crate::mail::{self, BackchannelDelivery, MailError};
@@ -69,7 +69,7 @@ impl From<LogoutError> for PageError {
 pub async fn get(
     State(app): State<AppState>,
     jar: CookieJar,
-    Query(p): Query<EndSessionParams>,
+    PageQuery(p): PageQuery<EndSessionParams>,
 ) -> Result<(CookieJar, Response), PageError> {
     end_session(&app, jar, p, false).await
 }
@@ -79,7 +79,7 @@ pub async fn get(
 pub async fn post(
     State(app): State<AppState>,
     jar: CookieJar,
-    Form(p): Form<EndSessionParams>,
+    PageForm(p): PageForm<EndSessionParams>,
 ) -> Result<(CookieJar, Response), PageError> {
     end_session(&app, jar, p, true).await
 }

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum_extra::extract::Form;
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::{Credentials, authenticate};
@@ -14,6 +13,7 @@ use super::token::no_store;
 use super::userinfo::{grant_live, verify_access_token};
 use crate::crypto;
 use crate::error::OAuthError;
+use crate::extract::OAuthForm;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::clients::Client;
@@ -69,7 +69,7 @@ struct Introspection {
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Form(req): Form<TokenForm>,
+    OAuthForm(req): OAuthForm<TokenForm>,
 ) -> Result<Response, OAuthError> {
     let client = authenticate(
         &app,

@@ -6,7 +6,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum_extra::extract::Form;
 use uuid::Uuid;
 
 use super::client_auth::authenticate;
@@ -15,6 +14,7 @@ use super::token::no_store;
 use super::userinfo::verify_access_token;
 use crate::crypto;
 use crate::error::OAuthError;
+use crate::extract::OAuthForm;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::clients::Client;
@@ -24,7 +24,7 @@ use crate::store::grants;
 pub async fn revoke(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Form(req): Form<TokenForm>,
+    OAuthForm(req): OAuthForm<TokenForm>,
 ) -> Result<Response, OAuthError> {
     let client = authenticate(&app, &headers, &req.credentials(), &app.idp_url("/revoke")).await?;
     let token = req

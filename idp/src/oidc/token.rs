@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::Form;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -17,6 +16,7 @@ use super::claims::{self, PortalClaims};
 use super::client_auth::{Credentials, authenticate};
 use crate::crypto;
 use crate::error::OAuthError;
+use crate::extract::OAuthForm;
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
 use crate::store::clients::Client;
@@ -106,7 +106,7 @@ struct IdClaims<'a> {
 pub async fn token(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Form(req): Form<TokenRequest>,
+    OAuthForm(req): OAuthForm<TokenRequest>,
 ) -> Result<Response, OAuthError> {
     let client = authenticate(
         &app,

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
@@ -32,9 +32,20 @@ struct UserInfo {
     portal: Option<PortalClaims>,
 }
 
-/// `GET|POST /userinfo` with `Authorization: Bearer`. A token in the query string is not
-/// accepted (RFC 6750 §2.3; SECURITY OP-22).
-pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Response {
+/// `GET|POST /userinfo` with `Authorization: Bearer`. A token in the query string is
+/// refused with `invalid_request`, even beside a good header (RFC 6750 §2.3, §3.1;
+/// SECURITY OP-22): a URI ends up in logs and history, so such a token is never used.
+pub async fn userinfo(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    if token_in_query(&uri) {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Bearer error=\"invalid_request\", error_description=\"the access token must be sent in the Authorization header\"",
+            )],
+        )
+            .into_response();
+    }
     match answer(&app, &headers).await {
         Some(info) => {
             let mut res = Json(info).into_response();
@@ -48,6 +59,13 @@ pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Respon
         )
             .into_response(),
     }
+}
+
+/// Whether the query string carries an `access_token` parameter.
+fn token_in_query(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(name, _)| name == "access_token")
+    })
 }
 
 async fn answer(app: &AppState, headers: &HeaderMap) -> Option<UserInfo> {
