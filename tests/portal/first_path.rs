@@ -46,6 +46,7 @@ testkit::both_databases! {
             let form = browser.get(&link).await;
             assert_eq!(form.status, 200);
             assert!(form.body.contains("Stel uw wachtwoord in"), "{}", form.body);
+            assert!(form.body.contains(">Wachtwoord instellen</button>"), "{}", form.body);
         }
         assert_eq!(password_hash(&portal, "info@voorbeeld.nl").await, None);
         let done = browser.post(&link, &[("password", PASSWORD), ("password_repeat", PASSWORD)]).await;
