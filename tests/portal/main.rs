@@ -9,6 +9,7 @@ mod interop;
 mod lifecycle;
 mod logout;
 mod oidc;
+mod rust_client;
 mod signin;
 mod support;
 mod tokens;
