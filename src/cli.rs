@@ -105,7 +105,7 @@ pub struct AddClientArgs {
     pub id: String,
     /// The client secret (at least 32 characters; only its hash is stored). Read from
     /// PORTAL_CLIENT_SECRET when not given, so it need not appear in the shell history.
-    /// Needed unless --jwks-file is given.
+    /// Without it (and without --jwks-file) a random 256-bit secret is made and printed once.
     #[arg(long, env = "PORTAL_CLIENT_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
     /// The ID-token signing algorithm (SPEC §4).

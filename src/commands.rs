@@ -119,10 +119,12 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         }
         None => None,
     };
-    if a.secret.is_none() && jwks.is_none() {
-        eprintln!("refused: give --secret (or PORTAL_CLIENT_SECRET) or --jwks-file");
-        return Ok(ExitCode::from(2));
-    }
+    // Without a secret or keys, the portal makes the secret: 256 random bits, shown once.
+    let generated = match (&a.secret, &jwks) {
+        (None, None) => Some(crypto::random_token()?),
+        _ => None,
+    };
+    let secret = a.secret.clone().or_else(|| generated.clone());
     // SECURITY OP-28: a client id never looks like a user's `sub` (a UUID).
     if uuid::Uuid::parse_str(&a.id).is_ok() {
         eprintln!("refused: a client id must not be a UUID");
@@ -157,7 +159,7 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
     let client = Client {
         name: a.name.clone().unwrap_or_else(|| a.id.clone()),
         client_id: a.id.clone(),
-        secret_hash: a.secret.as_deref().map(crypto::token_hash),
+        secret_hash: secret.as_deref().map(crypto::token_hash),
         redirect_uris: a.redirect_uris,
         post_logout_redirect_uris: a.post_logout_redirect_uris,
         backchannel_logout_uri: a.backchannel_logout_uri,
@@ -177,6 +179,10 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
     }
     clients::upsert(&idp.state.db, &client, idp.state.now()).await?;
     println!("client {} registered", client.client_id);
+    if let Some(secret) = generated {
+        // Printed once, to the operator's terminal only: the portal keeps just its hash.
+        println!("client secret (shown once, store it in the client now): {secret}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -130,3 +130,47 @@ fn a_bad_value_in_the_settings_file_names_the_setting() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 4: client secrets are random: without `--secret` the portal makes one, prints it
+/// once, stores only its hash, and the client can use it.
+#[tokio::test]
+async fn client_add_without_a_secret_makes_a_random_one() {
+    let Some(db) = testkit::fresh_database(testkit::Backend::Sqlite).await else {
+        return;
+    };
+    let mut portal = Portal::new(&db);
+    portal.start().await;
+    let out = portal.cli(&[
+        "client",
+        "add",
+        "--id",
+        "dienst",
+        "--grant-type",
+        "client_credentials",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let secret = printed
+        .lines()
+        .find_map(|l| l.split("store it in the client now): ").nth(1))
+        .expect("the secret is printed")
+        .trim()
+        .to_owned();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    let db = portal.db().await;
+    let stored: Option<Vec<u8>> = idp::with_db!(&db, |pool| sqlx::query_scalar(
+        "SELECT secret_hash FROM clients WHERE client_id = 'dienst'"
+    )
+    .fetch_one(pool)
+    .await)
+    .unwrap();
+    assert_eq!(stored.unwrap(), idp::crypto::token_hash(&secret));
+    let res = reqwest::Client::new()
+        .post(format!("{}/idp/token", portal.base))
+        .basic_auth("dienst", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
