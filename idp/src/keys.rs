@@ -186,6 +186,28 @@ impl KeySet {
     pub fn verifier(&self, kid: &str) -> Option<&(Algorithm, DecodingKey)> {
         self.verifiers.get(kid)
     }
+
+    /// Decodes a JWT that one of our keys signed for `issuer`: its `kid` must be ours and its
+    /// `alg` that key's algorithm (so never `none`, and no algorithm confusion); `configure`
+    /// decides the rest (expiry, required claims). Returns the header too, for `typ` checks.
+    pub fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        configure: impl FnOnce(&mut jsonwebtoken::Validation),
+    ) -> Option<(Header, T)> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let (alg, key) = self.verifier(header.kid.as_deref()?)?;
+        if header.alg != *alg {
+            return None;
+        }
+        let mut v = jsonwebtoken::Validation::new(*alg);
+        v.set_issuer(&[issuer]);
+        v.validate_aud = false;
+        configure(&mut v);
+        let claims = jsonwebtoken::decode::<T>(token, key, &v).ok()?.claims;
+        Some((header, claims))
+    }
 }
 
 /// The current key set, shared by every request and replaced whole on reload.
