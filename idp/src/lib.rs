@@ -110,6 +110,7 @@ impl Idp {
             transport,
             settings.mail_from.clone(),
         )?;
+        let settings_issuer = settings.issuer.clone();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let core = Core {
             discovery: oidc::discovery::build(&settings.issuer).into(),
@@ -122,6 +123,10 @@ impl Idp {
             registry,
             keys,
             outbox,
+            seeds: Arc::new(master.sealer("totp-seeds")?),
+            passkey_sealer: Arc::new(master.sealer("passkeys")?),
+            step_sealer: Arc::new(master.sealer("pending-steps")?),
+            webauthn: login::passkey::relying_party(&settings_issuer).map(Arc::new),
         };
         Ok(Self {
             state: AppState(Arc::new(core)),
@@ -210,6 +215,9 @@ impl Idp {
                 let before = state.now() - time::Duration::days(1);
                 if let Err(e) = store::throttle::purge(&state.db, before).await {
                     tracing::warn!(error = %e, "throttle counters not purged");
+                }
+                if let Err(e) = store::steps::purge(&state.db, state.now()).await {
+                    tracing::warn!(error = %e, "expired sign-in steps not purged");
                 }
             }
         })

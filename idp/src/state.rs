@@ -29,6 +29,15 @@ pub struct Core {
     pub keys: Keys,
     /// Seals outbox payloads.
     pub outbox: Arc<Sealer>,
+    /// Seals TOTP seeds (associated data: the user id, SECURITY MF-04).
+    pub seeds: Arc<Sealer>,
+    /// Seals passkey credentials (associated data: the passkey's row id).
+    pub passkey_sealer: Arc<Sealer>,
+    /// WebAuthn with the issuer's host as relying-party id; `None` when that host is an
+    /// IP address, which WebAuthn does not allow (passkeys are then not offered).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Seals what a pending sign-in step holds (associated data: the step's id hash).
+    pub step_sealer: Arc<Sealer>,
     /// Wakes the mail worker after a mail was queued.
     pub mail_wake: Arc<Notify>,
     /// NIST password rules.

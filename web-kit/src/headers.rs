@@ -6,7 +6,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The content security policy of every HTML page: no scripts or styles but our own, no
 /// framing, forms only to ourselves. (HD-01)
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the security headers to every response of `router` that does not set its own.
 ///

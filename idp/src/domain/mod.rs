@@ -6,11 +6,14 @@
 #![warn(missing_docs)]
 
 pub mod email;
+pub mod factor;
 pub mod identifier;
 pub mod office;
 pub mod password;
+pub mod recovery;
 pub mod rights;
 pub mod throttle;
+pub mod totp;
 pub mod user;
 
 pub use email::Email;

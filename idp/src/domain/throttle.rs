@@ -13,6 +13,8 @@ pub enum Counter {
     LoginAccount,
     /// Failed passwords from one client address.
     LoginIp,
+    /// Wrong second-factor codes (TOTP or recovery) for one account (SECURITY MF-03).
+    SecondFactorAccount,
     /// Activation and reset mails for one account.
     MailAccount,
     /// Activation and reset requests from one client address.
@@ -25,6 +27,7 @@ impl Counter {
         match self {
             Self::LoginAccount => "login_account",
             Self::LoginIp => "login_ip",
+            Self::SecondFactorAccount => "second_factor_account",
             Self::MailAccount => "mail_account",
             Self::MailIp => "mail_ip",
         }
@@ -33,7 +36,10 @@ impl Counter {
     /// How many events one window allows, and how long a window lasts.
     ///
     /// Accounts lock after 5 failed passwords in 15 minutes; an address may fail 30 times
-    /// (an office behind one NAT address has several advisors). Three security mails an
+    /// (an office behind one NAT address has several advisors). Ten wrong second-factor codes
+    /// in 15 minutes lock the second step of an account: one partial sign-in is discarded
+    /// after five (MF-03), so this stops an attacker who knows the password from starting
+    /// over and over. Three security mails an
     /// hour per account and twenty requests an hour per address (ML-03).
     pub fn limit(self) -> Limit {
         match self {
@@ -43,6 +49,10 @@ impl Counter {
             },
             Self::LoginIp => Limit {
                 max: 30,
+                window: Duration::minutes(15),
+            },
+            Self::SecondFactorAccount => Limit {
+                max: 10,
                 window: Duration::minutes(15),
             },
             Self::MailAccount => Limit {

@@ -2,19 +2,26 @@
 //! that sets the first password (A2), asking for a new activation mail (A3), the
 //! forgotten-password mail and its link (A5), and the one-time set-up of the first
 //! insurer admin.
-//! Second factors (issue 5) plug in after the password step in `signin`.
+//! After the password comes the second factor (`second_factor`, `enrol`, `passkey`);
+//! Profiel → Beveiliging (`account`) manages the factors.
 
+pub mod account;
 pub mod activation;
 pub mod client;
+pub mod enrol;
 pub mod limits;
+pub mod notice;
+pub mod passkey;
 pub mod request;
 pub mod reset;
+pub mod second_factor;
 pub mod session;
 pub mod setup;
 pub mod signin;
+pub mod step;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
@@ -37,6 +44,16 @@ pub fn routes() -> Router<AppState> {
         .route("/requested/{kind}", get(request::sent))
         .route("/reset/{token}", get(reset::page).post(reset::submit))
         .route("/setup/{token}", get(setup::page).post(setup::submit))
+        .route("/2fa", get(second_factor::page).post(second_factor::submit))
+        .route("/2fa/herstelcode", post(second_factor::submit_recovery))
+        .route("/2fa/instellen", get(enrol::page).post(enrol::submit))
+        .route("/account", get(account::page))
+        .route("/account/totp", post(account::start_totp))
+        .route("/account/herstelcodes", post(account::new_recovery_codes))
+        .route(
+            "/account/passkeys/{id}/verwijderen",
+            post(account::remove_passkey),
+        )
 }
 
 /// The password form fields shared by activation and set-up.

@@ -79,26 +79,40 @@ pub async fn start(
     amr: &str,
     now: OffsetDateTime,
 ) -> Result<CookieJar, StartError> {
+    let (id, session) = prepare(app, user_id, amr, now)?;
+    sessions::create(&app.db, &session, now).await?;
+    Ok(with_cookie(app, jar, id))
+}
+
+/// A new session id and its row, for a caller that stores the row in its own transaction
+/// (a second factor's completion, SECURITY MF-02). Hand the id to [`with_cookie`] once the
+/// row is stored.
+pub fn prepare(
+    app: &AppState,
+    user_id: Uuid,
+    amr: &str,
+    now: OffsetDateTime,
+) -> Result<(String, NewSession), CryptoError> {
     let id = crypto::random_token()?;
-    sessions::create(
-        &app.db,
-        &NewSession {
-            id_hash: crypto::token_hash(&id),
-            user_id,
-            auth_time: now,
-            amr: amr.to_owned(),
-            expires_at: now + app.settings.session_ttl,
-        },
-        now,
-    )
-    .await?;
+    let session = NewSession {
+        id_hash: crypto::token_hash(&id),
+        user_id,
+        auth_time: now,
+        amr: amr.to_owned(),
+        expires_at: now + app.settings.session_ttl,
+    };
+    Ok((id, session))
+}
+
+/// The jar with the session cookie for `id`.
+pub fn with_cookie(app: &AppState, jar: CookieJar, id: String) -> CookieJar {
     let cookie = Cookie::build((cookie_name(app), id))
         .path("/")
         .http_only(true)
         .secure(app.settings.https())
         .same_site(SameSite::Lax)
         .build();
-    Ok(jar.add(cookie))
+    jar.add(cookie)
 }
 
 /// A session could not be started.

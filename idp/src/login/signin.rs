@@ -9,14 +9,14 @@
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::client::ClientIp;
-use super::{limits, session};
+use super::{limits, second_factor};
 use crate::domain::identifier::LoginName;
 use crate::domain::throttle::{Counter, Decision};
 use crate::error::PageError;
@@ -33,6 +33,8 @@ use web_kit::paths::safe_return_to;
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    /// Why the person is back here: `expired` or `too_many` (a discarded second step).
+    melding: Option<String>,
 }
 
 /// The sign-in form.
@@ -117,6 +119,17 @@ async fn render(
             retry_minutes,
         },
     );
+    allow_form_action_to_client(app, &mut res, return_to).await?;
+    Ok(res)
+}
+
+/// Widens the page's `form-action` to the origin of the client that `return_to` goes back
+/// to (see [`client_origin`]); every page whose form ends a sign-in needs it.
+pub async fn allow_form_action_to_client(
+    app: &AppState,
+    res: &mut Response,
+    return_to: &str,
+) -> Result<(), PageError> {
     if let Some(origin) = client_origin(app, return_to).await?
         && let Ok(csp) = HeaderValue::from_str(&web_kit::headers::CSP.replace(
             "form-action 'self'",
@@ -126,7 +139,7 @@ async fn render(
         res.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    Ok(res)
+    Ok(())
 }
 
 /// The origin of the client an authorization request in `return_to` goes back to, when the
@@ -178,7 +191,13 @@ pub async fn page(
     PageQuery(q): PageQuery<LoginQuery>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(q.return_to.as_deref(), "/");
-    render(&app, StatusCode::OK, return_to, "", None, None).await
+    let notice = match q.melding.as_deref() {
+        Some("expired") => Some("second.expired"),
+        Some("too_many") => Some("second.too_many"),
+        Some("reauth") => Some("account.reauth"),
+        _ => None,
+    };
+    render(&app, StatusCode::OK, return_to, "", notice, None).await
 }
 
 /// `POST /login`: checks the password and starts a session, then returns (303, never 307:
@@ -194,11 +213,8 @@ pub async fn submit(
     let username = form.username.trim();
     match sign_in(&app, ip, &form.username, form.password, now).await? {
         Attempt::SignedIn(principal) => {
-            // Second factors (SPEC F1–F4) hook in here, before a session exists (AU-08).
-            let jar = session::start(&app, jar, principal.user.id, "pwd", now)
-                .await
-                .map_err(PageError::internal)?;
-            Ok((jar, Redirect::to(&return_to)).into_response())
+            // Second factors (SPEC F1–F4): no session before they are done (AU-08).
+            second_factor::after_password(&app, jar, &principal, return_to, now).await
         }
         Attempt::Failed => {
             render(

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 use url::Url;
 
+use crate::domain::factor;
 use crate::crypto;
 use crate::error::PageError;
 use crate::extract::{PageForm, PageQuery};
@@ -244,8 +245,13 @@ async fn authorize(
         v.max_age
             .is_none_or(|max| (now - s.auth_time).whole_seconds() <= max)
     };
+    // F2: once 2FA is mandatory, a password-only session (from before the date, or from
+    // before a 2FA reset) is no sign-in for a client.
+    let strong_enough = |s: &session::Current| {
+        !factor::required(now, app.settings.mfa_required_from) || factor::is_multi_factor(&s.amr)
+    };
     let session = match signed_in {
-        Some(s) if !v.prompt_login && fresh_enough(&s) => s,
+        Some(s) if !v.prompt_login && fresh_enough(&s) && strong_enough(&s) => s,
         _ if v.prompt_none => {
             return Ok(redirect_error(
                 app,

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::claims::{self, PortalClaims};
 use super::client_auth::{Credentials, authenticate};
+use crate::domain::factor;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::extract::OAuthForm;
@@ -97,6 +98,7 @@ struct IdClaims<'a> {
     nonce: Option<&'a str>,
     sid: &'a str,
     amr: Vec<&'a str>,
+    acr: &'static str,
     at_hash: String,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     portal: Option<PortalClaims>,
@@ -443,6 +445,7 @@ async fn issue(
         nonce,
         sid: &grant.sid,
         amr: grant.amr.split(',').filter(|s| !s.is_empty()).collect(),
+        acr: factor::acr_for(&grant.amr),
         at_hash: half_hash(&access_token),
         portal: has_scope(scope, "portal").then_some(portal),
     };

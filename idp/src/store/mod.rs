@@ -16,6 +16,8 @@ pub mod grants;
 pub mod keys;
 pub mod outbox;
 pub mod sessions;
+pub mod factors;
+pub mod steps;
 pub mod throttle;
 pub mod tokens;
 

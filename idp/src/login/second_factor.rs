@@ -1,0 +1,344 @@
+//! The second step of a sign-in (SPEC F1–F3): after the password, "Vul hieronder de
+//! 6-cijferige code uit de authenticator in:" with "Verstuur", or a recovery code, or a
+//! passkey (`login::passkey`).
+//!
+//! Until the step completes there is no session (SECURITY AU-08): the browser holds only a
+//! five-minute step cookie. A code counts once, for a step later than the last accepted
+//! one, in the same transaction that creates the session (MF-02). Five wrong codes discard
+//! the step and the password is asked again; ten in 15 minutes lock the second step of the
+//! account (MF-03). Every attempt is audited (L1), a replay as its own event (AD-04).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::client::ClientIp;
+use super::step::{self, Begin};
+use super::{limits, notice, session};
+use crate::domain::factor::{self, SecondFactor};
+use crate::domain::throttle::{Counter, Decision};
+use crate::domain::{recovery, totp};
+use crate::error::PageError;
+use crate::extract::PageForm;
+use crate::oidc::claims;
+use crate::state::AppState;
+use crate::store::accounts::{self, Principal};
+use crate::store::audit::{self, AuditRecord};
+use crate::store::factors::{self, Completion, EndSessions, Proof, Refused};
+use crate::store::outbox::NewMail;
+use crate::store::steps::{self, Step, StepKind};
+
+/// Wrong codes after which a step is discarded (MF-03).
+pub const MAX_FAILURES: i64 = 5;
+
+/// Where a sign-in goes once the password was right: to the second step when the user has
+/// a factor, to enrolment when one is required and missing (F2), else straight into a
+/// session (before the mandatory date, enrolment is offered on the Profiel page).
+pub async fn after_password(
+    app: &AppState,
+    jar: CookieJar,
+    principal: &Principal,
+    return_to: String,
+    now: OffsetDateTime,
+) -> Result<Response, PageError> {
+    let user_id = principal.user.id;
+    let summary = factors::summary(&app.db, user_id).await?;
+    let (kind, secret, target) = if summary.any() {
+        (StepKind::SecondFactor, None, "/2fa")
+    } else if factor::required(now, app.settings.mfa_required_from) {
+        let seed = totp::Seed::generate().map_err(PageError::internal)?;
+        (StepKind::Enrol, Some(seed.secret().to_vec()), "/2fa/instellen")
+    } else {
+        let jar = session::start(app, jar, user_id, "pwd", now)
+            .await
+            .map_err(PageError::internal)?;
+        return Ok((jar, Redirect::to(&return_to)).into_response());
+    };
+    let jar = step::begin(
+        app,
+        jar,
+        Begin {
+            kind,
+            user_id: Some(user_id),
+            amr: "pwd".into(),
+            return_to,
+            secret,
+            ceremony: None,
+        },
+        now,
+    )
+    .await
+    .map_err(PageError::internal)?;
+    Ok((jar, Redirect::to(&app.idp_path(target))).into_response())
+}
+
+#[derive(Serialize)]
+struct Ctx {
+    action: String,
+    recovery_action: String,
+    cancel_url: String,
+    passkey_start: String,
+    passkey_finish: String,
+    has_totp: bool,
+    has_passkeys: bool,
+    error_key: Option<&'static str>,
+    retry_minutes: Option<i64>,
+}
+
+async fn render(
+    app: &AppState,
+    status: StatusCode,
+    step: &Step,
+    error_key: Option<&'static str>,
+    retry_minutes: Option<i64>,
+) -> Result<Response, PageError> {
+    let summary = match step.user_id {
+        Some(id) => factors::summary(&app.db, id).await?,
+        None => factors::Summary::default(),
+    };
+    let mut res = app.templates.page(
+        status,
+        "idp/second_factor.html",
+        Ctx {
+            action: app.idp_path("/2fa"),
+            recovery_action: app.idp_path("/2fa/herstelcode"),
+            cancel_url: app.idp_path("/login"),
+            passkey_start: app.idp_path("/passkey/2fa/start"),
+            passkey_finish: app.idp_path("/passkey/2fa/finish"),
+            has_totp: summary.totp,
+            has_passkeys: !summary.passkeys.is_empty(),
+            error_key,
+            retry_minutes,
+        },
+    );
+    res.headers_mut().extend([web_kit::headers::no_store()]);
+    super::signin::allow_form_action_to_client(app, &mut res, &step.return_to).await?;
+    if let Some(minutes) = retry_minutes
+        && let Ok(v) = HeaderValue::from_str(&(minutes * 60).to_string())
+    {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Ok(res)
+}
+
+/// Back to the sign-in page with a message: the step is gone.
+pub fn start_over(app: &AppState, jar: CookieJar, key: &'static str) -> Response {
+    let url = format!("{}?melding={}", app.idp_path("/login"), key);
+    (step::forget(app, jar), Redirect::to(&url)).into_response()
+}
+
+/// `GET /2fa`.
+pub async fn page(State(app): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+    let now = app.now();
+    match step::current(&app, &jar, &[StepKind::SecondFactor], now).await? {
+        Some(s) => render(&app, StatusCode::OK, &s, None, None).await,
+        None => Ok(start_over(&app, jar, "expired")),
+    }
+}
+
+/// The TOTP form.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    /// What was typed.
+    code: String,
+}
+
+/// The recovery-code form.
+#[derive(Deserialize)]
+pub struct RecoveryForm {
+    /// What was typed.
+    recovery_code: String,
+}
+
+/// `POST /2fa`: a code from the authenticator app.
+pub async fn submit(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    jar: CookieJar,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let now = app.now();
+    let Some((step, principal)) = pending(&app, &jar, now).await? else {
+        return Ok(start_over(&app, jar, "expired"));
+    };
+    let user_id = principal.user.id;
+    if let Some(minutes) = locked(&app, user_id, now).await? {
+        return render(&app, StatusCode::TOO_MANY_REQUESTS, &step, None, Some(minutes)).await;
+    }
+    let matched = match factors::totp(&app.db, user_id).await? {
+        Some(stored) => {
+            let seed = app
+                .seeds
+                .open(user_id.as_bytes(), &stored.secret)
+                .map_err(PageError::internal)?;
+            totp::Seed::from_bytes(seed).matching_step(&form.code, now)
+        }
+        None => None,
+    };
+    let Some(matched) = matched else {
+        return wrong(&app, ip, jar, &step, &principal, "totp", "second.wrong", now).await;
+    };
+    let proof = Proof::Totp { step: matched };
+    match finish(&app, ip, jar, &step, &principal, proof, SecondFactor::Totp, now).await? {
+        Ok(res) => Ok(res),
+        Err((jar, Refused::Replay)) => {
+            // AD-04: a code accepted before, offered again: alertable.
+            let mut entry = entry_for(&principal, ip, "totp.replayed");
+            entry.detail = serde_json::json!({ "step": matched });
+            audit::record(&app.db, &entry, now).await?;
+            wrong(&app, ip, jar, &step, &principal, "totp_replay", "second.wrong", now).await
+        }
+        Err((jar, _)) => Ok(start_over(&app, jar, "expired")),
+    }
+}
+
+/// `POST /2fa/herstelcode`: one of the recovery codes.
+pub async fn submit_recovery(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    jar: CookieJar,
+    PageForm(form): PageForm<RecoveryForm>,
+) -> Result<Response, PageError> {
+    let now = app.now();
+    let Some((step, principal)) = pending(&app, &jar, now).await? else {
+        return Ok(start_over(&app, jar, "expired"));
+    };
+    if let Some(minutes) = locked(&app, principal.user.id, now).await? {
+        return render(&app, StatusCode::TOO_MANY_REQUESTS, &step, None, Some(minutes)).await;
+    }
+    let Some(hash) = recovery::hash_typed(&form.recovery_code) else {
+        return wrong(&app, ip, jar, &step, &principal, "recovery", "second.recovery_wrong", now)
+            .await;
+    };
+    let proof = Proof::Recovery { code_hash: &hash };
+    match finish(&app, ip, jar, &step, &principal, proof, SecondFactor::RecoveryCode, now).await? {
+        Ok(res) => Ok(res),
+        Err((jar, Refused::UnknownRecoveryCode)) => {
+            wrong(&app, ip, jar, &step, &principal, "recovery", "second.recovery_wrong", now).await
+        }
+        Err((jar, _)) => Ok(start_over(&app, jar, "expired")),
+    }
+}
+
+/// The browser's second-factor step and its user, if the step is live and the user may
+/// still sign in (deactivation during the step ends it, O6).
+pub async fn pending(
+    app: &AppState,
+    jar: &CookieJar,
+    now: OffsetDateTime,
+) -> Result<Option<(Step, Principal)>, PageError> {
+    let Some(step) = step::current(app, jar, &[StepKind::SecondFactor], now).await? else {
+        return Ok(None);
+    };
+    let Some(user_id) = step.user_id else {
+        return Ok(None);
+    };
+    let principal = accounts::principal(&app.db, user_id, &app.registry)
+        .await?
+        .filter(claims::may_sign_in);
+    Ok(principal.map(|p| (step, p)))
+}
+
+/// Minutes until the account's second step opens again, if it is locked.
+async fn locked(app: &AppState, user_id: Uuid, now: OffsetDateTime) -> Result<Option<i64>, PageError> {
+    let subject = user_id.to_string();
+    match limits::check(app, &[(Counter::SecondFactorAccount, &subject)], now).await? {
+        Decision::Blocked {
+            retry_after_minutes,
+        } => Ok(Some(retry_after_minutes)),
+        Decision::Allowed => Ok(None),
+    }
+}
+
+/// An audit entry about `p`'s sign-in.
+pub fn entry_for(p: &Principal, ip: ClientIp, action: &'static str) -> AuditRecord {
+    let mut entry = AuditRecord::new(action);
+    entry.actor_id = Some(p.user.id);
+    entry.target_user_id = Some(p.user.id);
+    entry.target_office_id = p.user.office_id;
+    entry.ip = ip.text();
+    entry
+}
+
+/// A wrong code: counted on the step and the account, audited; the fifth discards the step.
+#[allow(clippy::too_many_arguments)]
+pub async fn wrong(
+    app: &AppState,
+    ip: ClientIp,
+    jar: CookieJar,
+    step: &Step,
+    principal: &Principal,
+    method: &'static str,
+    error_key: &'static str,
+    now: OffsetDateTime,
+) -> Result<Response, PageError> {
+    let subject = principal.user.id.to_string();
+    limits::hit(app, &[(Counter::SecondFactorAccount, &subject)], now).await?;
+    let failures = steps::fail(&app.db, &step.id_hash, MAX_FAILURES, now).await?;
+    let mut entry = entry_for(principal, ip, "login.second_factor_failed");
+    entry.detail = serde_json::json!({ "method": method, "failures": failures });
+    audit::record(&app.db, &entry, now).await?;
+    if failures >= MAX_FAILURES {
+        return Ok(start_over(app, jar, "too_many"));
+    }
+    let res = render(app, StatusCode::OK, step, Some(error_key), None).await?;
+    Ok((jar, res).into_response())
+}
+
+/// Completes a sign-in step with `proof`: session, audit and notices in one transaction
+/// (`factors::complete`), then the session cookie and the way back. A refusal hands the
+/// jar back with the reason; nothing was written.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish(
+    app: &AppState,
+    ip: ClientIp,
+    jar: CookieJar,
+    step: &Step,
+    principal: &Principal,
+    proof: Proof<'_>,
+    second: SecondFactor,
+    now: OffsetDateTime,
+) -> Result<Result<Response, (CookieJar, Refused)>, PageError> {
+    let user = &principal.user;
+    let amr = factor::amr_with_password(Some(second));
+    let (id, session) = session::prepare(app, user.id, &amr, now).map_err(PageError::internal)?;
+    let mut entry = entry_for(principal, ip, "login.second_factor");
+    entry.detail = serde_json::json!({ "method": method_name(second), "amr": amr });
+    let mut mails: Vec<NewMail> = Vec::new();
+    if second == SecondFactor::RecoveryCode {
+        // MF-05: each use of a recovery code is told to the owner.
+        mails.push(
+            notice::mail(app, &user.name, &user.email, notice::Change::RecoveryCodeUsed, now)
+                .map_err(PageError::internal)?,
+        );
+    }
+    let c = Completion {
+        user_id: user.id,
+        step: Some(&step.id_hash),
+        proof,
+        session: Some(&session),
+        end_sessions: EndSessions::None,
+        audit: std::slice::from_ref(&entry),
+        mails: &mails,
+    };
+    if let Err(why) = factors::complete(&app.db, &c, now).await? {
+        return Ok(Err((jar, why)));
+    }
+    if !mails.is_empty() {
+        app.mail_wake.notify_one();
+    }
+    let jar = session::with_cookie(app, step::forget(app, jar), id);
+    Ok(Ok((jar, Redirect::to(&step.return_to)).into_response()))
+}
+
+fn method_name(second: SecondFactor) -> &'static str {
+    match second {
+        SecondFactor::Totp => "totp",
+        SecondFactor::RecoveryCode => "recovery_code",
+        SecondFactor::Passkey { .. } => "passkey",
+    }
+}
