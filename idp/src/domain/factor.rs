@@ -123,6 +123,7 @@ pub fn may_reset(actor: &Actor, target: &Target) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use time::macros::{date, datetime};
 
@@ -137,10 +138,7 @@ mod tests {
     #[test]
     fn amr_says_what_happened() {
         assert_eq!(amr_with_password(None), "pwd");
-        assert_eq!(
-            amr_with_password(Some(SecondFactor::Totp)),
-            "pwd,otp,mfa"
-        );
+        assert_eq!(amr_with_password(Some(SecondFactor::Totp)), "pwd,otp,mfa");
         assert_eq!(
             amr_with_password(Some(SecondFactor::RecoveryCode)),
             "pwd,otp,mfa"

@@ -115,7 +115,8 @@ impl Seed {
     /// The code for `step`, as an app shows it (tests compute codes this way too).
     pub fn code_at_step(&self, step: i64) -> Result<String, TotpError> {
         let t = self.totp("x")?;
-        Ok(t.generate(step.max(0) as u64 * STEP_SECONDS as u64).to_string())
+        Ok(t.generate(step.max(0) as u64 * STEP_SECONDS as u64)
+            .to_string())
     }
 
     /// The step at which a typed code is valid at `now`, if any: the current step or
@@ -159,6 +160,7 @@ pub fn is_fresh(step: i64, last_step: Option<i64>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use time::macros::datetime;
 
@@ -231,7 +233,11 @@ mod tests {
         assert_eq!(normalise("12345"), None);
         assert_eq!(normalise("1234567"), None);
         assert_eq!(normalise("12345a"), None);
-        assert_eq!(normalise("１２３４５６"), None, "full-width digits are not ASCII");
+        assert_eq!(
+            normalise("１２３４５６"),
+            None,
+            "full-width digits are not ASCII"
+        );
     }
 
     #[test]

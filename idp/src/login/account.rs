@@ -6,7 +6,7 @@
 //! session is sent to sign in again first. Each change is audited and mailed to the owner.
 //! The last second factor cannot be removed once 2FA is mandatory.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -21,7 +21,7 @@ use super::step::{self, Begin};
 use super::{enrol, notice, session};
 use crate::domain::{factor, recovery, totp};
 use crate::error::PageError;
-use crate::extract::PagePath;
+use crate::extract::{PagePath, PageQuery};
 use crate::oidc::claims;
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
@@ -126,7 +126,7 @@ fn back_with(app: &AppState, melding: &str) -> Response {
 pub async fn page(
     State(app): State<AppState>,
     jar: CookieJar,
-    Query(q): Query<AccountQuery>,
+    PageQuery(q): PageQuery<AccountQuery>,
 ) -> Result<Response, PageError> {
     let now = app.now();
     let (_, principal) = match signed_in(&app, &jar, now).await? {
@@ -138,6 +138,7 @@ pub async fn page(
     let (notice_key, error_key) = match q.melding.as_deref() {
         Some("removed") => (Some("account.removed"), None),
         Some("last_factor") => (None, Some("account.last_factor")),
+        Some("passkey_failed") => (None, Some("passkey.failed")),
         _ => (None, None),
     };
     let passkeys = summary

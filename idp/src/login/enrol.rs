@@ -207,8 +207,14 @@ pub async fn submit(
         signed_in.detail = serde_json::json!({ "method": "totp_enrolment" });
         entries.push(signed_in);
     }
-    let mail = notice::mail(&app, &user.name, &user.email, notice::Change::TotpEnrolled, now)
-        .map_err(PageError::internal)?;
+    let mail = notice::mail(
+        &app,
+        &user.name,
+        &user.email,
+        notice::Change::TotpEnrolled,
+        now,
+    )
+    .map_err(PageError::internal)?;
     let c = Completion {
         user_id: user.id,
         step: Some(&s.step.id_hash),

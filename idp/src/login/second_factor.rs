@@ -51,7 +51,11 @@ pub async fn after_password(
         (StepKind::SecondFactor, None, "/2fa")
     } else if factor::required(now, app.settings.mfa_required_from) {
         let seed = totp::Seed::generate().map_err(PageError::internal)?;
-        (StepKind::Enrol, Some(seed.secret().to_vec()), "/2fa/instellen")
+        (
+            StepKind::Enrol,
+            Some(seed.secret().to_vec()),
+            "/2fa/instellen",
+        )
     } else {
         let jar = session::start(app, jar, user_id, "pwd", now)
             .await
@@ -167,7 +171,14 @@ pub async fn submit(
     };
     let user_id = principal.user.id;
     if let Some(minutes) = locked(&app, user_id, now).await? {
-        return render(&app, StatusCode::TOO_MANY_REQUESTS, &step, None, Some(minutes)).await;
+        return render(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            &step,
+            None,
+            Some(minutes),
+        )
+        .await;
     }
     let matched = match factors::totp(&app.db, user_id).await? {
         Some(stored) => {
@@ -180,17 +191,48 @@ pub async fn submit(
         None => None,
     };
     let Some(matched) = matched else {
-        return wrong(&app, ip, jar, &step, &principal, "totp", "second.wrong", now).await;
+        return wrong(
+            &app,
+            ip,
+            jar,
+            &step,
+            &principal,
+            "totp",
+            "second.wrong",
+            now,
+        )
+        .await;
     };
     let proof = Proof::Totp { step: matched };
-    match finish(&app, ip, jar, &step, &principal, proof, SecondFactor::Totp, now).await? {
+    match finish(
+        &app,
+        ip,
+        jar,
+        &step,
+        &principal,
+        proof,
+        SecondFactor::Totp,
+        now,
+    )
+    .await?
+    {
         Ok(res) => Ok(res),
         Err((jar, Refused::Replay)) => {
             // AD-04: a code accepted before, offered again: alertable.
             let mut entry = entry_for(&principal, ip, "totp.replayed");
             entry.detail = serde_json::json!({ "step": matched });
             audit::record(&app.db, &entry, now).await?;
-            wrong(&app, ip, jar, &step, &principal, "totp_replay", "second.wrong", now).await
+            wrong(
+                &app,
+                ip,
+                jar,
+                &step,
+                &principal,
+                "totp_replay",
+                "second.wrong",
+                now,
+            )
+            .await
         }
         Err((jar, _)) => Ok(start_over(&app, jar, "expired")),
     }
@@ -208,17 +250,54 @@ pub async fn submit_recovery(
         return Ok(start_over(&app, jar, "expired"));
     };
     if let Some(minutes) = locked(&app, principal.user.id, now).await? {
-        return render(&app, StatusCode::TOO_MANY_REQUESTS, &step, None, Some(minutes)).await;
+        return render(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            &step,
+            None,
+            Some(minutes),
+        )
+        .await;
     }
     let Some(hash) = recovery::hash_typed(&form.recovery_code) else {
-        return wrong(&app, ip, jar, &step, &principal, "recovery", "second.recovery_wrong", now)
-            .await;
+        return wrong(
+            &app,
+            ip,
+            jar,
+            &step,
+            &principal,
+            "recovery",
+            "second.recovery_wrong",
+            now,
+        )
+        .await;
     };
     let proof = Proof::Recovery { code_hash: &hash };
-    match finish(&app, ip, jar, &step, &principal, proof, SecondFactor::RecoveryCode, now).await? {
+    match finish(
+        &app,
+        ip,
+        jar,
+        &step,
+        &principal,
+        proof,
+        SecondFactor::RecoveryCode,
+        now,
+    )
+    .await?
+    {
         Ok(res) => Ok(res),
         Err((jar, Refused::UnknownRecoveryCode)) => {
-            wrong(&app, ip, jar, &step, &principal, "recovery", "second.recovery_wrong", now).await
+            wrong(
+                &app,
+                ip,
+                jar,
+                &step,
+                &principal,
+                "recovery",
+                "second.recovery_wrong",
+                now,
+            )
+            .await
         }
         Err((jar, _)) => Ok(start_over(&app, jar, "expired")),
     }
@@ -244,7 +323,11 @@ pub async fn pending(
 }
 
 /// Minutes until the account's second step opens again, if it is locked.
-async fn locked(app: &AppState, user_id: Uuid, now: OffsetDateTime) -> Result<Option<i64>, PageError> {
+async fn locked(
+    app: &AppState,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, PageError> {
     let subject = user_id.to_string();
     match limits::check(app, &[(Counter::SecondFactorAccount, &subject)], now).await? {
         Decision::Blocked {
@@ -312,8 +395,14 @@ pub async fn finish(
     if second == SecondFactor::RecoveryCode {
         // MF-05: each use of a recovery code is told to the owner.
         mails.push(
-            notice::mail(app, &user.name, &user.email, notice::Change::RecoveryCodeUsed, now)
-                .map_err(PageError::internal)?,
+            notice::mail(
+                app,
+                &user.name,
+                &user.email,
+                notice::Change::RecoveryCodeUsed,
+                now,
+            )
+            .map_err(PageError::internal)?,
         );
     }
     let c = Completion {

@@ -57,6 +57,8 @@ struct Ctx<'a> {
     username: &'a str,
     error_key: Option<&'static str>,
     retry_minutes: Option<i64>,
+    passkey_start: Option<String>,
+    passkey_finish: Option<String>,
 }
 
 /// Why a sign-in failed. Internal only: the audit log keeps it, the person never sees it.
@@ -117,6 +119,14 @@ async fn render(
             username,
             error_key,
             retry_minutes,
+            passkey_start: app
+                .webauthn
+                .is_some()
+                .then(|| app.idp_path("/passkey/login/start")),
+            passkey_finish: app
+                .webauthn
+                .is_some()
+                .then(|| app.idp_path("/passkey/login/finish")),
         },
     );
     allow_form_action_to_client(app, &mut res, return_to).await?;
@@ -195,6 +205,7 @@ pub async fn page(
         Some("expired") => Some("second.expired"),
         Some("too_many") => Some("second.too_many"),
         Some("reauth") => Some("account.reauth"),
+        Some("passkey_failed") => Some("passkey.failed"),
         _ => None,
     };
     render(&app, StatusCode::OK, return_to, "", notice, None).await

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 use url::Url;
 
-use crate::domain::factor;
 use crate::crypto;
+use crate::domain::factor;
 use crate::error::PageError;
 use crate::extract::{PageForm, PageQuery};
 use crate::login::session;

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::claims::{self, PortalClaims};
 use super::client_auth::{Credentials, authenticate};
-use crate::domain::factor;
 use crate::crypto;
+use crate::domain::factor;
 use crate::error::OAuthError;
 use crate::extract::OAuthForm;
 use crate::state::AppState;

@@ -249,7 +249,8 @@ pub enum EndSessions<'a> {
 pub struct Completion<'a> {
     /// Whose factor.
     pub user_id: Uuid,
-    /// The pending step this completes; it must still exist and is deleted.
+    /// The pending step this completes; it must still exist, be this user's (or no one's
+    /// yet: a passkey sign-in) and is deleted.
     pub step: Option<&'a [u8]>,
     /// The proof.
     pub proof: Proof<'a>,
@@ -289,7 +290,8 @@ pub async fn complete(
         let mut tx = pool.begin().await?;
         if let Some(step) = c.step {
             let gone = sqlx::query(
-                "DELETE FROM pending_steps WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
+                "DELETE FROM pending_steps
+                 WHERE id_hash = $1 AND (user_id = $2 OR user_id IS NULL) AND expires_at > $3",
             )
             .bind(step)
             .bind(c.user_id)

@@ -243,11 +243,13 @@ pub async fn fail(
 
 /// Deletes a step (cancelled, or replaced by a new one).
 pub async fn discard(db: &Db, id_hash: &[u8]) -> Result<(), StoreError> {
-    with_db!(db, |pool| sqlx::query("DELETE FROM pending_steps WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    with_db!(db, |pool| sqlx::query(
+        "DELETE FROM pending_steps WHERE id_hash = $1"
+    )
+    .bind(id_hash)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
