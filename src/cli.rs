@@ -80,6 +80,18 @@ pub struct ImportArgs {
 pub enum UserCommand {
     /// Adds an insurer admin, who activates through the e-mailed link.
     AddInsurerAdmin(AddInsurerAdminArgs),
+    /// Resets a user's two-factor authentication after the identity check of the
+    /// lost-phone procedure: the user's app, recovery codes and passkeys are removed, every
+    /// session ends, and the user sets up 2FA again at the next sign-in.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor(ResetTwoFactorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResetTwoFactorArgs {
+    /// The user's e-mail address (the login).
+    #[arg(long)]
+    pub email: String,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use idp::domain::NewHeadOffice;
 use idp::store::clients::{self, Client};
 use idp::{Idp, crypto, keys};
 
-use crate::cli::{AddClientArgs, AddHeadArgs, AddInsurerAdminArgs};
+use crate::cli::{AddClientArgs, AddHeadArgs, AddInsurerAdminArgs, ResetTwoFactorArgs};
 use crate::settings;
 
 /// Opens the identity provider for a command.
@@ -98,6 +98,36 @@ pub async fn add_insurer_admin(
             Ok(ExitCode::from(2))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn reset_two_factor(
+    settings: Settings,
+    a: ResetTwoFactorArgs,
+) -> anyhow::Result<ExitCode> {
+    let idp = open(settings).await?;
+    let core = &idp.state;
+    let user = match idp::domain::Email::parse(&a.email) {
+        Ok(email) => idp::store::accounts::user_by_email(&core.db, &email, &core.registry).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        eprintln!("refused: no user with e-mail address {}", a.email.trim());
+        return Ok(ExitCode::from(2));
+    };
+    match idp::provision::reset_second_factors(core, None, user.id, None, core.now()).await? {
+        idp::provision::FactorReset::Done => {
+            println!(
+                "two-factor authentication of {} reset; all sessions ended; notice e-mail queued",
+                user.email.as_str()
+            );
+            deliver(&idp).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprintln!("refused: {other:?}");
+            Ok(ExitCode::from(2))
+        }
     }
 }
 

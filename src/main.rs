@@ -42,6 +42,9 @@ async fn run(args: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::User(cli::UserCommand::AddInsurerAdmin(a)) => {
             commands::add_insurer_admin(settings, a).await
         }
+        cli::Command::User(cli::UserCommand::ResetTwoFactor(a)) => {
+            commands::reset_two_factor(settings, a).await
+        }
         cli::Command::Client(cli::ClientCommand::Add(a)) => commands::add_client(settings, a).await,
         cli::Command::Keys(cli::KeysCommand::Rotate) => commands::rotate_keys(settings).await,
     }

@@ -14,7 +14,7 @@ use crate::domain::rights::format_rights;
 use crate::domain::{Email, NewHeadOffice, OfficeKind, Role, RuleError};
 use crate::mail::{self, MailError};
 use crate::state::Core;
-use crate::store::accounts::{self, BatchError, NewAccount, NewOfficeRecord, NewUserRecord};
+use crate::store::accounts::{self, BatchError, NewAccount, NewOfficeRecord, NewUserRecord, Principal};
 use crate::store::audit::AuditRecord;
 use crate::store::tokens::{self, NewUserToken, Purpose};
 use crate::store::{Constraint, StoreError};
@@ -305,4 +305,73 @@ pub async fn setup_link(
     )
     .await?;
     Ok(Some(core.idp_url(&format!("/setup/{token}"))))
+}
+
+/// The result of a request to reset someone's second factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorReset {
+    /// Done: factors gone, sessions and tokens ended, audited, owner notified.
+    Done,
+    /// The actor may not reset this user's factors (F3, AC-07); nothing changed.
+    Forbidden,
+    /// No such user.
+    NoSuchUser,
+}
+
+/// F3, MF-07: resets `target`'s second factors. `actor` is the main user or insurer admin
+/// asking (checked with `domain::factor::may_reset`), or `None` for the server's operator
+/// on the command line. The user's app, recovery codes and passkeys are removed, every
+/// session and token ends, the act is audited and the user gets a notice; at the next
+/// sign-in the user enrols again.
+pub async fn reset_second_factors(
+    core: &Core,
+    actor: Option<&Principal>,
+    target: Uuid,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<FactorReset, ProvisionError> {
+    use crate::domain::factor::{self, Actor, Target};
+    let Some(t) = accounts::principal(&core.db, target, &core.registry).await? else {
+        return Ok(FactorReset::NoSuchUser);
+    };
+    if let Some(a) = actor {
+        let allowed = factor::may_reset(
+            &Actor {
+                id: a.user.id,
+                role: a.user.role,
+                office_id: a.user.office_id,
+            },
+            &Target {
+                id: t.user.id,
+                role: t.user.role,
+                office_id: t.user.office_id,
+                head_office_id: t.head_office.as_ref().map(|h| h.id),
+            },
+        );
+        if !allowed {
+            return Ok(FactorReset::Forbidden);
+        }
+    }
+    let before = crate::store::factors::summary(&core.db, target).await?;
+    let mut entry = AuditRecord::new("mfa.reset");
+    entry.actor_id = actor.map(|a| a.user.id);
+    entry.target_user_id = Some(t.user.id);
+    entry.target_office_id = t.user.office_id;
+    entry.ip = ip;
+    entry.detail = serde_json::json!({
+        "via": if actor.is_some() { "admin" } else { "cli" },
+        "before": { "totp": before.totp, "passkeys": before.passkeys.len(), "recovery_codes": before.recovery_left },
+        "after": { "totp": false, "passkeys": 0, "recovery_codes": 0 },
+    });
+    let mail = crate::login::notice::mail(
+        core,
+        &t.user.name,
+        &t.user.email,
+        crate::login::notice::Change::FactorsReset,
+        now,
+    )?;
+    crate::store::factors::reset(&core.db, t.user.id, &entry, std::slice::from_ref(&mail), now)
+        .await?;
+    core.mail_wake.notify_one();
+    Ok(FactorReset::Done)
 }
