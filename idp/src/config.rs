@@ -18,7 +18,8 @@ pub struct RawSettings {
     pub database_url: String,
     /// Address to listen on; default `127.0.0.1:8080`.
     pub listen: String,
-    /// The address people reach the portal at; default `http://` + `listen`.
+    /// The address people reach the portal at; default `http://localhost:PORT` on a
+    /// loopback `listen` address (passkeys need a host name), else `http://` + `listen`.
     pub public_url: Option<String>,
     /// The OIDC issuer; default the public URL + `/idp`.
     pub issuer: Option<String>,
@@ -162,6 +163,9 @@ impl Settings {
         })?;
         let public_url = match raw.public_url {
             Some(u) => base_url("PORTAL_PUBLIC_URL", &u)?,
+            // WebAuthn takes no IP address as relying-party id: on the loopback address
+            // the portal calls itself `localhost`, so passkeys work out of the box.
+            None if listen.ip().is_loopback() => format!("http://localhost:{}", listen.port()),
             None => format!("http://{listen}"),
         };
         let issuer = match raw.issuer {
@@ -327,8 +331,8 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_derive_the_issuer() {
         let s = Settings::from_raw(RawSettings::default()).unwrap();
-        assert_eq!(s.public_url, "http://127.0.0.1:8080");
-        assert_eq!(s.issuer, "http://127.0.0.1:8080/idp");
+        assert_eq!(s.public_url, "http://localhost:8080");
+        assert_eq!(s.issuer, "http://localhost:8080/idp");
         assert_eq!(s.issuer_path, "/idp");
         assert_eq!(s.activation_link_ttl, Duration::days(7));
         assert_eq!(s.reset_link_ttl, Duration::minutes(30));

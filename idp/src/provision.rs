@@ -14,7 +14,9 @@ use crate::domain::rights::format_rights;
 use crate::domain::{Email, NewHeadOffice, OfficeKind, Role, RuleError};
 use crate::mail::{self, MailError};
 use crate::state::Core;
-use crate::store::accounts::{self, BatchError, NewAccount, NewOfficeRecord, NewUserRecord, Principal};
+use crate::store::accounts::{
+    self, BatchError, NewAccount, NewOfficeRecord, NewUserRecord, Principal,
+};
 use crate::store::audit::AuditRecord;
 use crate::store::tokens::{self, NewUserToken, Purpose};
 use crate::store::{Constraint, StoreError};
@@ -370,8 +372,14 @@ pub async fn reset_second_factors(
         crate::login::notice::Change::FactorsReset,
         now,
     )?;
-    crate::store::factors::reset(&core.db, t.user.id, &entry, std::slice::from_ref(&mail), now)
-        .await?;
+    crate::store::factors::reset(
+        &core.db,
+        t.user.id,
+        &entry,
+        std::slice::from_ref(&mail),
+        now,
+    )
+    .await?;
     core.mail_wake.notify_one();
     Ok(FactorReset::Done)
 }

@@ -47,7 +47,7 @@ CREATE TABLE pending_steps (
     return_to        TEXT NOT NULL DEFAULT '/',
     secret           BYTEA,
     ceremony         BYTEA,
-    failures         INTEGER NOT NULL DEFAULT 0,
+    failures         BIGINT NOT NULL DEFAULT 0,
     created_at       TIMESTAMPTZ NOT NULL,
     expires_at       TIMESTAMPTZ NOT NULL
 );

@@ -22,7 +22,7 @@ const XSS: &str = "\"><script>alert(1)</script>";
 /// Every idp route with its methods, as `idp::oidc::routes` and `idp::login::routes`
 /// declare them. `every_route_is_walked` fails when the router gains a route that is not
 /// listed here (and so not walked below).
-const ROUTES: [(&str, &[&str]); 15] = [
+const ROUTES: [(&str, &[&str]); 28] = [
     ("/.well-known/openid-configuration", &["get"]),
     ("/jwks", &["get"]),
     ("/authorize", &["get", "post"]),
@@ -38,6 +38,19 @@ const ROUTES: [(&str, &[&str]); 15] = [
     ("/requested/{kind}", &["get"]),
     ("/reset/{token}", &["get", "post"]),
     ("/setup/{token}", &["get", "post"]),
+    ("/2fa", &["get", "post"]),
+    ("/2fa/herstelcode", &["post"]),
+    ("/2fa/instellen", &["get", "post"]),
+    ("/passkey/register/start", &["post"]),
+    ("/passkey/register/finish", &["post"]),
+    ("/passkey/2fa/start", &["post"]),
+    ("/passkey/2fa/finish", &["post"]),
+    ("/passkey/login/start", &["post"]),
+    ("/passkey/login/finish", &["post"]),
+    ("/account", &["get"]),
+    ("/account/totp", &["post"]),
+    ("/account/herstelcodes", &["post"]),
+    ("/account/passkeys/{id}/verwijderen", &["post"]),
 ];
 
 /// The routes and methods a router module's source declares.
@@ -758,10 +771,107 @@ async fn pages(w: &Walk) {
     }
 }
 
+/// The second-factor and account routes without a pending step or a session: the person
+/// is sent to sign in (303), a ceremony start is refused as JSON, and malformed forms get
+/// the Dutch 400/413 page before any step is looked at (AU-08: nothing here acts without
+/// the step cookie).
+async fn second_factor_routes(w: &Walk) {
+    use Expect::*;
+    for path in ["/2fa", "/2fa/instellen", "/account"] {
+        let res = w.get(path).await;
+        let location = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.contains("/idp/login"), "GET {path}: {location}");
+        w.check(&format!("GET {path}"), res, Status(303)).await;
+    }
+    for path in [
+        "/account/totp",
+        "/account/herstelcodes",
+        "/account/passkeys/x/verwijderen",
+        "/account/passkeys/%ff/verwijderen",
+    ] {
+        let res = w.form(path, "").await;
+        assert!(
+            !res.status().is_server_error(),
+            "POST {path}: {}",
+            res.status()
+        );
+        assert!(
+            res.status() == StatusCode::SEE_OTHER || res.status() == StatusCode::BAD_REQUEST,
+            "POST {path}: {}",
+            res.status()
+        );
+    }
+    // Passkeys are off on an IP-address issuer (this harness): starts say so as JSON.
+    for path in [
+        "/passkey/register/start",
+        "/passkey/2fa/start",
+        "/passkey/login/start",
+    ] {
+        let res = w.form(path, "").await;
+        let status = res.status().as_u16();
+        let body = w.check(&format!("POST {path}"), res, Status(status)).await;
+        assert!(matches!(status, 403 | 404), "POST {path}: {status} {body}");
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["error"], "refused", "POST {path}");
+    }
+    let big = "x".repeat(100_000);
+    let forms: [(&str, &str, &str); 6] = [
+        ("/2fa", "", "code=123456"),
+        ("/2fa/herstelcode", "", "recovery_code=abcd-efgh"),
+        ("/2fa/instellen", "", "code=123456"),
+        (
+            "/passkey/register/finish",
+            "name=n",
+            "credential=%7B%7D&name=n",
+        ),
+        ("/passkey/2fa/finish", "name=n", "credential=%7B%7D"),
+        ("/passkey/login/finish", "name=n", "credential=%7B%7D"),
+    ];
+    for (path, missing, good) in forms {
+        let what = |s: &str| format!("POST {path}, {s}");
+        w.check(
+            &what("missing field"),
+            w.form(path, missing).await,
+            Page(400),
+        )
+        .await;
+        w.check(
+            &what("json"),
+            w.send(Method::POST, path, Some("application/json"), b"{}".to_vec())
+                .await,
+            Page(400),
+        )
+        .await;
+        w.check(
+            &what("repeated"),
+            w.form(path, &format!("{good}&{good}")).await,
+            Page(400),
+        )
+        .await;
+        w.check(
+            &what("100 kB"),
+            w.form(path, &format!("{good}&filler={big}")).await,
+            Page(413),
+        )
+        .await;
+        // Well-formed but without a step: back to the sign-in page, nothing done; the
+        // passkey answers find no passkeys here at all (IP-address issuer).
+        let res = w.form(path, good).await;
+        if path.starts_with("/passkey/") {
+            w.check(&what("no passkeys"), res, Page(404)).await;
+        } else {
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", what("no step"));
+        }
+    }
+}
+
 /// TRACE (and other methods a route does not serve) get 405 on every route (HD-03).
 async fn methods(w: &Walk) {
     for (path, served) in ROUTES {
-        let path = path.replace("{token}", "t").replace("{kind}", "reset");
+        let path = path
+            .replace("{token}", "t")
+            .replace("{kind}", "reset")
+            .replace("{id}", "x");
         for method in [Method::TRACE, Method::PUT, Method::DELETE, Method::PATCH]
             .into_iter()
             .chain((!served.contains(&"post")).then_some(Method::POST))
@@ -818,6 +928,8 @@ testkit::both_databases! {
         userinfo(&w).await;
         w.still_alive().await;
         pages(&w).await;
+        w.still_alive().await;
+        second_factor_routes(&w).await;
         w.still_alive().await;
         methods(&w).await;
         headers(&w).await;

@@ -13,3 +13,4 @@ mod rust_client;
 mod signin;
 mod support;
 mod tokens;
+mod twofactor;

@@ -47,6 +47,7 @@ impl Portal {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PORTAL_DATABASE_URL", &self.db_url)
             .env("PORTAL_LISTEN", listen)
+            .env("PORTAL_PUBLIC_URL", &self.base)
             .env("PORTAL_DATA_DIR", &self.data_dir)
             .env("PORTAL_SMTP_URL", &self.smtp_url)
             .env("PORTAL_LOG", "warn")
@@ -187,7 +188,7 @@ impl Drop for Portal {
 }
 
 /// Undoes quoted-printable soft line breaks and `=3D`, enough to read links from a mail.
-fn quoted_printable(raw: &str) -> String {
+pub fn quoted_printable(raw: &str) -> String {
     raw.replace("=\r\n", "")
         .replace("=\n", "")
         .replace("=3D", "=")

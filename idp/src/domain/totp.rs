@@ -60,6 +60,18 @@ impl Seed {
         Self(bytes)
     }
 
+    /// The seed from the key as [`Seed::display_key`] shows it (spaces and case do not
+    /// matter), as a person would type it into an app.
+    pub fn from_display_key(key: &str) -> Option<Self> {
+        let plain: String = key
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let bytes = data_encoding::BASE32_NOPAD.decode(plain.as_bytes()).ok()?;
+        (bytes.len() >= 16).then(|| Self(Zeroizing::new(bytes)))
+    }
+
     /// The raw bytes, to seal.
     pub fn secret(&self) -> &[u8] {
         &self.0
@@ -249,6 +261,8 @@ mod tests {
         assert!(uri.contains(&format!("secret={key}")));
         assert!(uri.contains("issuer=Offerte%20Portaal"));
         assert_eq!(key.len(), 32, "160 bits in base32");
+        let typed = Seed::from_display_key(&seed.display_key().unwrap().to_lowercase()).unwrap();
+        assert_eq!(typed.secret(), seed.secret());
         let svg = seed.qr_svg("ilse@voorbeeld.nl").unwrap();
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
     }
