@@ -128,6 +128,7 @@ pub async fn build(
     )?;
     let app = Router::new()
         .merge(idp.router())
+        .merge(idp.api_router())
         .merge(shell.router())
         .merge(portals)
         .merge(web_kit::assets::routes())

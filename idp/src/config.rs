@@ -41,6 +41,8 @@ pub struct RawSettings {
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed, comma-separated;
     /// default none: the client address is the TCP peer (SECURITY AV-04).
     pub trusted_proxies: String,
+    /// Client ids whose access tokens the admin API accepts, comma-separated.
+    pub admin_clients: String,
     /// Absolute lifetime of an idp session, in hours (default 10).
     pub session_hours: i64,
     /// Idle timeout of an idp session, in minutes (default 30).
@@ -72,6 +74,7 @@ impl Default for RawSettings {
             activation_link_hours: 7 * 24,
             reset_link_minutes: 30,
             trusted_proxies: String::new(),
+            admin_clients: "offerteportaal".into(),
             session_hours: 10,
             session_idle_minutes: 30,
             access_token_minutes: 5,
@@ -128,6 +131,8 @@ pub struct Settings {
     pub reset_link_ttl: Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Client ids whose access tokens the admin API accepts (default: the shell).
+    pub admin_clients: Vec<String>,
     /// Session lifetime.
     pub session_ttl: Duration,
     /// Session idle timeout.
@@ -241,6 +246,13 @@ impl Settings {
                 24 * 60,
             )?),
             trusted_proxies: parse_proxies(&raw.trusted_proxies)?,
+            admin_clients: raw
+                .admin_clients
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
             session_ttl: Duration::hours(positive(
                 "PORTAL_SESSION_HOURS",
                 raw.session_hours,

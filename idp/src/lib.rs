@@ -6,6 +6,7 @@
 //! path. The portal binary and the tests build the same `Idp`. Rules live in `domain`,
 //! storage in `store`, HTTP in `oidc` and `login`.
 
+pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod demo;
@@ -153,6 +154,13 @@ impl Idp {
         } else {
             Router::new().nest(path, inner)
         }
+    }
+
+    /// The admin API, to be nested at `/api/v1` (issue 6).
+    pub fn api_router(&self) -> Router {
+        Router::new()
+            .nest("/api/v1", api::routes())
+            .with_state(self.state.clone())
     }
 
     /// Registers (or re-registers) one of the portal's own clients. Its secret is derived

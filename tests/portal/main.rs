@@ -2,6 +2,7 @@
 //! its command line, on SQLite and on PostgreSQL, with mail through a real SMTP server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_api;
 mod bad_input;
 mod browser_2fa;
 mod cli;

@@ -181,6 +181,27 @@ mod tests {
     }
 
     #[test]
+    fn wrong_second_factor_codes_lock_the_second_step_after_ten() {
+        // MF-03: a partial sign-in is discarded after five (login::second_factor); starting
+        // over with the password gives at most one more batch before this lock.
+        let l = Counter::SecondFactorAccount.limit();
+        assert_eq!(l.window, Duration::minutes(15));
+        assert_eq!(l.decide(count(9, 3), NOW), Decision::Allowed);
+        assert_eq!(
+            l.decide(count(10, 3), NOW),
+            Decision::Blocked {
+                retry_after_minutes: 12
+            }
+        );
+        assert_eq!(l.decide(count(10, 15), NOW), Decision::Allowed);
+        assert_ne!(
+            Counter::SecondFactorAccount.as_str(),
+            Counter::LoginAccount.as_str(),
+            "its own counter: a locked second step does not lock the password"
+        );
+    }
+
+    #[test]
     fn a_window_that_is_over_counts_for_nothing() {
         let l = Counter::LoginAccount.limit();
         assert_eq!(l.decide(count(50, 15), NOW), Decision::Allowed);

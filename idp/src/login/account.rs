@@ -262,7 +262,7 @@ pub async fn remove_passkey(
     PagePath(id): PagePath<String>,
 ) -> Result<Response, PageError> {
     let now = app.now();
-    let (_, principal) = match stepped_up(&app, &jar, now).await? {
+    let (current, principal) = match stepped_up(&app, &jar, now).await? {
         Ok(found) => found,
         Err(res) => return Ok(res),
     };
@@ -292,6 +292,7 @@ pub async fn remove_passkey(
         &app.db,
         user.id,
         id,
+        &current.id_hash,
         &entry,
         std::slice::from_ref(&mail),
         now,

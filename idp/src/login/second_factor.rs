@@ -170,7 +170,7 @@ pub async fn submit(
         return Ok(start_over(&app, jar, "expired"));
     };
     let user_id = principal.user.id;
-    if let Some(minutes) = locked(&app, user_id, now).await? {
+    if let Some(minutes) = locked(&app, user_id, ip, now).await? {
         return render(
             &app,
             StatusCode::TOO_MANY_REQUESTS,
@@ -249,7 +249,7 @@ pub async fn submit_recovery(
     let Some((step, principal)) = pending(&app, &jar, now).await? else {
         return Ok(start_over(&app, jar, "expired"));
     };
-    if let Some(minutes) = locked(&app, principal.user.id, now).await? {
+    if let Some(minutes) = locked(&app, principal.user.id, ip, now).await? {
         return render(
             &app,
             StatusCode::TOO_MANY_REQUESTS,
@@ -322,19 +322,31 @@ pub async fn pending(
     Ok(principal.map(|p| (step, p)))
 }
 
-/// Minutes until the account's second step opens again, if it is locked.
+/// Minutes until the account's second step opens again, if it is locked: by the
+/// account's wrong codes (MF-03) or by the address's failures (AV-04).
 async fn locked(
     app: &AppState,
     user_id: Uuid,
+    ip: ClientIp,
     now: OffsetDateTime,
 ) -> Result<Option<i64>, PageError> {
     let subject = user_id.to_string();
-    match limits::check(app, &[(Counter::SecondFactorAccount, &subject)], now).await? {
+    let ip = ip.text();
+    match limits::check(app, &counters(&subject, ip.as_deref()), now).await? {
         Decision::Blocked {
             retry_after_minutes,
         } => Ok(Some(retry_after_minutes)),
         Decision::Allowed => Ok(None),
     }
+}
+
+/// The counters a wrong code adds to: the account's second step and the address.
+fn counters<'a>(account: &'a str, ip: Option<&'a str>) -> Vec<(Counter, &'a str)> {
+    let mut c = vec![(Counter::SecondFactorAccount, account)];
+    if let Some(ip) = ip {
+        c.push((Counter::LoginIp, ip));
+    }
+    c
 }
 
 /// An audit entry about `p`'s sign-in.
@@ -360,7 +372,8 @@ pub async fn wrong(
     now: OffsetDateTime,
 ) -> Result<Response, PageError> {
     let subject = principal.user.id.to_string();
-    limits::hit(app, &[(Counter::SecondFactorAccount, &subject)], now).await?;
+    let ip_text = ip.text();
+    limits::hit(app, &counters(&subject, ip_text.as_deref()), now).await?;
     let failures = steps::fail(&app.db, &step.id_hash, MAX_FAILURES, now).await?;
     let mut entry = entry_for(principal, ip, "login.second_factor_failed");
     entry.detail = serde_json::json!({ "method": method, "failures": failures });

@@ -420,12 +420,14 @@ pub async fn complete(
     })
 }
 
-/// Removes one of the user's passkeys, with its audit entry and notice mail. Returns
-/// whether it existed.
+/// Removes one of the user's passkeys, with its audit entry and notice mail, and ends the
+/// user's other sessions (SECURITY SE-05: a 2FA change ends them; `keep` is the session
+/// making the change). Returns whether it existed.
 pub async fn remove_passkey(
     db: &Db,
     user_id: Uuid,
     id: Uuid,
+    keep: &[u8],
     audit: &AuditRecord,
     mails: &[NewMail],
     now: OffsetDateTime,
@@ -442,6 +444,7 @@ pub async fn remove_passkey(
             tx.rollback().await?;
             return Ok(false);
         }
+        end_sessions!(&mut tx, user_id, Some(keep), now);
         insert_audit!(&mut *tx, audit, now)?;
         for m in mails {
             insert_mail!(&mut *tx, m, now)?;
