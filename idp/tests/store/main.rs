@@ -6,9 +6,11 @@
 mod accounts;
 mod audit;
 mod codes;
+mod factors;
 mod keys;
 mod outbox;
 mod rights;
 mod sessions;
+mod steps;
 mod support;
 mod tokens;

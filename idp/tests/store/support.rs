@@ -397,3 +397,42 @@ pub async fn dump(db: &Db, test_db: &TestDatabase) -> Vec<u8> {
     }
     out
 }
+
+/// A head office numbered `n` (its advisor number and e-mail derive from it), stored at
+/// [`T0`]; the id of its main user.
+pub async fn some_user(db: &Db, n: u32) -> Uuid {
+    let account = head_office(&format!("{}", 70000 + n), &format!("info@{n}.nl"), "DIP");
+    store(db, &account).await;
+    user_id(&account)
+}
+
+/// A session of `user_id` whose cookie value is `cookie`, live for eight hours from [`T0`].
+pub fn session_of(user_id: Uuid, cookie: &str) -> idp::store::sessions::NewSession {
+    idp::store::sessions::NewSession {
+        id_hash: crypto::token_hash(cookie),
+        user_id,
+        auth_time: T0,
+        amr: "pwd,otp".to_owned(),
+        expires_at: T0 + Duration::hours(8),
+    }
+}
+
+/// A pending step of `kind` for `user_id` whose cookie value is `cookie`, ending at
+/// `expires_at`, with no seed and no ceremony.
+pub fn step_of(
+    kind: idp::store::steps::StepKind,
+    user_id: Option<Uuid>,
+    cookie: &str,
+    expires_at: OffsetDateTime,
+) -> idp::store::steps::NewStep {
+    idp::store::steps::NewStep {
+        id_hash: crypto::token_hash(cookie),
+        kind,
+        user_id,
+        amr: "pwd".to_owned(),
+        return_to: "/idp/authorize?client_id=dip".to_owned(),
+        secret: None,
+        ceremony: None,
+        expires_at,
+    }
+}
