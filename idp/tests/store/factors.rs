@@ -773,7 +773,7 @@ testkit::both_databases! {
 
         let before = fingerprint(&db).await;
         assert!(
-            !factors::remove_passkey(&db, other, p.id, &removal(other), &notice, T0)
+            !factors::remove_passkey(&db, other, p.id, b"none", &removal(other), &notice, T0)
                 .await
                 .unwrap()
         );
@@ -787,8 +787,13 @@ testkit::both_databases! {
         assert_eq!(audit_count(&db, other, "mfa.passkey_removed").await, 0);
 
         let mails = count(&db, "outbox").await;
+        // SE-05: removing a factor ends the user's other sessions, not the one acting.
+        let acting = session_of(user, "acting-session");
+        let elsewhere = session_of(user, "other-device");
+        sessions::create(&db, &acting, T0).await.unwrap();
+        sessions::create(&db, &elsewhere, T0).await.unwrap();
         assert!(
-            factors::remove_passkey(&db, user, p.id, &removal(user), &notice, T0)
+            factors::remove_passkey(&db, user, p.id, &acting.id_hash, &removal(user), &notice, T0)
                 .await
                 .unwrap()
         );
@@ -807,10 +812,14 @@ testkit::both_databases! {
         assert_eq!(left, [q.id]);
         assert_eq!(audit_count(&db, user, "mfa.passkey_removed").await, 1);
         assert_eq!(count(&db, "outbox").await, mails + 1);
+        let acting_row = sessions::find(&db, &acting.id_hash).await.unwrap().unwrap();
+        let elsewhere_row = sessions::find(&db, &elsewhere.id_hash).await.unwrap().unwrap();
+        assert!(acting_row.revoked_at.is_none(), "the acting session stays");
+        assert!(elsewhere_row.revoked_at.is_some(), "the other device is signed out");
 
         // Removing it again finds nothing and records nothing.
         assert!(
-            !factors::remove_passkey(&db, user, p.id, &removal(user), &notice, T0)
+            !factors::remove_passkey(&db, user, p.id, &acting.id_hash, &removal(user), &notice, T0)
                 .await
                 .unwrap()
         );
