@@ -18,8 +18,8 @@ use openidconnect::core::{
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, CsrfToken, EndSessionUrl, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IdToken, LogoutRequest, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, ProviderMetadataWithLogout, RequestTokenError, SignatureVerificationError,
-    TokenResponse as _,
+    PkceCodeVerifier, ProviderMetadataWithLogout, RefreshToken, RequestTokenError,
+    SignatureVerificationError, TokenResponse as _,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -32,8 +32,24 @@ use crate::error::{Failure, RpError};
 use crate::ids::CookieValue;
 use crate::settings::{Checked, RpSettings};
 use crate::store::{
-    LOGIN_ATTEMPT_LIFETIME, MemorySessionStore, PendingLogin, Session, SessionStore,
+    ApiTokens, LOGIN_ATTEMPT_LIFETIME, MemorySessionStore, PendingLogin, Session, SessionStore,
 };
+
+/// The tokens of a token response, with the access token's end.
+fn api_tokens<R: openidconnect::OAuth2TokenResponse>(
+    response: &R,
+    now: OffsetDateTime,
+) -> ApiTokens {
+    let lifetime = response
+        .expires_in()
+        .and_then(|d| time::Duration::try_from(d).ok())
+        .unwrap_or(time::Duration::minutes(5));
+    ApiTokens {
+        access_token: response.access_token().secret().clone(),
+        access_expires_at: now + lifetime,
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+    }
+}
 
 /// An ID token with the idp's portal claims.
 pub type PortalIdToken = IdToken<
@@ -246,10 +262,11 @@ impl RelyingParty {
         }
         let code = params.code.ok_or(RpError::BadCallback("code"))?;
 
-        let (raw_id_token, user) = self.redeem(code, &login).await?;
+        let (raw_id_token, user, tokens) = self.redeem(code, &login, now).await?;
         let session = Session {
             user,
             id_token: raw_id_token,
+            tokens: Some(tokens),
             signed_in_at: now,
             expires_at: now + self.config.session_lifetime,
         };
@@ -274,7 +291,8 @@ impl RelyingParty {
         &self,
         code: String,
         login: &PendingLogin,
-    ) -> Result<(String, SignedInUser), RpError> {
+        now: OffsetDateTime,
+    ) -> Result<(String, SignedInUser, ApiTokens), RpError> {
         let provider = self.provider().await?;
         let response = provider
             .client
@@ -301,7 +319,56 @@ impl RelyingParty {
             other => other,
         }
         .map_err(|e| RpError::IdToken(e.to_string()))?;
-        Ok((raw, user))
+        Ok((raw, user, api_tokens(&response, now)))
+    }
+
+    /// A live access token of this browser's session for calling the idp's APIs, refreshed
+    /// with the session's refresh token (rotated, SECURITY OP-19) when it has expired or
+    /// is about to. `None` when there is no session, or the idp no longer honours its
+    /// tokens (the user was deactivated, signed out elsewhere, or reset): the caller then
+    /// sends the person to sign in again.
+    pub async fn access_token(&self, jar: &CookieJar) -> Result<Option<String>, RpError> {
+        let Some(id) = cookies::session_id(jar, &self.config.cookies) else {
+            return Ok(None);
+        };
+        let now = OffsetDateTime::now_utc();
+        let Some(mut session) = self.store.session(&id.key(), now).await? else {
+            return Ok(None);
+        };
+        let Some(tokens) = session.tokens.clone() else {
+            return Ok(None);
+        };
+        if tokens.access_expires_at > now + time::Duration::seconds(20) {
+            return Ok(Some(tokens.access_token));
+        }
+        let Some(refresh) = tokens.refresh_token else {
+            return Ok(None);
+        };
+        let provider = self.provider().await?;
+        let refresh = RefreshToken::new(refresh);
+        let request = provider
+            .client
+            .exchange_refresh_token(&refresh)
+            .map_err(|e| RpError::Discovery(e.to_string()))?;
+        let response = match request.request_async(&self.http).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(error = %describe_token_error(e), "refresh refused; session ends");
+                self.store.remove_session(&id.key()).await?;
+                return Ok(None);
+            }
+        };
+        let mut fresh = api_tokens(&response, now);
+        if fresh.refresh_token.is_none() {
+            fresh.refresh_token = session
+                .tokens
+                .as_ref()
+                .and_then(|t| t.refresh_token.clone());
+        }
+        let access = fresh.access_token.clone();
+        session.tokens = Some(fresh);
+        self.store.insert_session(&id.key(), session, now).await?;
+        Ok(Some(access))
     }
 
     /// Ends this browser's session here and returns where to send it: the idp's

@@ -59,6 +59,33 @@ pub struct Session {
     pub signed_in_at: OffsetDateTime,
     /// When the session ends: `signed_in_at` + the configured lifetime (8 h by default).
     pub expires_at: OffsetDateTime,
+    /// The access token (and, with scope `offline_access`, the refresh token) for calling
+    /// the idp's APIs on the user's behalf; server-side only.
+    pub tokens: Option<ApiTokens>,
+}
+
+/// Tokens kept with a session.
+#[derive(Clone)]
+pub struct ApiTokens {
+    /// The bearer access token.
+    pub access_token: String,
+    /// When it stops working.
+    pub access_expires_at: OffsetDateTime,
+    /// The refresh token, rotated on every use.
+    pub refresh_token: Option<String>,
+}
+
+impl fmt::Debug for ApiTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiTokens")
+            .field("access_token", &"[redacted]")
+            .field("access_expires_at", &self.access_expires_at)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 impl fmt::Debug for Session {
@@ -68,6 +95,7 @@ impl fmt::Debug for Session {
             .field("id_token", &"[redacted]")
             .field("signed_in_at", &self.signed_in_at)
             .field("expires_at", &self.expires_at)
+            .field("tokens", &self.tokens)
             .finish()
     }
 }
@@ -322,6 +350,11 @@ mod tests {
                 sid: None,
             },
             id_token: "eyJ.secret.token".into(),
+            tokens: Some(ApiTokens {
+                access_token: "eyJ.secret.access".into(),
+                access_expires_at: now,
+                refresh_token: Some("secret-refresh".into()),
+            }),
             signed_in_at: now,
             expires_at: now + Duration::hours(8),
         }

@@ -296,8 +296,8 @@ async fn two_factor_sign_in_and_passkeys_work_in_a_real_browser() {
         "pwd,otp,mfa",      // enrolment
         "pwd,otp,mfa",      // app code
         "pwd,otp,mfa",      // recovery code
-        "hwk,user,mfa",     // passwordless passkey
-        "pwd,hwk,user,mfa", // password + passkey
+        "swk,user,mfa",     // passwordless passkey
+        "pwd,swk,user,mfa", // password + passkey
     ];
     expected.sort_unstable();
     assert_eq!(

@@ -27,9 +27,10 @@ pub fn required(now: OffsetDateTime, required_from: Date) -> bool {
 }
 
 /// The `amr` of a session (RFC 8176), comma-separated as stored: `pwd` then the second
-/// factor and `mfa`. A passkey proves possession of a key (`hwk` on a device-bound
-/// credential, `swk` on a synced one) and, because user verification is required, a
-/// user gesture (`user`); a recovery code is a one-time password (`otp`).
+/// factor and `mfa`. A passkey proves possession of a key and, because user verification
+/// is required, a user gesture (`user`); a recovery code is a one-time password (`otp`).
+/// The key is claimed as `swk`: `hwk` would assert a hardware-secured key, which only an
+/// attestation could prove, and the portal asks for none (SECURITY MF-10: truthful).
 pub fn amr_with_password(second: Option<SecondFactor>) -> String {
     match second {
         None => "pwd".into(),
@@ -44,8 +45,10 @@ pub fn amr_passkey_only(synced: bool) -> String {
     format!("{},user,mfa", key_kind(synced))
 }
 
-fn key_kind(synced: bool) -> &'static str {
-    if synced { "swk" } else { "hwk" }
+fn key_kind(_synced: bool) -> &'static str {
+    // Device-bound (not backup-eligible) is not the same as hardware-secured: without an
+    // attestation neither is known, so never `hwk`.
+    "swk"
 }
 
 /// The `acr` for an `amr` (SECURITY MF-10). A passkey is phishing-resistant: `phrh` when
@@ -145,7 +148,8 @@ mod tests {
         );
         assert_eq!(
             amr_with_password(Some(SecondFactor::Passkey { synced: false })),
-            "pwd,hwk,user,mfa"
+            "pwd,swk,user,mfa",
+            "no hwk without an attestation"
         );
         assert_eq!(amr_passkey_only(true), "swk,user,mfa");
         assert!(!is_multi_factor("pwd"));

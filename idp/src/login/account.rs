@@ -19,7 +19,7 @@ use super::client::ClientIp;
 use super::second_factor::entry_for;
 use super::step::{self, Begin};
 use super::{enrol, notice, session};
-use crate::domain::{factor, recovery, totp};
+use crate::domain::{recovery, totp};
 use crate::error::PageError;
 use crate::extract::{PagePath, PageQuery};
 use crate::oidc::claims;
@@ -274,10 +274,6 @@ pub async fn remove_passkey(
     let Some(passkey) = summary.passkeys.iter().find(|p| p.id == id) else {
         return Err(PageError::new(StatusCode::NOT_FOUND, "error.not_found"));
     };
-    let others = usize::from(summary.totp) + summary.passkeys.len() - 1;
-    if others == 0 && factor::required(now, app.settings.mfa_required_from) {
-        return Ok(back_with(&app, "last_factor"));
-    }
     let mut entry = entry_for(&principal, ip, "mfa.passkey_removed");
     entry.detail = serde_json::json!({ "passkey": passkey.id, "name": passkey.name });
     let mail = notice::mail(
@@ -288,16 +284,24 @@ pub async fn remove_passkey(
         now,
     )
     .map_err(PageError::internal)?;
-    factors::remove_passkey(
+    // MF-06: never the last factor (checked in the transaction).
+    let removal = factors::remove_passkey(
         &app.db,
         user.id,
         id,
         &current.id_hash,
+        true,
         &entry,
         std::slice::from_ref(&mail),
         now,
     )
     .await?;
-    app.mail_wake.notify_one();
-    Ok(back_with(&app, "removed"))
+    match removal {
+        factors::Removal::Removed => {
+            app.mail_wake.notify_one();
+            Ok(back_with(&app, "removed"))
+        }
+        factors::Removal::LastFactor => Ok(back_with(&app, "last_factor")),
+        factors::Removal::NotFound => Err(PageError::new(StatusCode::NOT_FOUND, "error.not_found")),
+    }
 }

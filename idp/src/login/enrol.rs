@@ -160,27 +160,44 @@ pub async fn submit(
     };
     let user = &s.principal.user;
     let subject = user.id.to_string();
-    if let Decision::Blocked {
-        retry_after_minutes,
-    } = limits::check(&app, &[(Counter::SecondFactorAccount, &subject)], now).await?
+    // As at the code page: the attempt is counted before the code is looked at (MF-03),
+    // and the address's lock applies (AV-04).
+    let ip_text = ip.text();
+    let mut counters = vec![(Counter::SecondFactorAccount, subject.as_str())];
+    if let Some(text) = &ip_text {
+        counters.push((Counter::LoginIp, text.as_str()));
+    }
+    let mut locked = match limits::check(&app, &counters, now).await? {
+        Decision::Blocked {
+            retry_after_minutes,
+        } => Some(retry_after_minutes),
+        Decision::Allowed => None,
+    };
+    let Some(attempt) = steps::attempt(&app.db, &s.step.id_hash, MAX_FAILURES, now).await? else {
+        return Ok(start_over(&app, jar, "too_many"));
+    };
+    if locked.is_none()
+        && limits::hit(&app, &[(Counter::SecondFactorAccount, &subject)], now).await?
     {
-        return render(
-            &app,
-            StatusCode::TOO_MANY_REQUESTS,
-            &s,
-            None,
-            Some(retry_after_minutes),
-        )
-        .await;
+        locked = Some(Counter::SecondFactorAccount.limit().window.whole_minutes());
+    }
+    if let Some(minutes) = locked {
+        let mut res = render(&app, StatusCode::TOO_MANY_REQUESTS, &s, None, Some(minutes)).await?;
+        if let Ok(v) = axum::http::HeaderValue::from_str(&(minutes * 60).to_string()) {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return Ok(res);
     }
     let seed = seed_of(&app, &s.step)?;
     let Some(matched) = seed.matching_step(&form.code, now) else {
-        limits::hit(&app, &[(Counter::SecondFactorAccount, &subject)], now).await?;
-        let failures = steps::fail(&app.db, &s.step.id_hash, MAX_FAILURES, now).await?;
+        if let Some(text) = &ip_text {
+            limits::hit(&app, &[(Counter::LoginIp, text.as_str())], now).await?;
+        }
         let mut entry = entry_for(&s.principal, ip, "mfa.totp_setup_failed");
-        entry.detail = serde_json::json!({ "failures": failures });
+        entry.detail = serde_json::json!({ "failures": attempt });
         audit::record(&app.db, &entry, now).await?;
-        if failures >= MAX_FAILURES {
+        if attempt >= MAX_FAILURES {
+            steps::discard(&app.db, &s.step.id_hash).await?;
             return Ok(start_over(&app, jar, "too_many"));
         }
         return render(&app, StatusCode::OK, &s, Some("enrol.wrong"), None).await;
@@ -219,6 +236,7 @@ pub async fn submit(
         user_id: user.id,
         step: Some(&s.step.id_hash),
         proof: Proof::EnrolTotp {
+            first_only: forced,
             secret: &sealed_seed,
             step: matched,
             recovery: &hashes,
@@ -236,6 +254,7 @@ pub async fn submit(
         return Ok(start_over(&app, jar, "expired"));
     }
     app.mail_wake.notify_one();
+    crate::store::throttle::clear(&app.db, Counter::SecondFactorAccount, &subject).await?;
     let next = if forced {
         s.step.return_to.clone()
     } else {

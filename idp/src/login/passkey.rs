@@ -168,6 +168,10 @@ async fn registrant(
     let Some(p) = active(app, current.user_id).await? else {
         return Ok(None);
     };
+    // MF-09: a user who has a factor registers another only from a two-factor session.
+    if !factor::is_multi_factor(&current.amr) && factors::summary(&app.db, p.user.id).await?.any() {
+        return Ok(None);
+    }
     Ok(Some(Registrant::Session(current, Box::new(p))))
 }
 
@@ -335,6 +339,7 @@ pub async fn register_finish(
         user_id: user.id,
         step: Some(&step.id_hash),
         proof: Proof::RegisterPasskey {
+            first_only: enrolling,
             passkey: &new,
             recovery: &hashes,
         },
@@ -433,6 +438,10 @@ pub async fn second_finish(
     let Some((step, principal)) = second_factor::pending(&app, &jar, now).await? else {
         return Ok(start_over(&app, jar, "expired"));
     };
+    let attempt = match second_factor::admit(&app, ip, &jar, &step, &principal, now).await? {
+        Ok(n) => n,
+        Err(res) => return Ok(res),
+    };
     let Some((_, state)) =
         take::<PasskeyAuthentication>(&app, &jar, &[StepKind::SecondFactor], now).await?
     else {
@@ -450,17 +459,12 @@ pub async fn second_finish(
         None => None,
     };
     let (Some(result), Some(stored)) = (verified, found) else {
-        return second_factor::wrong(
-            &app,
-            ip,
-            jar,
-            &step,
-            &principal,
-            "passkey",
-            "passkey.failed",
-            now,
-        )
-        .await;
+        let w = second_factor::Wrong {
+            method: "passkey",
+            error_key: "passkey.failed",
+            attempt,
+        };
+        return second_factor::wrong(&app, ip, jar, &step, &principal, w, now).await;
     };
     let mut passkey = open_passkey(&app, &stored)?;
     passkey.update_credential(&result);
@@ -546,6 +550,9 @@ pub async fn login_finish(
     let Some(wa) = app.webauthn.clone() else {
         return Err(PageError::new(StatusCode::NOT_FOUND, "error.not_found"));
     };
+    if ip_blocked(&app, ip, now).await? {
+        return Ok(start_over(&app, jar, "expired"));
+    }
     let Some((step, state)) =
         take::<DiscoverableAuthentication>(&app, &jar, &[StepKind::PasskeyLogin], now).await?
     else {

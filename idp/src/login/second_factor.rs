@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::client::ClientIp;
 use super::step::{self, Begin};
@@ -169,17 +168,11 @@ pub async fn submit(
     let Some((step, principal)) = pending(&app, &jar, now).await? else {
         return Ok(start_over(&app, jar, "expired"));
     };
+    let attempt = match admit(&app, ip, &jar, &step, &principal, now).await? {
+        Ok(n) => n,
+        Err(res) => return Ok(res),
+    };
     let user_id = principal.user.id;
-    if let Some(minutes) = locked(&app, user_id, ip, now).await? {
-        return render(
-            &app,
-            StatusCode::TOO_MANY_REQUESTS,
-            &step,
-            None,
-            Some(minutes),
-        )
-        .await;
-    }
     let matched = match factors::totp(&app.db, user_id).await? {
         Some(stored) => {
             let seed = app
@@ -190,49 +183,29 @@ pub async fn submit(
         }
         None => None,
     };
+    let wrong_code = Wrong {
+        method: "totp",
+        error_key: "second.wrong",
+        attempt,
+    };
     let Some(matched) = matched else {
-        return wrong(
-            &app,
-            ip,
-            jar,
-            &step,
-            &principal,
-            "totp",
-            "second.wrong",
-            now,
-        )
-        .await;
+        return wrong(&app, ip, jar, &step, &principal, wrong_code, now).await;
     };
     let proof = Proof::Totp { step: matched };
-    match finish(
-        &app,
-        ip,
-        jar,
-        &step,
-        &principal,
-        proof,
-        SecondFactor::Totp,
-        now,
-    )
-    .await?
-    {
+    let second = SecondFactor::Totp;
+    match finish(&app, ip, jar, &step, &principal, proof, second, now).await? {
         Ok(res) => Ok(res),
         Err((jar, Refused::Replay)) => {
             // AD-04: a code accepted before, offered again: alertable.
+            tracing::warn!(user = %user_id, step = matched, "a TOTP code was offered again");
             let mut entry = entry_for(&principal, ip, "totp.replayed");
             entry.detail = serde_json::json!({ "step": matched });
             audit::record(&app.db, &entry, now).await?;
-            wrong(
-                &app,
-                ip,
-                jar,
-                &step,
-                &principal,
-                "totp_replay",
-                "second.wrong",
-                now,
-            )
-            .await
+            let replay = Wrong {
+                method: "totp_replay",
+                ..wrong_code
+            };
+            wrong(&app, ip, jar, &step, &principal, replay, now).await
         }
         Err((jar, _)) => Ok(start_over(&app, jar, "expired")),
     }
@@ -249,55 +222,24 @@ pub async fn submit_recovery(
     let Some((step, principal)) = pending(&app, &jar, now).await? else {
         return Ok(start_over(&app, jar, "expired"));
     };
-    if let Some(minutes) = locked(&app, principal.user.id, ip, now).await? {
-        return render(
-            &app,
-            StatusCode::TOO_MANY_REQUESTS,
-            &step,
-            None,
-            Some(minutes),
-        )
-        .await;
-    }
+    let attempt = match admit(&app, ip, &jar, &step, &principal, now).await? {
+        Ok(n) => n,
+        Err(res) => return Ok(res),
+    };
+    let wrong_code = Wrong {
+        method: "recovery",
+        error_key: "second.recovery_wrong",
+        attempt,
+    };
     let Some(hash) = recovery::hash_typed(&form.recovery_code) else {
-        return wrong(
-            &app,
-            ip,
-            jar,
-            &step,
-            &principal,
-            "recovery",
-            "second.recovery_wrong",
-            now,
-        )
-        .await;
+        return wrong(&app, ip, jar, &step, &principal, wrong_code, now).await;
     };
     let proof = Proof::Recovery { code_hash: &hash };
-    match finish(
-        &app,
-        ip,
-        jar,
-        &step,
-        &principal,
-        proof,
-        SecondFactor::RecoveryCode,
-        now,
-    )
-    .await?
-    {
+    let second = SecondFactor::RecoveryCode;
+    match finish(&app, ip, jar, &step, &principal, proof, second, now).await? {
         Ok(res) => Ok(res),
         Err((jar, Refused::UnknownRecoveryCode)) => {
-            wrong(
-                &app,
-                ip,
-                jar,
-                &step,
-                &principal,
-                "recovery",
-                "second.recovery_wrong",
-                now,
-            )
-            .await
+            wrong(&app, ip, jar, &step, &principal, wrong_code, now).await
         }
         Err((jar, _)) => Ok(start_over(&app, jar, "expired")),
     }
@@ -322,22 +264,52 @@ pub async fn pending(
     Ok(principal.map(|p| (step, p)))
 }
 
-/// Minutes until the account's second step opens again, if it is locked: by the
-/// account's wrong codes (MF-03) or by the address's failures (AV-04).
-async fn locked(
+/// Lets one attempt at a code go ahead, counted before the code is looked at so parallel
+/// guesses cannot outrun the limits (SECURITY MF-03): the address must not be locked
+/// (AV-04), the step must have had fewer than five attempts, and the account fewer than
+/// ten wrong codes in 15 minutes. Returns the attempt's number, or the answer to give
+/// instead (429 with `Retry-After`, or back to the password).
+pub async fn admit(
     app: &AppState,
-    user_id: Uuid,
     ip: ClientIp,
+    jar: &CookieJar,
+    step: &Step,
+    principal: &Principal,
     now: OffsetDateTime,
-) -> Result<Option<i64>, PageError> {
-    let subject = user_id.to_string();
-    let ip = ip.text();
-    match limits::check(app, &counters(&subject, ip.as_deref()), now).await? {
+) -> Result<Result<i64, Response>, PageError> {
+    let account = principal.user.id.to_string();
+    let ip_text = ip.text();
+    let locked = match limits::check(app, &counters(&account, ip_text.as_deref()), now).await? {
         Decision::Blocked {
             retry_after_minutes,
-        } => Ok(Some(retry_after_minutes)),
-        Decision::Allowed => Ok(None),
+        } => Some(retry_after_minutes),
+        Decision::Allowed => None,
+    };
+    let Some(attempt) = steps::attempt(&app.db, &step.id_hash, MAX_FAILURES, now).await? else {
+        return Ok(Err(start_over(app, jar.clone(), "too_many")));
+    };
+    let locked = match locked {
+        Some(m) => Some(m),
+        None if limits::hit(app, &[(Counter::SecondFactorAccount, &account)], now).await? => {
+            Some(Counter::SecondFactorAccount.limit().window.whole_minutes())
+        }
+        None => None,
+    };
+    if let Some(minutes) = locked {
+        let mut entry = entry_for(principal, ip, "login.second_factor_locked");
+        entry.detail = serde_json::json!({ "retry_after_minutes": minutes });
+        audit::record(&app.db, &entry, now).await?;
+        let res = render(
+            app,
+            StatusCode::TOO_MANY_REQUESTS,
+            step,
+            None,
+            Some(minutes),
+        )
+        .await?;
+        return Ok(Err(res));
     }
+    Ok(Ok(attempt))
 }
 
 /// The counters a wrong code adds to: the account's second step and the address.
@@ -359,29 +331,39 @@ pub fn entry_for(p: &Principal, ip: ClientIp, action: &'static str) -> AuditReco
     entry
 }
 
-/// A wrong code: counted on the step and the account, audited; the fifth discards the step.
-#[allow(clippy::too_many_arguments)]
+/// What a wrong answer was.
+#[derive(Debug, Clone, Copy)]
+pub struct Wrong {
+    /// `totp`, `recovery`, `passkey`… for the audit log.
+    pub method: &'static str,
+    /// The text shown.
+    pub error_key: &'static str,
+    /// The attempt's number on the step ([`admit`]).
+    pub attempt: i64,
+}
+
+/// A wrong answer: counted on the address (the step and the account were counted by
+/// [`admit`]), audited; the fifth discards the step.
 pub async fn wrong(
     app: &AppState,
     ip: ClientIp,
     jar: CookieJar,
     step: &Step,
     principal: &Principal,
-    method: &'static str,
-    error_key: &'static str,
+    w: Wrong,
     now: OffsetDateTime,
 ) -> Result<Response, PageError> {
-    let subject = principal.user.id.to_string();
-    let ip_text = ip.text();
-    limits::hit(app, &counters(&subject, ip_text.as_deref()), now).await?;
-    let failures = steps::fail(&app.db, &step.id_hash, MAX_FAILURES, now).await?;
+    if let Some(text) = ip.text() {
+        limits::hit(app, &[(Counter::LoginIp, text.as_str())], now).await?;
+    }
     let mut entry = entry_for(principal, ip, "login.second_factor_failed");
-    entry.detail = serde_json::json!({ "method": method, "failures": failures });
+    entry.detail = serde_json::json!({ "method": w.method, "failures": w.attempt });
     audit::record(&app.db, &entry, now).await?;
-    if failures >= MAX_FAILURES {
+    if w.attempt >= MAX_FAILURES {
+        steps::discard(&app.db, &step.id_hash).await?;
         return Ok(start_over(app, jar, "too_many"));
     }
-    let res = render(app, StatusCode::OK, step, Some(error_key), None).await?;
+    let res = render(app, StatusCode::OK, step, Some(w.error_key), None).await?;
     Ok((jar, res).into_response())
 }
 
@@ -433,6 +415,9 @@ pub async fn finish(
     if !mails.is_empty() {
         app.mail_wake.notify_one();
     }
+    // The right factor forgives the account's counted attempts (as a right password does).
+    crate::store::throttle::clear(&app.db, Counter::SecondFactorAccount, &user.id.to_string())
+        .await?;
     let jar = session::with_cookie(app, step::forget(app, jar), id);
     Ok(Ok((jar, Redirect::to(&step.return_to)).into_response()))
 }

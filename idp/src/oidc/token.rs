@@ -265,6 +265,14 @@ async fn refresh(
         }
         Rotation::Refused => return Err(OAuthError::invalid_grant("refresh token is invalid")),
     };
+    // F2, MF-01: once 2FA is mandatory, a grant from a password alone renews nothing.
+    if factor::required(now, app.settings.mfa_required_from) && !factor::is_multi_factor(&grant.amr)
+    {
+        grants::revoke(&app.db, grant.id, now).await?;
+        return Err(OAuthError::invalid_grant(
+            "the sign-in behind this grant lacks the second factor",
+        ));
+    }
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
     let scope = match req.scope.as_deref() {
         None => grant.scope.clone(),

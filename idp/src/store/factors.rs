@@ -60,6 +60,42 @@ macro_rules! end_sessions {
         .bind(keep)
         .execute(&mut **$tx)
         .await?;
+        // A code issued in such a session but not yet redeemed dies with it.
+        sqlx::query(
+            "UPDATE auth_codes SET used_at = $1
+             WHERE user_id = $2 AND used_at IS NULL AND session_hash <> $3",
+        )
+        .bind($now)
+        .bind($user)
+        .bind(keep)
+        .execute(&mut **$tx)
+        .await?;
+    }};
+}
+
+/// Locks the user's row for the rest of transaction `$tx`, so that changes to one user's
+/// factors run one after the other on PostgreSQL too (a write first, which SQLite needs
+/// anyway to take its lock at the start).
+macro_rules! lock_user {
+    ($tx:expr, $user:expr) => {{
+        sqlx::query("UPDATE users SET version = version WHERE id = $1")
+            .bind($user)
+            .execute(&mut **$tx)
+            .await?;
+    }};
+}
+
+/// How many factors the user has, inside transaction `$tx`.
+macro_rules! factor_count {
+    ($tx:expr, $user:expr) => {{
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1)
+                  + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
+        )
+        .bind($user)
+        .fetch_one(&mut **$tx)
+        .await?;
+        n
     }};
 }
 
@@ -214,6 +250,9 @@ pub enum Proof<'a> {
     /// A first TOTP code for a new seed: the app is (re)placed and a new set of recovery
     /// codes replaces the old one.
     EnrolTotp {
+        /// Only if the user has no factor yet (a forced enrolment: a step made before the
+        /// user enrolled elsewhere must not replace that factor).
+        first_only: bool,
         /// The sealed seed.
         secret: &'a [u8],
         /// The step the confirming code was valid for (it is used up too, MF-02).
@@ -228,6 +267,8 @@ pub enum Proof<'a> {
     },
     /// A new passkey; with `recovery`, also the first set of recovery codes.
     RegisterPasskey {
+        /// Only if the user has no factor yet (as for `EnrolTotp`).
+        first_only: bool,
         /// The passkey.
         passkey: &'a NewPasskey,
         /// Recovery codes to store when the user had none (first factor).
@@ -288,6 +329,7 @@ pub async fn complete(
     let now = at(now);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
+        lock_user!(&mut tx, c.user_id);
         if let Some(step) = c.step {
             let gone = sqlx::query(
                 "DELETE FROM pending_steps
@@ -340,9 +382,16 @@ pub async fn complete(
                 (n.rows_affected() != 1).then_some(Refused::UnknownPasskey)
             }
             Proof::EnrolTotp {
+                first_only: true, ..
+            }
+            | Proof::RegisterPasskey {
+                first_only: true, ..
+            } if factor_count!(&mut tx, c.user_id) > 0 => Some(Refused::StepGone),
+            Proof::EnrolTotp {
                 secret,
                 step,
                 recovery,
+                ..
             } => {
                 sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
                     .bind(c.user_id)
@@ -365,7 +414,9 @@ pub async fn complete(
                 replace_recovery!(&mut tx, c.user_id, recovery, now);
                 None
             }
-            Proof::RegisterPasskey { passkey, recovery } => {
+            Proof::RegisterPasskey {
+                passkey, recovery, ..
+            } => {
                 let inserted = sqlx::query(
                     "INSERT INTO passkeys (id, user_id, credential_id, name, credential,
                         backup_eligible, created_at)
@@ -420,21 +471,36 @@ pub async fn complete(
     })
 }
 
+/// What became of a passkey removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed, audited, mailed; the user's other sessions ended.
+    Removed,
+    /// No such passkey of this user; nothing changed.
+    NotFound,
+    /// It was the user's last factor and `keep_one` was asked; nothing changed.
+    LastFactor,
+}
+
 /// Removes one of the user's passkeys, with its audit entry and notice mail, and ends the
 /// user's other sessions (SECURITY SE-05: a 2FA change ends them; `keep` is the session
-/// making the change). Returns whether it existed.
+/// making the change). With `keep_one`, refuses to remove the last factor (MF-06), checked
+/// inside the transaction so two parallel removals cannot both pass.
+#[allow(clippy::too_many_arguments)]
 pub async fn remove_passkey(
     db: &Db,
     user_id: Uuid,
     id: Uuid,
     keep: &[u8],
+    keep_one: bool,
     audit: &AuditRecord,
     mails: &[NewMail],
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<Removal, StoreError> {
     let now = at(now);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
+        lock_user!(&mut tx, user_id);
         let n = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
@@ -442,7 +508,11 @@ pub async fn remove_passkey(
             .await?;
         if n.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Removal::NotFound);
+        }
+        if keep_one && factor_count!(&mut tx, user_id) == 0 {
+            tx.rollback().await?;
+            return Ok(Removal::LastFactor);
         }
         end_sessions!(&mut tx, user_id, Some(keep), now);
         insert_audit!(&mut *tx, audit, now)?;
@@ -450,7 +520,7 @@ pub async fn remove_passkey(
             insert_mail!(&mut *tx, m, now)?;
         }
         tx.commit().await?;
-        Ok::<bool, StoreError>(true)
+        Ok::<Removal, StoreError>(Removal::Removed)
     })
 }
 
@@ -467,6 +537,7 @@ pub async fn reset(
     let now = at(now);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
+        lock_user!(&mut tx, user_id);
         for sql in [
             "DELETE FROM totp_factors WHERE user_id = $1",
             "DELETE FROM recovery_codes WHERE user_id = $1",

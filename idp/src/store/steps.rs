@@ -212,33 +212,26 @@ pub async fn take_ceremony(
     })
 }
 
-/// Counts one wrong code on a step and returns the count; at `max` the step is deleted,
-/// so the sign-in starts over with the password (MF-03). The increment is one statement,
-/// so parallel wrong codes are all counted.
-pub async fn fail(
+/// Counts one attempt at a step's code before the code is looked at, so parallel guesses
+/// cannot outrun the limit (SECURITY MF-03): returns the attempt's number, or `None` when
+/// the step is gone or has had `max` attempts already. The check and the count are one
+/// statement.
+pub async fn attempt(
     db: &Db,
     id_hash: &[u8],
     max: i64,
     now: OffsetDateTime,
-) -> Result<i64, StoreError> {
-    with_db!(db, |pool| {
-        let count: Option<i64> = sqlx::query_scalar(
-            "UPDATE pending_steps SET failures = failures + 1
-             WHERE id_hash = $1 AND expires_at > $2 RETURNING failures",
-        )
-        .bind(id_hash)
-        .bind(at(now))
-        .fetch_optional(pool)
-        .await?;
-        let count = count.unwrap_or(max);
-        if count >= max {
-            sqlx::query("DELETE FROM pending_steps WHERE id_hash = $1")
-                .bind(id_hash)
-                .execute(pool)
-                .await?;
-        }
-        Ok::<i64, StoreError>(count)
-    })
+) -> Result<Option<i64>, StoreError> {
+    let n = with_db!(db, |pool| sqlx::query_scalar::<_, i64>(
+        "UPDATE pending_steps SET failures = failures + 1
+         WHERE id_hash = $1 AND expires_at > $2 AND failures < $3 RETURNING failures"
+    )
+    .bind(id_hash)
+    .bind(at(now))
+    .bind(max)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(n)
 }
 
 /// Deletes a step (cancelled, or replaced by a new one).

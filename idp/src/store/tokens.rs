@@ -203,6 +203,12 @@ pub async fn consume_and_set_password(
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+            // A half-done sign-in with the old password dies too (a pending second
+            // factor or enrolment step).
+            sqlx::query("DELETE FROM pending_steps WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM signin_throttle WHERE kind = $1 AND subject = $2")
                 .bind(Counter::LoginAccount.as_str())
                 .bind(user_id.to_string())

@@ -8,7 +8,7 @@ use idp::store::Db;
 use idp::store::audit::AuditRecord;
 use idp::store::clients::{self, Client};
 use idp::store::codes::{self, CodeGrant, Redeemed};
-use idp::store::factors::{self, Completion, EndSessions, NewPasskey, Proof, Refused};
+use idp::store::factors::{self, Completion, EndSessions, NewPasskey, Proof, Refused, Removal};
 use idp::store::grants;
 use idp::store::outbox::NewMail;
 use idp::store::sessions::{self, NewSession};
@@ -90,6 +90,7 @@ async fn complete(db: &Db, c: &Completion<'_>) -> Result<(), Refused> {
 /// Sets up an authenticator app for `user_id` confirmed at `step`, with `recovery`.
 async fn enrol(db: &Db, user_id: Uuid, seed: &[u8], step: i64, recovery: &[Vec<u8>]) {
     let proof = Proof::EnrolTotp {
+        first_only: false,
         secret: seed,
         step,
         recovery,
@@ -127,6 +128,7 @@ async fn register(
     now: OffsetDateTime,
 ) -> Result<(), Refused> {
     let proof = Proof::RegisterPasskey {
+        first_only: false,
         passkey: p,
         recovery: &[],
     };
@@ -571,6 +573,7 @@ testkit::both_databases! {
         let first = passkey("cred-1", "Telefoon");
         let codes = recovery_set("first");
         let proof = Proof::RegisterPasskey {
+            first_only: false,
             passkey: &first,
             recovery: &codes,
         };
@@ -585,6 +588,7 @@ testkit::both_databases! {
         let sign_in = SignIn::new(other, "theirs");
         let before = fingerprint(&db).await;
         let proof = Proof::RegisterPasskey {
+            first_only: false,
             passkey: &copy,
             recovery: &their_codes,
         };
@@ -773,9 +777,10 @@ testkit::both_databases! {
 
         let before = fingerprint(&db).await;
         assert!(
-            !factors::remove_passkey(&db, other, p.id, b"none", &removal(other), &notice, T0)
+            factors::remove_passkey(&db, other, p.id, b"none", false, &removal(other), &notice, T0)
                 .await
                 .unwrap()
+                == Removal::NotFound
         );
         assert_eq!(fingerprint(&db).await, before);
         assert!(
@@ -793,9 +798,10 @@ testkit::both_databases! {
         sessions::create(&db, &acting, T0).await.unwrap();
         sessions::create(&db, &elsewhere, T0).await.unwrap();
         assert!(
-            factors::remove_passkey(&db, user, p.id, &acting.id_hash, &removal(user), &notice, T0)
+            factors::remove_passkey(&db, user, p.id, &acting.id_hash, true, &removal(user), &notice, T0)
                 .await
                 .unwrap()
+                == Removal::Removed
         );
         assert!(
             factors::passkey_by_credential(&db, b"cred-1")
@@ -819,9 +825,10 @@ testkit::both_databases! {
 
         // Removing it again finds nothing and records nothing.
         assert!(
-            !factors::remove_passkey(&db, user, p.id, &acting.id_hash, &removal(user), &notice, T0)
+            factors::remove_passkey(&db, user, p.id, &acting.id_hash, true, &removal(user), &notice, T0)
                 .await
                 .unwrap()
+                == Removal::NotFound
         );
         assert_eq!(audit_count(&db, user, "mfa.passkey_removed").await, 1);
         assert_eq!(count(&db, "outbox").await, mails + 1);
@@ -1090,5 +1097,66 @@ testkit::both_databases! {
         // The user can set up a factor anew.
         enrol(&db, user, SEED_TWO, 7, &recovery_set("again")).await;
         assert_eq!(recovery_left(&db, user).await, 10);
+    }
+
+    /// F2 with `first_only`: a forced-enrolment step made before the user set up a factor
+    /// elsewhere cannot replace that factor (nor add one); nothing is written. A user
+    /// without any factor enrols.
+    async fn f2_a_forced_enrolment_never_replaces_a_factor_set_up_meanwhile(db: &TestDatabase) {
+        let db = open(db).await;
+        let user = some_user(&db, 1).await;
+        assert_eq!(register(&db, user, &passkey("cred-x", "Telefoon"), T0).await, Ok(()));
+        let before = fingerprint(&db).await;
+        let codes = recovery_set("late");
+        let proof = Proof::EnrolTotp {
+            first_only: true,
+            secret: b"a seed of somebody else",
+            step: 100,
+            recovery: &codes,
+        };
+        assert_eq!(complete(&db, &bare(user, proof)).await, Err(Refused::StepGone));
+        let other_key = passkey("cred-y", "Vreemd");
+        let proof = Proof::RegisterPasskey {
+            first_only: true,
+            passkey: &other_key,
+            recovery: &codes,
+        };
+        assert_eq!(complete(&db, &bare(user, proof)).await, Err(Refused::StepGone));
+        assert_eq!(fingerprint(&db).await, before);
+
+        let fresh = some_user(&db, 2).await;
+        let proof = Proof::EnrolTotp {
+            first_only: true,
+            secret: b"a seed of its own",
+            step: 100,
+            recovery: &codes,
+        };
+        assert_eq!(complete(&db, &bare(fresh, proof)).await, Ok(()));
+        assert_eq!(recovery_left(&db, fresh).await, 10);
+    }
+
+    /// MF-06: the last factor is never removed, even when the only two are removed at
+    /// once: one removal goes through, the other is refused, one passkey remains.
+    async fn mf06_the_last_factor_stays_under_parallel_removals(db: &TestDatabase) {
+        let db = open(db).await;
+        let user = some_user(&db, 1).await;
+        for _ in 0..3 {
+            let a = passkey(&format!("cred-a-{}", Uuid::now_v7()), "A");
+            let b = passkey(&format!("cred-b-{}", Uuid::now_v7()), "B");
+            for p in factors::passkeys(&db, user).await.unwrap() {
+                let _ = factors::remove_passkey(&db, user, p.id, b"k", false, &AuditRecord::new("x"), &[], T0).await;
+            }
+            assert_eq!(register(&db, user, &a, T0).await, Ok(()));
+            assert_eq!(register(&db, user, &b, T0).await, Ok(()));
+            let audit = AuditRecord::new("mfa.passkey_removed");
+            let (ra, rb) = tokio::join!(
+                factors::remove_passkey(&db, user, a.id, b"k", true, &audit, &[], T0),
+                factors::remove_passkey(&db, user, b.id, b"k", true, &audit, &[], T0),
+            );
+            let mut outcomes = [ra.unwrap(), rb.unwrap()].map(|r| format!("{r:?}"));
+            outcomes.sort();
+            assert_eq!(outcomes, ["LastFactor", "Removed"]);
+            assert_eq!(factors::passkeys(&db, user).await.unwrap().len(), 1);
+        }
     }
 }
