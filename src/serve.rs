@@ -96,13 +96,20 @@ pub async fn build(
             "Offerte Portaal",
             &format!("{public_url}/auth/callback"),
             &format!("{public_url}/"),
+            true,
         )
         .await?;
     let mut client_secrets = BTreeMap::new();
     for p in registry.products() {
         let redirect = format!("{public_url}{}/auth/callback", p.path);
         let secret = idp
-            .register_own_client(&p.client_id, &p.name, &redirect, &format!("{public_url}/"))
+            .register_own_client(
+                &p.client_id,
+                &p.name,
+                &redirect,
+                &format!("{public_url}/"),
+                false,
+            )
             .await?;
         client_secrets.insert(p.client_id.clone(), secret);
     }
@@ -112,6 +119,7 @@ pub async fn build(
             issuer: issuer.to_owned(),
             client_secret: shell_secret,
             secure_cookies: https,
+            api_url: format!("{public_url}/api/v1"),
         },
         &registry,
         templates.clone(),

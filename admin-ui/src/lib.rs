@@ -6,13 +6,15 @@
 //! registry. It names no product itself (SPEC §1, "Products are plugins") and will manage
 //! data only through the idp's admin API.
 
+mod api;
 mod home;
+mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::get;
+use axum::routing::{get, post};
 use product_registry::Registry;
 use relying_party::{
     CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RelyingParty, RpError, RpSettings,
@@ -38,6 +40,8 @@ pub struct AdminUiSettings {
     pub client_secret: String,
     /// Mark cookies `Secure` (off only for a plain-http development address).
     pub secure_cookies: bool,
+    /// The idp's admin API, e.g. `http://localhost:8080/api/v1`.
+    pub api_url: String,
 }
 
 impl AdminUiSettings {
@@ -53,7 +57,9 @@ impl AdminUiSettings {
             cookie_name: COOKIE_NAME.to_owned(),
             cookie_path: "/".to_owned(),
             secure_cookies: self.secure_cookies,
-            scopes: DEFAULT_SCOPES.to_owned(),
+            // offline_access: a refresh token, so the admin API stays reachable for as
+            // long as the session lasts (access tokens live minutes).
+            scopes: format!("{DEFAULT_SCOPES} offline_access"),
             session_lifetime: DEFAULT_SESSION_LIFETIME,
         }
     }
@@ -65,6 +71,7 @@ pub(crate) struct AppState {
     pub(crate) rp: Arc<RelyingParty>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) templates: Templates,
+    pub(crate) api: api::Api,
 }
 
 impl FromRef<AppState> for Arc<RelyingParty> {
@@ -87,11 +94,14 @@ impl AdminUi {
         templates: Templates,
     ) -> Result<Self, RpError> {
         let rp = RelyingParty::new(&settings.relying_party(), templates.clone())?;
+        let api = api::Api::new(&settings.api_url)
+            .map_err(|e| RpError::Settings(format!("admin API client: {e}")))?;
         Ok(Self {
             state: AppState {
                 rp: Arc::new(rp),
                 registry: Arc::new(registry.clone()),
                 templates,
+                api,
             },
         })
     }
@@ -101,6 +111,19 @@ impl AdminUi {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(home::show))
+            .route("/gebruikers", get(users::list))
+            .route(
+                "/gebruikers/nieuw",
+                get(users::new_form).post(users::create),
+            )
+            .route("/gebruikers/{id}", get(users::edit_form).post(users::save))
+            .route("/gebruikers/{id}/deactiveren", post(users::deactivate))
+            .route("/gebruikers/{id}/activeren", post(users::reactivate))
+            .route(
+                "/gebruikers/{id}/activatiemail",
+                post(users::resend_activation),
+            )
+            .route("/gebruikers/{id}/2fa", post(users::reset_second_factors))
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

@@ -166,12 +166,15 @@ impl Idp {
     /// Registers (or re-registers) one of the portal's own clients. Its secret is derived
     /// from the master key, so every node and restart agrees on it without storing it.
     /// `post_logout_redirect_uri` is where RP-initiated logout may send the browser back.
+    /// With `refresh`, the client may also use refresh tokens (scope `offline_access`):
+    /// the shell does, to call the admin API for as long as its session lasts.
     pub async fn register_own_client(
         &self,
         client_id: &str,
         name: &str,
         redirect_uri: &str,
         post_logout_redirect_uri: &str,
+        refresh: bool,
     ) -> Result<String, StartError> {
         let secret = self
             .master
@@ -187,7 +190,11 @@ impl Idp {
                 post_logout_redirect_uris: vec![post_logout_redirect_uri.to_owned()],
                 backchannel_logout_uri: None,
                 require_pkce: true,
-                grant_types: vec!["authorization_code".into()],
+                grant_types: if refresh {
+                    vec!["authorization_code".into(), "refresh_token".into()]
+                } else {
+                    vec!["authorization_code".into()]
+                },
                 jwks: None,
                 id_token_alg: "RS256".into(),
             },

@@ -7,6 +7,7 @@ mod bad_input;
 mod browser_2fa;
 mod cli;
 mod first_path;
+mod gebruikers;
 mod interop;
 mod lifecycle;
 mod logout;

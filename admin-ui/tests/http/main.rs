@@ -38,6 +38,7 @@ pub async fn spawn(user: Option<TestUser>) -> App {
         issuer: op.issuer.clone(),
         client_secret: "geheim".into(),
         secure_cookies: false,
+        api_url: format!("{url}/api/v1"),
     };
     let ui = AdminUi::new(
         &settings,
