@@ -138,7 +138,7 @@ pub async fn page(
     let (notice_key, error_key) = match q.melding.as_deref() {
         Some("removed") => (Some("account.removed"), None),
         Some("last_factor") => (None, Some("account.last_factor")),
-        Some("passkey_failed") => (None, Some("passkey.failed")),
+        Some("passkey_failed") => (None, Some("passkey.add_failed")),
         _ => (None, None),
     };
     let passkeys = summary

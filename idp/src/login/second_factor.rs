@@ -113,7 +113,7 @@ async fn render(
             passkey_start: app.idp_path("/passkey/2fa/start"),
             passkey_finish: app.idp_path("/passkey/2fa/finish"),
             has_totp: summary.totp,
-            has_passkeys: !summary.passkeys.is_empty(),
+            has_passkeys: !summary.passkeys.is_empty() && app.webauthn.is_some(),
             error_key,
             retry_minutes,
         },
@@ -131,6 +131,22 @@ async fn render(
 /// Back to the sign-in page with a message: the step is gone.
 pub fn start_over(app: &AppState, jar: CookieJar, key: &'static str) -> Response {
     let url = format!("{}?melding={}", app.idp_path("/login"), key);
+    (step::forget(app, jar), Redirect::to(&url)).into_response()
+}
+
+/// As [`start_over`], keeping where the sign-in was going (an OIDC client's request).
+pub fn start_over_to(
+    app: &AppState,
+    jar: CookieJar,
+    key: &'static str,
+    return_to: &str,
+) -> Response {
+    let url = format!(
+        "{}?melding={}&return_to={}",
+        app.idp_path("/login"),
+        key,
+        form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
+    );
     (step::forget(app, jar), Redirect::to(&url)).into_response()
 }
 
@@ -286,7 +302,12 @@ pub async fn admit(
         Decision::Allowed => None,
     };
     let Some(attempt) = steps::attempt(&app.db, &step.id_hash, MAX_FAILURES, now).await? else {
-        return Ok(Err(start_over(app, jar.clone(), "too_many")));
+        return Ok(Err(start_over_to(
+            app,
+            jar.clone(),
+            "too_many",
+            &step.return_to,
+        )));
     };
     let locked = match locked {
         Some(m) => Some(m),
@@ -361,7 +382,7 @@ pub async fn wrong(
     audit::record(&app.db, &entry, now).await?;
     if w.attempt >= MAX_FAILURES {
         steps::discard(&app.db, &step.id_hash).await?;
-        return Ok(start_over(app, jar, "too_many"));
+        return Ok(start_over_to(app, jar, "too_many", &step.return_to));
     }
     let res = render(app, StatusCode::OK, step, Some(w.error_key), None).await?;
     Ok((jar, res).into_response())

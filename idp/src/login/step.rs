@@ -23,8 +23,9 @@ fn cookie_name(app: &AppState) -> &'static str {
     }
 }
 
-/// What a new step holds besides its id.
-#[derive(Debug, Clone)]
+/// What a new step holds besides its id. No `Debug`: it may carry a TOTP seed in the
+/// clear (SECURITY KS-04).
+#[derive(Clone)]
 pub struct Begin {
     /// What for.
     pub kind: StepKind,
