@@ -62,6 +62,7 @@ macro_rules! end_sessions {
         .await?;
     }};
 }
+pub(crate) use end_sessions;
 
 /// A user's stored authenticator app.
 #[derive(Debug, Clone, sqlx::FromRow)]
