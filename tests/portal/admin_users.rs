@@ -256,6 +256,10 @@ testkit::both_databases! {
         let orv = call(&portal, "POST", "/users", &main,
             Some(json!({"name": "N", "email": "g@x.nl", "rights": ["ORV"], "office_id": sub_office})), None).await;
         assert_eq!(orv.detail(), "Rechten: Dit recht is niet beschikbaar voor subkantoren. (ORV)");
+        let missing = call(&portal, "POST", "/users", &main, Some(json!({"email": "m@x.nl", "rights": []})), None).await;
+        assert_eq!(missing.detail(), "Naam: Vul dit veld in.");
+        let bad = call(&portal, "POST", "/users", &main, Some(new("geen-adres", json!([]))), None).await;
+        assert_eq!(bad.detail(), "E-mailadres: Vul een geldig e-mailadres in.");
         // A head office whose appointment lacks DIP cannot grant it.
         let noord = token_for(&portal, NOORD_MAIN, &password).await;
         let a = call(&portal, "POST", "/users", &noord, Some(new("h@x.nl", json!(["DIP"]))), None).await;
@@ -334,6 +338,12 @@ testkit::both_databases! {
         let tim = user_id(&portal, SUB_EMPLOYEE).await;
         let a = call(&portal, "PATCH", &format!("/users/{tim}"), &main, Some(json!({"rights": ["DIP", "ORV"]})), Some("\"1\"")).await;
         assert_eq!((a.status, a.body["field"].as_str()), (422, Some("rights")), "{}", a.body);
+        // A right the office lacks (Pensioenhuis Noord holds only DIL).
+        let noord = token_for(&portal, NOORD_MAIN, &password).await;
+        let joost = user_id(&portal, STRANGER).await;
+        let a = call(&portal, "PATCH", &format!("/users/{joost}"), &noord, Some(json!({"rights": ["DIL", "DIP"]})), Some("\"1\"")).await;
+        assert_eq!((a.status, a.body["field"].as_str()), (422, Some("rights")), "{}", a.body);
+        assert_eq!(a.detail(), "Rechten: Dit recht gaat verder dan de rechten van het kantoor. (DIP)");
         // AC-06: mass assignment.
         for body in [json!({"role": "main_user"}), json!({"office_id": stranger}), json!({"password_hash": "x"}),
                      json!({"totp_secret": "x"}), json!({"name": "Ilse", "email_verified": true})] {

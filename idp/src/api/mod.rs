@@ -133,8 +133,9 @@ fn json_problem(app: &AppState, e: &serde_json::Error) -> Problem {
     if let Some(name) = quoted("missing field `")
         && let Some(field) = FIELDS.iter().find(|f| **f == name)
     {
+        let label = text(app, &format!("api.field.{field}"));
         return Problem::unprocessable(
-            text(app, "api.missing_field").replace("{field}", field),
+            format!("{label}: {}", text(app, "api.missing_field")),
             Some(field),
         );
     }
