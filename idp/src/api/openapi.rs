@@ -116,6 +116,16 @@ mod tests {
         ] {
             assert!(user[field].is_object(), "User.{field}");
         }
-        assert!(doc["components"]["schemas"]["Problem"].is_object());
+        assert_eq!(user["role"]["$ref"], "#/components/schemas/Role");
+        for schema in [
+            "Problem",
+            "Office",
+            "OfficeKind",
+            "NewUser",
+            "UserPatch",
+            "UserList",
+        ] {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
     }
 }

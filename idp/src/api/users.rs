@@ -22,6 +22,7 @@ use crate::store::users::{Filter, UserView};
 /// A user's role (SPEC U1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = Role)]
 pub enum RoleJson {
     /// Hoofdgebruiker: one per office.
     MainUser,
@@ -44,6 +45,7 @@ impl From<Role> for RoleJson {
 /// Head office or sub-office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = OfficeKind)]
 pub enum OfficeKindJson {
     /// Hoofdkantoor.
     HeadOffice,
@@ -53,6 +55,7 @@ pub enum OfficeKindJson {
 
 /// The office a user belongs to.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Office)]
 pub struct OfficeJson {
     /// Office id.
     pub id: Uuid,
