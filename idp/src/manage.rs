@@ -20,7 +20,7 @@ use crate::oidc::end_session::{LogoutError, logout_deliveries};
 use crate::provision::{self, ProvisionError};
 use crate::state::Core;
 use crate::store::accounts::{self, NewAccount, NewUserRecord, Principal};
-use crate::store::audit::AuditRecord;
+use crate::store::audit::{self, AuditRecord};
 use crate::store::tokens::{self, Purpose};
 use crate::store::users::{self, Filter, Updated, UserUpdate, UserView};
 use crate::store::{Constraint, StoreError, grants};
@@ -165,21 +165,48 @@ pub async fn list(
     Ok(users::list(&core.db, scope, filter, &core.registry).await?)
 }
 
-/// The user `id` if the caller may do `act` to it.
-async fn target(core: &Core, actor: &Actor, id: Uuid, act: Act) -> Result<UserView, ManageError> {
-    let view = users::get(&core.db, manage::scope(actor), id, &core.registry)
-        .await?
-        .ok_or(ManageError::NotFound)?;
-    match decide(actor, &target_of(&view), act) {
-        Access::Allowed => Ok(view),
-        Access::Hidden => Err(ManageError::NotFound),
-        Access::Refused => Err(ManageError::Refused),
+/// The user `id` if the caller may do `act` to it. A refusal is audited (SECURITY AC-01,
+/// AD-01) with the id asked for, whether or not such a user exists.
+async fn target(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+    act: Act,
+    ip: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<UserView, ManageError> {
+    let found = users::get(&core.db, manage::scope(actor), id, &core.registry).await?;
+    let access = match &found {
+        Some(view) => decide(actor, &target_of(view), act),
+        None => Access::Hidden,
+    };
+    if let (Some(view), Access::Allowed) = (found, access) {
+        return Ok(view);
     }
+    let refused = access == Access::Refused;
+    let mut entry = AuditRecord::new("admin.denied");
+    entry.actor_id = Some(actor.id);
+    entry.target_user_id = Some(id);
+    entry.ip = ip.map(str::to_owned);
+    entry.detail =
+        json!({ "act": act.as_str(), "answer": if refused { "forbidden" } else { "not_found" } });
+    audit::record(&core.db, &entry, now).await?;
+    Err(if refused {
+        ManageError::Refused
+    } else {
+        ManageError::NotFound
+    })
 }
 
 /// One user the caller manages.
-pub async fn get(core: &Core, caller: &Principal, id: Uuid) -> Result<UserView, ManageError> {
-    target(core, &actor_of(caller), id, Act::View).await
+pub async fn get(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    ip: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<UserView, ManageError> {
+    target(core, &actor_of(caller), id, Act::View, ip, now).await
 }
 
 /// A new user as asked for.
@@ -306,7 +333,7 @@ pub async fn update(
     now: OffsetDateTime,
 ) -> Result<UserView, ManageError> {
     let actor = actor_of(caller);
-    let view = target(core, &actor, id, Act::Edit).await?;
+    let view = target(core, &actor, id, Act::Edit, ip.as_deref(), now).await?;
     if view.version != version {
         return Err(ManageError::Stale);
     }
@@ -441,7 +468,7 @@ pub async fn send_activation(
     now: OffsetDateTime,
 ) -> Result<(), ManageError> {
     let actor = actor_of(caller);
-    let view = target(core, &actor, id, Act::SendActivation).await?;
+    let view = target(core, &actor, id, Act::SendActivation, ip.as_deref(), now).await?;
     if view.user.activated {
         return Err(ManageError::AlreadyActivated);
     }

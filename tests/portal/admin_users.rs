@@ -366,6 +366,12 @@ testkit::both_databases! {
         assert_eq!(a.status, 422, "{}", a.body);
 
         assert_eq!(totals(&portal).await, before, "nothing stored");
+        let db = portal.db().await;
+        let denials: Vec<(String, Option<String>)> = idp::with_db!(&db, |pool| sqlx::query_as(
+            "SELECT detail, ip FROM audit_log WHERE action = 'admin.denied' AND actor_id = $1 AND target_user_id = $2"
+        ).bind(uuid::Uuid::parse_str(&me).unwrap()).bind(uuid::Uuid::parse_str(&stranger).unwrap()).fetch_all(pool).await.unwrap());
+        assert_eq!(denials.len(), 3, "AC-01: each refused act on another office's user is audited: {denials:?}");
+        assert!(denials.iter().all(|(detail, ip)| detail.contains("not_found") && ip.is_some()));
         assert_eq!(row(&portal, STRANGER).await, stranger_row);
         assert_eq!(row(&portal, EMPLOYEE).await, ilse_row);
         assert_eq!(row(&portal, MAIN).await, main_row);

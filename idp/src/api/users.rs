@@ -235,10 +235,11 @@ pub async fn list(
 pub async fn get(
     State(app): State<AppState>,
     caller: Caller,
+    ip: ClientIp,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id = user_id(&app, &id)?;
-    let view = manage::get(&app, &caller.principal, id)
+    let view = manage::get(&app, &caller.principal, id, ip.text().as_deref(), app.now())
         .await
         .map_err(|e| Problem::of(&app, e))?;
     Ok(user_response(&app, StatusCode::OK, &view))

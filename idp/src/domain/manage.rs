@@ -81,6 +81,18 @@ pub enum Act {
     ResetFactors,
 }
 
+impl Act {
+    /// Its name in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::View => "view",
+            Self::Edit => "edit",
+            Self::SendActivation => "send_activation",
+            Self::ResetFactors => "reset_factors",
+        }
+    }
+}
+
 /// The answer of [`decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
