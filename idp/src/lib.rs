@@ -17,6 +17,7 @@ pub mod hasher;
 pub mod keys;
 pub mod login;
 pub mod mail;
+pub mod manage;
 pub mod oidc;
 pub mod provision;
 pub mod state;

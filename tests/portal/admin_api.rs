@@ -9,22 +9,22 @@ use testkit::TestDatabase;
 use crate::oidc::{pkce, query_param, url_form};
 use crate::support::{Browser, Portal, attribute};
 
-const CLIENT: &str = "beheer-test";
-const OTHER_CLIENT: &str = "extern";
-const SECRET: &str = "an-admin-test-client-secret-0123456789";
-const REDIRECT: &str = "https://beheer.example.nl/cb";
+pub(crate) const CLIENT: &str = "beheer-test";
+pub(crate) const OTHER_CLIENT: &str = "extern";
+pub(crate) const SECRET: &str = "an-admin-test-client-secret-0123456789";
+pub(crate) const REDIRECT: &str = "https://beheer.example.nl/cb";
 
-const ADMIN: &str = "beheer@offerteportaal.local";
-const MAIN: &str = "info@voorbeeldadvies.nl";
-const EMPLOYEE: &str = "ilse@voorbeeldadvies.nl";
-const SUB_MAIN: &str = "zuid@onderbemiddeling.nl";
-const SUB_EMPLOYEE: &str = "tim@onderbemiddeling.nl";
-const STRANGER: &str = "joost@pensioenhuisnoord.nl";
+pub(crate) const ADMIN: &str = "beheer@offerteportaal.local";
+pub(crate) const MAIN: &str = "info@voorbeeldadvies.nl";
+pub(crate) const EMPLOYEE: &str = "ilse@voorbeeldadvies.nl";
+pub(crate) const SUB_MAIN: &str = "zuid@onderbemiddeling.nl";
+pub(crate) const SUB_EMPLOYEE: &str = "tim@onderbemiddeling.nl";
+pub(crate) const STRANGER: &str = "joost@pensioenhuisnoord.nl";
 
 /// A demo portal with two registered clients, of which only `CLIENT` may administer.
 /// 2FA is not yet mandatory here (the harness's date), so a password signs in; the reset's
 /// effect on a mandatory-2FA sign-in is shown in `a_reset_user_must_enrol_again`.
-async fn demo(db: &TestDatabase, mandatory: bool) -> (Portal, String) {
+pub(crate) async fn demo(db: &TestDatabase, mandatory: bool) -> (Portal, String) {
     let mut portal = Portal::new(db);
     portal.set_env("PORTAL_ADMIN_CLIENTS", &format!("offerteportaal,{CLIENT}"));
     if mandatory {
@@ -64,7 +64,7 @@ async fn demo(db: &TestDatabase, mandatory: bool) -> (Portal, String) {
 }
 
 /// An access token of `client` for the user signed in (or signing in) in `browser`.
-async fn access_token(
+pub(crate) async fn access_token(
     portal: &Portal,
     browser: &Browser,
     client: &str,
@@ -109,11 +109,11 @@ async fn access_token(
     tokens["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn token_for(portal: &Portal, login: &str, password: &str) -> String {
+pub(crate) async fn token_for(portal: &Portal, login: &str, password: &str) -> String {
     access_token(portal, &Browser::new(&portal.base), CLIENT, login, password).await
 }
 
-async fn user_id(portal: &Portal, email: &'static str) -> String {
+pub(crate) async fn user_id(portal: &Portal, email: &'static str) -> String {
     let db = portal.db().await;
     let id: uuid::Uuid = idp::with_db!(&db, |pool| sqlx::query_scalar(
         "SELECT id FROM users WHERE email = $1"

@@ -7,14 +7,16 @@
 //! own shell) are accepted: a main user's token held by some product portal or third party
 //! cannot administer anything (SECURITY AC-01).
 
+pub mod openapi;
 pub mod problem;
 pub mod users;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::post;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::domain::Role;
@@ -26,10 +28,15 @@ use problem::Problem;
 
 /// The admin API's routes, to be nested at `/api/v1`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/users/{id}/second-factors/reset",
-        post(users::reset_second_factors),
-    )
+    Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::get).patch(users::update))
+        .route("/users/{id}/activation", post(users::send_activation))
+        .route(
+            "/users/{id}/second-factors/reset",
+            post(users::reset_second_factors),
+        )
 }
 
 /// The authenticated caller of an admin route: an active main user or insurer admin,
@@ -77,5 +84,133 @@ impl FromRequestParts<AppState> for Caller {
             return Err(Problem::forbidden(text(app, "api.employee")));
         }
         Ok(Self { principal })
+    }
+}
+
+/// A JSON request body. Anything else becomes a problem: not JSON → 415, over the body
+/// limit → 413, malformed or with a field the route does not take → 400 (the DTOs deny
+/// unknown fields, SECURITY AC-06), a required field missing → 422 naming it.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, Problem> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+        if !is_json {
+            return Err(Problem::unsupported_media_type(text(app, "api.not_json")));
+        }
+        let body = axum::body::to_bytes(req.into_body(), web_kit::limits::BODY_LIMIT)
+            .await
+            .map_err(|_| Problem::too_large(text(app, "api.too_large")))?;
+        serde_json::from_slice(&body)
+            .map(Self)
+            .map_err(|e| json_problem(app, &e))
+    }
+}
+
+/// The fields the API's bodies know, so a missing one can be named.
+const FIELDS: [&str; 5] = ["name", "email", "rights", "office_id", "active"];
+
+/// serde's message names the field (`unknown field `role``, `missing field `name``).
+fn json_problem(app: &AppState, e: &serde_json::Error) -> Problem {
+    let msg = e.to_string();
+    let quoted = |prefix: &str| {
+        msg.split_once(prefix)
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(name, _)| name.chars().take(64).collect::<String>())
+    };
+    if let Some(name) = quoted("unknown field `") {
+        return Problem::bad_request(text(app, "api.unknown_field").replace("{field}", &name));
+    }
+    if let Some(name) = quoted("missing field `")
+        && let Some(field) = FIELDS.iter().find(|f| **f == name)
+    {
+        let label = text(app, &format!("api.field.{field}"));
+        return Problem::unprocessable(
+            format!("{label}: {}", text(app, "api.missing_field")),
+            Some(field),
+        );
+    }
+    Problem::bad_request(text(app, "api.bad_request"))
+}
+
+/// A query string; a malformed or repeated parameter gets 400.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or("");
+        crate::extract::decode(query.as_bytes())
+            .map(Self)
+            .map_err(|_| Problem::bad_request(text(app, "api.bad_request")))
+    }
+}
+
+/// The version a change is made from: `If-Match: "<version>"` (RFC 9110 §13.1.1). Without
+/// it, or with `*`, the change is refused with 428 (RFC 6585 §3), so no one overwrites
+/// another's change unseen; a value that is no version of ours matches nothing (412).
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<i64>);
+
+impl FromRequestParts<AppState> for IfMatch {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Problem> {
+        let value = parts
+            .headers
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "*")
+            .ok_or_else(|| Problem::precondition_required(text(app, "api.if_match_required")))?;
+        Ok(Self(parse_etag(value)))
+    }
+}
+
+/// `"7"` → 7. Weak tags never match for `If-Match` (RFC 9110 §13.1.1: strong comparison).
+pub fn parse_etag(value: &str) -> Option<i64> {
+    value
+        .strip_prefix('"')?
+        .strip_suffix('"')?
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+}
+
+/// The ETag of a version.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_quoted_versions() {
+        assert_eq!(etag(3), "\"3\"");
+        assert_eq!(parse_etag(&etag(3)), Some(3));
+        for bad in [
+            "3",
+            "W/\"3\"",
+            "\"x\"",
+            "\"-1\"",
+            "\"0\"",
+            "\"",
+            "\"3\", \"4\"",
+        ] {
+            assert_eq!(parse_etag(bad), None, "{bad}");
+        }
     }
 }

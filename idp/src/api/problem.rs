@@ -1,12 +1,15 @@
 //! Errors of the admin API as RFC 9457 problem details (`application/problem+json`), with
 //! the Dutch text a person reads in `detail`. The one place an API failure becomes a
-//! response.
+//! response: [`Problem::of`] maps every [`ManageError`] to its status and text.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::RuleError;
+use crate::manage::{Field, ManageError};
+use crate::state::AppState;
 use crate::store::StoreError;
 
 /// A refused or failed API call.
@@ -18,6 +21,8 @@ pub struct Problem {
     pub title: &'static str,
     /// Dutch text for a person.
     pub detail: String,
+    /// The request field the problem is about (an extension member), if one.
+    pub field: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -27,44 +32,164 @@ struct Body<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+/// The problem document as the OpenAPI description shows it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)] // documentation only; `Body` is what is sent
+pub struct ProblemSchema {
+    /// Always `about:blank`: the status says what kind of problem it is.
+    #[schema(rename = "type", example = "about:blank")]
+    kind: String,
+    /// The status's English reason phrase.
+    #[schema(example = "Unprocessable Entity")]
+    title: String,
+    /// The HTTP status.
+    #[schema(example = 422)]
+    status: u16,
+    /// What went wrong, in Dutch, for a person.
+    #[schema(example = "E-mailadres: Vul een geldig e-mailadres in.")]
+    detail: String,
+    /// The request field the problem is about, when there is one.
+    #[schema(example = "email")]
+    field: Option<String>,
 }
 
 impl Problem {
+    fn new(status: StatusCode, title: &'static str, detail: String) -> Self {
+        Self {
+            status,
+            title,
+            detail,
+            field: None,
+        }
+    }
+
+    /// A malformed request: not JSON, a field of the wrong type, or a field that does not
+    /// exist or may not be set (SECURITY AC-06).
+    pub fn bad_request(detail: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
+    }
+
     /// No or a bad bearer token.
     pub fn unauthorized(detail: String) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            title: "Unauthorized",
-            detail,
-        }
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
     }
 
     /// Authenticated, but not allowed (SECURITY AC-01, AC-07).
     pub fn forbidden(detail: String) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            title: "Forbidden",
-            detail,
-        }
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", detail)
     }
 
     /// No such thing (or none the caller may know of).
     pub fn not_found(detail: String) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            title: "Not Found",
+        Self::new(StatusCode::NOT_FOUND, "Not Found", detail)
+    }
+
+    /// The change conflicts with what is stored (a unique e-mail, U3).
+    pub fn conflict(detail: String) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", detail)
+    }
+
+    /// The `If-Match` version is not the current one.
+    pub fn precondition_failed(detail: String) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "Precondition Failed",
             detail,
+        )
+    }
+
+    /// The body is over the limit.
+    pub fn too_large(detail: String) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "Content Too Large", detail)
+    }
+
+    /// The body is not JSON.
+    pub fn unsupported_media_type(detail: String) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            detail,
+        )
+    }
+
+    /// Well-formed, but a value breaks a rule; `field` names it.
+    pub fn unprocessable(detail: String, field: Option<&'static str>) -> Self {
+        Self {
+            field,
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable Entity",
+                detail,
+            )
         }
+    }
+
+    /// A change without `If-Match` (RFC 6585 §3).
+    pub fn precondition_required(detail: String) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "Precondition Required",
+            detail,
+        )
     }
 
     /// Something broke on our side; `cause` is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display, detail: String) -> Self {
         tracing::error!(error = %cause, "admin API call failed");
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            title: "Internal Server Error",
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
             detail,
+        )
+    }
+
+    /// The answer to a failed user flow.
+    pub fn of(app: &AppState, e: ManageError) -> Self {
+        let t = |key: &str| super::text(app, key);
+        match e {
+            ManageError::NotFound => Self::not_found(t("api.user_not_found")),
+            ManageError::Refused => Self::forbidden(t("api.refused")),
+            ManageError::Invalid { field, error } => {
+                Self::unprocessable(invalid_detail(app, field, &error), Some(field.as_str()))
+            }
+            ManageError::Change(c) => Self::unprocessable(t(c.text_key()), Some(c.field())),
+            ManageError::OfficeRequired => {
+                Self::unprocessable(t("api.office_required"), Some(Field::OfficeId.as_str()))
+            }
+            ManageError::UnknownOffice => {
+                Self::unprocessable(t("api.unknown_office"), Some(Field::OfficeId.as_str()))
+            }
+            ManageError::EmailInUse => {
+                let mut p = Self::conflict(t(RuleError::EmailInUse.text_key()));
+                p.field = Some(Field::Email.as_str());
+                p
+            }
+            ManageError::Stale => Self::precondition_failed(t("api.stale")),
+            ManageError::AlreadyActivated => Self::unprocessable(t("api.already_activated"), None),
+            ManageError::Inactive => Self::unprocessable(t("api.inactive_user"), None),
+            e @ (ManageError::Store(_)
+            | ManageError::Provision(_)
+            | ManageError::Mail(_)
+            | ManageError::Logout(_)) => Self::internal(e, t("error.internal")),
         }
+    }
+}
+
+/// "Rechten: Dit recht bestaat niet. (XYZ)": the field's Dutch label, the rule's text, and
+/// the right code the rule is about.
+fn invalid_detail(app: &AppState, field: Field, error: &RuleError) -> String {
+    let label = super::text(app, &format!("api.field.{}", field.as_str()));
+    let text = super::text(app, error.text_key());
+    match error {
+        RuleError::UnknownRight(code)
+        | RuleError::RightNotForSubOffices(code)
+        | RuleError::RightExceedsOffice(code) => format!("{label}: {text} ({code})"),
+        _ => format!("{label}: {text}"),
     }
 }
 
@@ -75,6 +200,7 @@ impl IntoResponse for Problem {
             title: self.title,
             status: self.status.as_u16(),
             detail: &self.detail,
+            field: self.field,
         };
         let mut res = (self.status, Json(body)).into_response();
         let h = res.headers_mut();

@@ -1,21 +1,376 @@
-//! Users in the admin API.
+//! Users in the admin API (SPEC U1–U5, A4, F3): the JSON shapes and thin handlers over
+//! the flows in `crate::manage`. Who may do what is decided there (`domain::manage`);
+//! here a request is decoded, a flow called and its answer shaped.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::problem::{self, Problem};
-use super::{Caller, text};
+use super::problem::{self, Problem, ProblemSchema};
+use super::{ApiJson, ApiQuery, Caller, IfMatch, etag, text};
+use crate::domain::{OfficeKind, Role};
 use crate::login::client::ClientIp;
+use crate::manage::{self, NewUser, UserChange};
 use crate::provision::{self, FactorReset, ProvisionError};
 use crate::state::AppState;
+use crate::store::users::{Filter, UserView};
+
+/// A user's role (SPEC U1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Role)]
+pub enum RoleJson {
+    /// Hoofdgebruiker: one per office.
+    MainUser,
+    /// Medewerker.
+    Employee,
+    /// The insurer's staff; no office.
+    InsurerAdmin,
+}
+
+impl From<Role> for RoleJson {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::MainUser => Self::MainUser,
+            Role::Employee => Self::Employee,
+            Role::InsurerAdmin => Self::InsurerAdmin,
+        }
+    }
+}
+
+/// Head office or sub-office.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = OfficeKind)]
+pub enum OfficeKindJson {
+    /// Hoofdkantoor.
+    HeadOffice,
+    /// Subkantoor.
+    SubOffice,
+}
+
+/// The office a user belongs to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Office)]
+pub struct OfficeJson {
+    /// Office id.
+    pub id: Uuid,
+    /// Advisor number (head office) or the sub-office's own number.
+    pub number: String,
+    /// Name.
+    pub name: String,
+    /// Head or sub.
+    pub kind: OfficeKindJson,
+}
+
+/// A user as the admin API shows it. Never a password hash, seed or token (AC-07).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserJson {
+    /// The stable id (the `sub` of its tokens).
+    pub id: Uuid,
+    /// Naam.
+    pub name: String,
+    /// E-mailadres, the login.
+    pub email: String,
+    /// Role.
+    pub role: RoleJson,
+    /// Whether the account may sign in.
+    pub active: bool,
+    /// Whether the user has set a password through its activation link.
+    pub activated: bool,
+    /// The user's own rights, in registry order (the token's rights are these ∩ the
+    /// office's, U4).
+    #[schema(example = json!(["DIP", "DIL"]))]
+    pub rights: Vec<String>,
+    /// Its office; `null` for insurer admins.
+    pub office: Option<OfficeJson>,
+    /// Bumped by every change; also the `ETag`, to send back as `If-Match`.
+    pub version: i64,
+}
+
+impl UserJson {
+    fn of(v: &UserView, app: &AppState) -> Self {
+        Self {
+            id: v.user.id,
+            name: v.user.name.clone(),
+            email: v.user.email.to_string(),
+            role: v.user.role.into(),
+            active: v.user.active,
+            activated: v.user.activated,
+            rights: app
+                .registry
+                .ordered(&v.user.rights)
+                .into_iter()
+                .map(|r| r.to_string())
+                .collect(),
+            office: v.office.as_ref().map(|o| OfficeJson {
+                id: o.id,
+                number: o.number.clone(),
+                name: o.name.clone(),
+                kind: match o.kind {
+                    OfficeKind::HeadOffice => OfficeKindJson::HeadOffice,
+                    OfficeKind::SubOffice => OfficeKindJson::SubOffice,
+                },
+            }),
+            version: v.version,
+        }
+    }
+}
+
+/// `GET /api/v1/users`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = UserList)]
+pub struct UserListJson {
+    /// Ordered by office (a head office, then its sub-offices) and name.
+    pub users: Vec<UserJson>,
+}
+
+/// "Nieuwe gebruiker".
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewUser)]
+pub struct NewUserJson {
+    /// Naam.
+    #[schema(example = "Ilse de Vries")]
+    pub name: String,
+    /// E-mailadres: unique, the login (U3).
+    #[schema(example = "ilse@voorbeeldadvies.nl")]
+    pub email: String,
+    /// Right codes, within the office's (U4); never `ORV` in a sub-office (O4).
+    #[schema(example = json!(["DIP"]))]
+    pub rights: Vec<String>,
+    /// The office; default the caller's. A main user may name its own office or one of
+    /// its sub-offices; an insurer admin must name one.
+    #[serde(default)]
+    pub office_id: Option<Uuid>,
+}
+
+/// A change: only the fields sent change. Role, office and credentials cannot be set
+/// here (AC-06): such a field gets 400.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = UserPatch)]
+pub struct UserPatchJson {
+    /// Naam.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// E-mailadres, the new login; the old address gets a notice.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The whole new set of right codes. A main user's rights are its office's.
+    #[serde(default)]
+    pub rights: Option<Vec<String>>,
+    /// `false` deactivates: the user's sessions and tokens end at once (O6).
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// Filters of `GET /api/v1/users` (insurer admins mostly; a main user's list is its
+/// office tree whatever it asks).
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only the users of this office.
+    pub office_id: Option<Uuid>,
+    /// Only users whose name or e-mail contains this text (case-insensitive).
+    pub q: Option<String>,
+}
+
+fn user_id(app: &AppState, raw: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found(text(app, "api.user_not_found")))
+}
+
+/// A user with its `ETag`.
+fn user_response(app: &AppState, status: StatusCode, v: &UserView) -> Response {
+    let mut res = (status, Json(UserJson::of(v, app))).into_response();
+    if let Ok(tag) = etag(v.version).parse() {
+        res.headers_mut().insert(header::ETAG, tag);
+    }
+    res
+}
+
+/// U2: the users the caller manages.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users", params(ListQuery),
+    responses(
+        (status = 200, description = "The users, by office and name", body = UserListJson),
+        (status = 400, description = "A malformed query", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<UserListJson>, Problem> {
+    let filter = Filter {
+        office_id: q.office_id,
+        q: q.q.filter(|s| !s.trim().is_empty()),
+    };
+    let users = manage::list(&app, &caller.principal, &filter)
+        .await
+        .map_err(|e| Problem::of(&app, e))?;
+    let users = users.iter().map(|u| UserJson::of(u, &app)).collect();
+    Ok(Json(UserListJson { users }))
+}
+
+/// One user the caller manages.
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserJson,
+         headers(("ETag" = String, description = "The version, quoted: send it back as If-Match"))),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or not one the caller manages", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id = user_id(&app, &id)?;
+    let view = manage::get(&app, &caller.principal, id, ip.text().as_deref(), app.now())
+        .await
+        .map_err(|e| Problem::of(&app, e))?;
+    Ok(user_response(&app, StatusCode::OK, &view))
+}
+
+/// "Nieuwe gebruiker": an employee, with its activation mail.
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users", request_body = NewUserJson,
+    responses(
+        (status = 201, description = "Created; the activation mail is on its way", body = UserJson,
+         headers(("Location" = String, description = "The new user's URL"), ("ETag" = String, description = "Its version"))),
+        (status = 400, description = "Malformed, or a field that cannot be set", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "Dit e-mailadres is al in gebruik", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "A value breaks a rule; `field` names it", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<NewUserJson>,
+) -> Result<Response, Problem> {
+    let input = NewUser {
+        name: body.name,
+        email: body.email,
+        rights: body.rights,
+        office_id: body.office_id,
+    };
+    let view = manage::create(&app, &caller.principal, &input, ip.text(), app.now())
+        .await
+        .map_err(|e| Problem::of(&app, e))?;
+    let mut res = user_response(&app, StatusCode::CREATED, &view);
+    if let Ok(location) = format!("/api/v1/users/{}", view.user.id).parse() {
+        res.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(res)
+}
+
+/// Changes a user's name, e-mail, rights or active flag.
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserPatchJson,
+    params(
+        ("id" = Uuid, Path, description = "The user's id"),
+        ("If-Match" = String, Header, description = "The ETag the change was made from, e.g. \"3\""),
+    ),
+    responses(
+        (status = 200, description = "Changed", body = UserJson,
+         headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "Malformed, or a field that cannot be set (role, office_id, …)", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator, or not of this user", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or not one the caller manages", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "Dit e-mailadres is al in gebruik", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "Changed by someone else since that version", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "A value breaks a rule (U4, U5); `field` names it", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+    ApiJson(body): ApiJson<UserPatchJson>,
+) -> Result<Response, Problem> {
+    let id = user_id(&app, &id)?;
+    let change = UserChange {
+        name: body.name,
+        email: body.email,
+        rights: body.rights,
+        active: body.active,
+    };
+    // A tag that is no version of ours matches nothing; the flow still hides unknown ids.
+    let version = version.unwrap_or(0);
+    let view = manage::update(
+        &app,
+        &caller.principal,
+        id,
+        version,
+        &change,
+        ip.text(),
+        app.now(),
+    )
+    .await
+    .map_err(|e| Problem::of(&app, e))?;
+    Ok(user_response(&app, StatusCode::OK, &view))
+}
+
+/// A4: resends the activation mail; older links stop working.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/activation", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 202, description = "A new activation mail is on its way"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator, or not of this user", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or not one the caller manages", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "Already activated, or deactivated", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn send_activation(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id = user_id(&app, &id)?;
+    manage::send_activation(&app, &caller.principal, id, ip.text(), app.now())
+        .await
+        .map_err(|e| Problem::of(&app, e))?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
 
 /// `POST /api/v1/users/{id}/second-factors/reset` (SPEC F3, SECURITY MF-07): a main user
 /// for the users of its office tree, an insurer admin for anyone but another insurer
 /// admin. The user's app, recovery codes and passkeys are removed, every session and
 /// token ends, the act is audited and the user is mailed; 204 on success. A user the
 /// caller may not manage is 404 whether or not it exists, so ids cannot be probed.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/second-factors/reset", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Reset: the user enrols again at its next sign-in"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or not one the caller may reset", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
 pub async fn reset_second_factors(
     State(app): State<AppState>,
     caller: Caller,

@@ -2,9 +2,6 @@
 //! and `acr` say, and who may reset another user's factors.
 
 use time::{Date, OffsetDateTime};
-use uuid::Uuid;
-
-use super::user::Role;
 
 /// How the second step of a sign-in was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,56 +76,25 @@ pub fn is_multi_factor(amr: &str) -> bool {
     amr.split(',').any(|a| a == "mfa")
 }
 
-/// Who asks to reset someone's second factors, as far as the rule needs to know.
-#[derive(Debug, Clone, Copy)]
-pub struct Actor {
-    /// Its id.
-    pub id: Uuid,
-    /// Its role.
-    pub role: Role,
-    /// Its office (none for insurer admins).
-    pub office_id: Option<Uuid>,
-}
-
-/// The target of a reset.
-#[derive(Debug, Clone, Copy)]
-pub struct Target {
-    /// Its id.
-    pub id: Uuid,
-    /// Its role.
-    pub role: Role,
-    /// Its office.
-    pub office_id: Option<Uuid>,
-    /// The head office above its office, when its office is a sub-office.
-    pub head_office_id: Option<Uuid>,
-}
+pub use super::manage::{Actor, Target};
 
 /// F3: an insurer admin may reset anyone's second factors but another insurer admin's
 /// (SECURITY AC-07: no reset of an equal or higher privilege); a main user those of the
 /// users of its own office and of its sub-offices. Nobody resets their own this way
-/// (they have the Beveiliging page), and employees reset no one.
+/// (they have the Beveiliging page), and employees reset no one. The rule itself is
+/// `manage::decide`, with every other rule of who may manage whom.
 pub fn may_reset(actor: &Actor, target: &Target) -> bool {
-    if actor.id == target.id {
-        return false;
-    }
-    match actor.role {
-        Role::InsurerAdmin => target.role != Role::InsurerAdmin,
-        Role::MainUser => {
-            let Some(own) = actor.office_id else {
-                return false;
-            };
-            target.role != Role::InsurerAdmin
-                && (target.office_id == Some(own) || target.head_office_id == Some(own))
-        }
-        Role::Employee => false,
-    }
+    use super::manage::{Access, Act, decide};
+    decide(actor, target, Act::ResetFactors) == Access::Allowed
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::domain::Role;
     use time::macros::{date, datetime};
+    use uuid::Uuid;
 
     #[test]
     fn required_from_the_configured_day_on() {

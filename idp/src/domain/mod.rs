@@ -8,6 +8,7 @@
 pub mod email;
 pub mod factor;
 pub mod identifier;
+pub mod manage;
 pub mod office;
 pub mod password;
 pub mod recovery;

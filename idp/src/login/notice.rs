@@ -1,6 +1,6 @@
 //! Notice mails about a change to how someone signs in (SECURITY MF-05, MF-06, MF-07,
 //! ML-05): a new or reset authenticator app, a passkey added or removed, a recovery code
-//! used or renewed. They carry no secret and no link that acts; they say what happened,
+//! used or renewed, a login e-mail changed by an administrator. They carry no secret and no link that acts; they say what happened,
 //! when, and what to do if it was not the owner. Never copied to a head office (P3).
 
 use lettre::message::Mailbox;
@@ -28,6 +28,8 @@ pub enum Change {
     RecoveryCodesRenewed,
     /// An administrator reset the second factors.
     FactorsReset,
+    /// An administrator changed the login e-mail (sent to the old address, ML-05).
+    EmailChanged,
 }
 
 impl Change {
@@ -39,6 +41,7 @@ impl Change {
             Self::RecoveryCodeUsed => "notice_mail.recovery_code_used",
             Self::RecoveryCodesRenewed => "notice_mail.recovery_codes_renewed",
             Self::FactorsReset => "notice_mail.factors_reset",
+            Self::EmailChanged => "notice_mail.email_changed",
         }
     }
 }

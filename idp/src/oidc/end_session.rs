@@ -23,8 +23,9 @@ use crate::extract::{PageForm, PageQuery};
 use crate::keys::KeyError;
 use crate::login::session;
 use crate::mail::{self, BackchannelDelivery, MailError};
-use crate::state::AppState;
+use crate::state::{AppState, Core};
 use crate::store::clients::{self, Client};
+use crate::store::outbox::NewMail;
 use crate::store::{StoreError, grants, sessions};
 
 /// Back-Channel Logout §2.4 / SECURITY OP-25: a logout token lives at most 2 minutes.
@@ -207,13 +208,28 @@ pub async fn end(
     now: OffsetDateTime,
 ) -> Result<(), LogoutError> {
     let targets = grants::logout_targets(&app.db, session_hash).await?;
-    let keys = app.keys.current();
+    let deliveries = logout_deliveries(app, &targets, now)?;
+    sessions::end(&app.db, session_hash, &deliveries, now).await?;
+    if !deliveries.is_empty() {
+        app.mail_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// The sealed outbox rows of a logout token for each target (Back-Channel Logout
+/// §2.4–§2.7), to be queued in the transaction that ends the sessions.
+pub fn logout_deliveries(
+    core: &Core,
+    targets: &[grants::LogoutTarget],
+    now: OffsetDateTime,
+) -> Result<Vec<NewMail>, LogoutError> {
+    let keys = core.keys.current();
     let mut deliveries = Vec::with_capacity(targets.len());
-    for t in &targets {
+    for t in targets {
         let exp = now + LOGOUT_TOKEN_TTL;
         // §2.4: iss, aud, iat, exp, jti, events, sid and sub; never a nonce.
         let claims = LogoutClaims {
-            iss: &app.settings.issuer,
+            iss: &core.settings.issuer,
             aud: &t.client_id,
             iat: now.unix_timestamp(),
             exp: exp.unix_timestamp(),
@@ -224,7 +240,7 @@ pub async fn end(
         };
         let token = keys.sign("logout+jwt", &claims, now)?;
         deliveries.push(mail::seal_backchannel(
-            &app.outbox,
+            &core.outbox,
             &BackchannelDelivery {
                 uri: t.backchannel_logout_uri.clone(),
                 token,
@@ -232,9 +248,5 @@ pub async fn end(
             },
         )?);
     }
-    sessions::end(&app.db, session_hash, &deliveries, now).await?;
-    if !deliveries.is_empty() {
-        app.mail_wake.notify_one();
-    }
-    Ok(())
+    Ok(deliveries)
 }

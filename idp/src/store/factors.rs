@@ -98,6 +98,7 @@ macro_rules! factor_count {
         n
     }};
 }
+pub(crate) use end_sessions;
 
 /// A user's stored authenticator app.
 #[derive(Debug, Clone, sqlx::FromRow)]

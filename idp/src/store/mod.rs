@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod steps;
 pub mod throttle;
 pub mod tokens;
+pub mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

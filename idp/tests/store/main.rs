@@ -14,3 +14,4 @@ mod sessions;
 mod steps;
 mod support;
 mod tokens;
+mod users;

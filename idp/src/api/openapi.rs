@@ -1,0 +1,131 @@
+//! The admin API's OpenAPI 3.1 document, generated from the handlers' and types'
+//! annotations (utoipa), served at `GET /api/v1/openapi.json` without authentication.
+//! OIDC endpoints are defined by their own specifications and are not in it.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::problem::ProblemSchema;
+use super::users;
+
+/// The document's description of the admin API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Offerte Portaal admin API",
+        version = "1",
+        description = "Managing offices, users and rights of the Offerte Portaal. Called with a \
+            bearer access token that the portal's identity provider issued to an admin client. \
+            Errors are RFC 9457 problem details with a Dutch `detail`."
+    ),
+    paths(
+        users::list,
+        users::get,
+        users::create,
+        users::update,
+        users::send_activation,
+        users::reset_second_factors,
+    ),
+    components(schemas(
+        users::UserJson,
+        users::UserListJson,
+        users::NewUserJson,
+        users::UserPatchJson,
+        users::OfficeJson,
+        users::RoleJson,
+        users::OfficeKindJson,
+        ProblemSchema,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "users", description = "Gebruikers: the users of an office tree (SPEC U1–U5, A4, F3)"))
+)]
+pub struct ApiDoc;
+
+/// The bearer scheme every route requires.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token (RFC 9068) of the portal's identity provider, issued \
+                         to an admin client",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as JSON, made once.
+pub fn json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default())
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn document() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], json())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_document_describes_every_user_route_with_its_security() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        for (path, method) in [
+            ("/api/v1/users", "get"),
+            ("/api/v1/users", "post"),
+            ("/api/v1/users/{id}", "get"),
+            ("/api/v1/users/{id}", "patch"),
+            ("/api/v1/users/{id}/activation", "post"),
+            ("/api/v1/users/{id}/second-factors/reset", "post"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        let user = &doc["components"]["schemas"]["User"]["properties"];
+        for field in [
+            "id",
+            "name",
+            "email",
+            "role",
+            "active",
+            "activated",
+            "rights",
+            "office",
+            "version",
+        ] {
+            assert!(user[field].is_object(), "User.{field}");
+        }
+        assert_eq!(user["role"]["$ref"], "#/components/schemas/Role");
+        for schema in [
+            "Problem",
+            "Office",
+            "OfficeKind",
+            "NewUser",
+            "UserPatch",
+            "UserList",
+        ] {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! Managing users (issue 6; SPEC U1–U5, A4, O6, L1): the flows behind the admin API's user
+//! routes. Each asks `domain::manage` who may do what, checks the input with the domain's
+//! parsers, and stores the change with its audit entry and e-mails in one transaction
+//! (the `store` functions). No HTTP here: the API maps [`ManageError`] to problems in one
+//! place (`api::problem`).
+
+use product_registry::Registry;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::manage::{
+    self, Access, Act, Actor, ChangeRefused, OfficeOf, Scope, Target, check_change, decide,
+};
+use crate::domain::rights::format_rights;
+use crate::domain::{Email, Rights, Role, RuleError, parse_name};
+use crate::login::notice::{self, Change};
+use crate::mail::MailError;
+use crate::oidc::end_session::{LogoutError, logout_deliveries};
+use crate::provision::{self, ProvisionError};
+use crate::state::Core;
+use crate::store::accounts::{self, NewAccount, NewUserRecord, Principal};
+use crate::store::audit::{self, AuditRecord};
+use crate::store::tokens::{self, Purpose};
+use crate::store::users::{self, Filter, Updated, UserUpdate, UserView};
+use crate::store::{Constraint, StoreError, grants};
+
+/// A field of a user, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `name`.
+    Name,
+    /// `email`.
+    Email,
+    /// `rights`.
+    Rights,
+    /// `office_id`.
+    OfficeId,
+}
+
+impl Field {
+    /// The name in the API's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Email => "email",
+            Self::Rights => "rights",
+            Self::OfficeId => "office_id",
+        }
+    }
+}
+
+/// Why a user could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// No such user, or one outside the caller's scope (SECURITY AC-01: the same answer).
+    #[error("no such user")]
+    NotFound,
+    /// The caller sees the user but may not do this to it.
+    #[error("not allowed")]
+    Refused,
+    /// A field's value breaks a rule (U3 aside).
+    #[error("{}: {error}", field.as_str())]
+    Invalid {
+        /// Which field.
+        field: Field,
+        /// Why.
+        error: RuleError,
+    },
+    /// A change no actor may make (U5, U4).
+    #[error(transparent)]
+    Change(#[from] ChangeRefused),
+    /// An insurer admin must say in which office the user is created (U1).
+    #[error("office required")]
+    OfficeRequired,
+    /// The office does not exist or is outside the caller's scope.
+    #[error("unknown office")]
+    UnknownOffice,
+    /// U3: the e-mail address belongs to another user; nothing was stored.
+    #[error("e-mail address in use")]
+    EmailInUse,
+    /// The user changed since the version the caller saw; nothing was stored.
+    #[error("stale version")]
+    Stale,
+    /// A4: the account is activated already.
+    #[error("already activated")]
+    AlreadyActivated,
+    /// The account is deactivated; a link would not work.
+    #[error("user inactive")]
+    Inactive,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A mail or link could not be made.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// A notice could not be composed.
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    /// A logout token could not be made.
+    #[error(transparent)]
+    Logout(#[from] LogoutError),
+}
+
+fn invalid(field: Field) -> impl Fn(RuleError) -> ManageError {
+    move |error| ManageError::Invalid { field, error }
+}
+
+fn store_error(e: StoreError) -> ManageError {
+    match e {
+        StoreError::Conflict {
+            constraint: Constraint::UserEmail,
+        } => ManageError::EmailInUse,
+        other => ManageError::Store(other),
+    }
+}
+
+/// The rule's view of the caller.
+pub fn actor_of(p: &Principal) -> Actor {
+    Actor {
+        id: p.user.id,
+        role: p.user.role,
+        office_id: p.user.office_id,
+    }
+}
+
+/// The rule's view of a user.
+pub fn target_of(v: &UserView) -> Target {
+    Target {
+        id: v.user.id,
+        role: v.user.role,
+        office_id: v.user.office_id,
+        head_office_id: v.office.as_ref().and_then(|o| o.parent_id),
+    }
+}
+
+/// Reads each right code; an unknown one is refused by name.
+fn parse_rights(codes: &[String], registry: &Registry) -> Result<Rights, ManageError> {
+    codes
+        .iter()
+        .map(|c| {
+            registry
+                .right(c.trim())
+                .map_err(|_| RuleError::UnknownRight(c.clone()))
+        })
+        .collect::<Result<Rights, RuleError>>()
+        .map_err(invalid(Field::Rights))
+}
+
+fn rights_json(rights: &Rights, registry: &Registry) -> Vec<String> {
+    registry
+        .ordered(rights)
+        .into_iter()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// U2: the users the caller manages, filtered.
+pub async fn list(
+    core: &Core,
+    caller: &Principal,
+    filter: &Filter,
+) -> Result<Vec<UserView>, ManageError> {
+    let scope = manage::scope(&actor_of(caller));
+    Ok(users::list(&core.db, scope, filter, &core.registry).await?)
+}
+
+/// The user `id` if the caller may do `act` to it. A refusal is audited (SECURITY AC-01,
+/// AD-01) with the id asked for, whether or not such a user exists.
+async fn target(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+    act: Act,
+    ip: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<UserView, ManageError> {
+    let found = users::get(&core.db, manage::scope(actor), id, &core.registry).await?;
+    let access = match &found {
+        Some(view) => decide(actor, &target_of(view), act),
+        None => Access::Hidden,
+    };
+    if let (Some(view), Access::Allowed) = (found, access) {
+        return Ok(view);
+    }
+    let refused = access == Access::Refused;
+    let mut entry = AuditRecord::new("admin.denied");
+    entry.actor_id = Some(actor.id);
+    entry.target_user_id = Some(id);
+    entry.ip = ip.map(str::to_owned);
+    entry.detail =
+        json!({ "act": act.as_str(), "answer": if refused { "forbidden" } else { "not_found" } });
+    audit::record(&core.db, &entry, now).await?;
+    Err(if refused {
+        ManageError::Refused
+    } else {
+        ManageError::NotFound
+    })
+}
+
+/// One user the caller manages.
+pub async fn get(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    ip: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<UserView, ManageError> {
+    target(core, &actor_of(caller), id, Act::View, ip, now).await
+}
+
+/// A new user as asked for.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Naam.
+    pub name: String,
+    /// E-mailadres, the login.
+    pub email: String,
+    /// Right codes.
+    pub rights: Vec<String>,
+    /// The office; the caller's own when `None`.
+    pub office_id: Option<Uuid>,
+}
+
+/// U2 "Nieuwe gebruiker": creates an employee (U1: an office has one main user, made with
+/// the office) in the caller's office or one of its sub-offices (an insurer admin: the
+/// office it names), with rights within the office's (U4, O4), and mails the activation
+/// link (A2), all in one transaction with its audit entry.
+pub async fn create(
+    core: &Core,
+    caller: &Principal,
+    input: &NewUser,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<UserView, ManageError> {
+    let actor = actor_of(caller);
+    let name = parse_name(&input.name).map_err(invalid(Field::Name))?;
+    let email = Email::parse(&input.email).map_err(invalid(Field::Email))?;
+    let rights = parse_rights(&input.rights, &core.registry)?;
+    let office_id = input
+        .office_id
+        .or(caller.user.office_id)
+        .ok_or(ManageError::OfficeRequired)?;
+    let office = accounts::office(&core.db, office_id, &core.registry)
+        .await?
+        .filter(|o| manage::may_create_in(&actor, o.id, o.parent_id))
+        .ok_or(ManageError::UnknownOffice)?;
+    let head = match office.parent_id {
+        Some(id) => accounts::office(&core.db, id, &core.registry).await?,
+        None => None,
+    };
+    manage::check_rights(
+        &rights,
+        OfficeOf {
+            kind: office.kind,
+            rights: &office.rights,
+            head_rights: head.as_ref().map(|h| &h.rights),
+        },
+        &core.registry,
+    )
+    .map_err(invalid(Field::Rights))?;
+
+    let id = Uuid::now_v7();
+    let (token, mail) = provision::link_mail(
+        core,
+        Purpose::Activation,
+        id,
+        &name,
+        &email,
+        Some(&office.name),
+        now,
+    )?;
+    let mut audit = AuditRecord::new("user.created");
+    audit.actor_id = Some(actor.id);
+    audit.target_user_id = Some(id);
+    audit.target_office_id = Some(office.id);
+    audit.ip = ip;
+    audit.detail = json!({
+        "after": { "name": name, "email": email.as_str(), "role": Role::Employee.as_str(),
+                   "rights": rights_json(&rights, &core.registry), "office_id": office.id,
+                   "active": true }
+    });
+    let account = NewAccount {
+        office: None,
+        user: NewUserRecord {
+            id,
+            office_id: Some(office.id),
+            role: Role::Employee,
+            name,
+            email: email.to_string(),
+            rights: format_rights(&rights, &core.registry),
+            password_hash: None,
+        },
+        token: Some(token),
+        mail: Some(mail),
+        audit,
+    };
+    accounts::provision(&core.db, std::slice::from_ref(&account), now)
+        .await
+        .map_err(|e| store_error(e.error))?;
+    core.mail_wake.notify_one();
+    users::get(&core.db, Scope::Everyone, id, &core.registry)
+        .await?
+        .ok_or(ManageError::NotFound)
+}
+
+/// A change as asked for; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// Naam.
+    pub name: Option<String>,
+    /// E-mailadres.
+    pub email: Option<String>,
+    /// Right codes, the whole new set.
+    pub rights: Option<Vec<String>>,
+    /// Actief.
+    pub active: Option<bool>,
+}
+
+/// U2: changes a user's name, e-mail, rights or active flag, made from `version`.
+/// U5: nobody deactivates itself, and a main user's rights stay its office's. A new
+/// e-mail is audited and the old address gets a notice (ML-05); links mailed to it stop
+/// working. Deactivating ends the user's sessions and grants and tells the clients that
+/// listen (back-channel logout), in the same transaction (O6, SE-05). A change that
+/// changes nothing stores nothing.
+pub async fn update(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    version: i64,
+    change: &UserChange,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<UserView, ManageError> {
+    let actor = actor_of(caller);
+    let view = target(core, &actor, id, Act::Edit, ip.as_deref(), now).await?;
+    if view.version != version {
+        return Err(ManageError::Stale);
+    }
+    let registry = &core.registry;
+    let before = &view.user;
+    let name = match &change.name {
+        Some(n) => parse_name(n).map_err(invalid(Field::Name))?,
+        None => before.name.clone(),
+    };
+    let email = match &change.email {
+        Some(e) => Email::parse(e).map_err(invalid(Field::Email))?,
+        None => before.email.clone(),
+    };
+    let rights = match &change.rights {
+        Some(r) => Some(parse_rights(r, registry)?),
+        None => None,
+    };
+    let active = change.active.unwrap_or(before.active);
+    let deactivate = before.active && !active;
+    let office_rights = view.office.as_ref().map(|o| &o.rights);
+    check_change(
+        &actor,
+        &target_of(&view),
+        deactivate,
+        rights.as_ref(),
+        office_rights,
+    )?;
+    if let (Some(r), Some(office)) = (&rights, &view.office)
+        && before.role != Role::MainUser
+    {
+        let head = match office.parent_id {
+            Some(h) => accounts::office(&core.db, h, registry).await?,
+            None => None,
+        };
+        manage::check_rights(
+            r,
+            OfficeOf {
+                kind: office.kind,
+                rights: &office.rights,
+                head_rights: head.as_ref().map(|h| &h.rights),
+            },
+            registry,
+        )
+        .map_err(invalid(Field::Rights))?;
+    }
+    let rights = rights.unwrap_or_else(|| before.rights.clone());
+
+    let mut old = serde_json::Map::new();
+    let mut new = serde_json::Map::new();
+    if name != before.name {
+        old.insert("name".into(), json!(before.name));
+        new.insert("name".into(), json!(name));
+    }
+    let email_changed = email != before.email;
+    if email_changed {
+        old.insert("email".into(), json!(before.email.as_str()));
+        new.insert("email".into(), json!(email.as_str()));
+    }
+    if rights != before.rights {
+        old.insert(
+            "rights".into(),
+            json!(rights_json(&before.rights, registry)),
+        );
+        new.insert("rights".into(), json!(rights_json(&rights, registry)));
+    }
+    if active != before.active {
+        old.insert("active".into(), json!(before.active));
+        new.insert("active".into(), json!(active));
+    }
+    if new.is_empty() {
+        return Ok(view);
+    }
+
+    let mut mails = Vec::new();
+    if email_changed {
+        // ML-05: the old address learns of it (with no link that acts).
+        mails.push(notice::mail(
+            core,
+            &before.name,
+            &before.email,
+            Change::EmailChanged,
+            now,
+        )?);
+    }
+    if deactivate {
+        let targets = grants::logout_targets_of_user(&core.db, id).await?;
+        mails.extend(logout_deliveries(core, &targets, now)?);
+    }
+    let mut audit = AuditRecord::new("user.updated");
+    audit.actor_id = Some(actor.id);
+    audit.target_user_id = Some(id);
+    audit.target_office_id = before.office_id;
+    audit.ip = ip;
+    audit.detail = json!({ "before": old, "after": new });
+    let stored_rights = format_rights(&rights, registry);
+    let outcome = users::update(
+        &core.db,
+        &UserUpdate {
+            id,
+            expected_version: version,
+            name: &name,
+            email: email.as_str(),
+            rights: &stored_rights,
+            active,
+            end_sessions: deactivate,
+            void_links: email_changed,
+            mails: &mails,
+            audit: &audit,
+        },
+        now,
+    )
+    .await
+    .map_err(store_error)?;
+    if outcome == Updated::Stale {
+        return Err(ManageError::Stale);
+    }
+    if !mails.is_empty() {
+        core.mail_wake.notify_one();
+    }
+    users::get(&core.db, Scope::Everyone, id, registry)
+        .await?
+        .ok_or(ManageError::NotFound)
+}
+
+/// A4: mails a new activation link to a user who has not activated yet; older links stop
+/// working (A2). Audited with the caller.
+pub async fn send_activation(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(), ManageError> {
+    let actor = actor_of(caller);
+    let view = target(core, &actor, id, Act::SendActivation, ip.as_deref(), now).await?;
+    if view.user.activated {
+        return Err(ManageError::AlreadyActivated);
+    }
+    if !view.user.active {
+        return Err(ManageError::Inactive);
+    }
+    let (token, mail) = provision::link_mail(
+        core,
+        Purpose::Activation,
+        id,
+        &view.user.name,
+        &view.user.email,
+        view.office.as_ref().map(|o| o.name.as_str()),
+        now,
+    )?;
+    let mut audit = AuditRecord::new("activation.sent");
+    audit.actor_id = Some(actor.id);
+    audit.target_user_id = Some(id);
+    audit.target_office_id = view.user.office_id;
+    audit.ip = ip;
+    audit.detail = json!({ "via": "admin", "to": view.user.email.as_str() });
+    tokens::issue(&core.db, &token, &mail, &audit, now).await?;
+    core.mail_wake.notify_one();
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Users as the admin API manages them (issue 6): listed and read within the caller's
+//! [`Scope`] (applied in the SQL, SECURITY AC-03), and changed with optimistic
+//! concurrency: the version the caller saw is part of the `UPDATE`'s `WHERE`, so of two
+//! changes made from the same version exactly one succeeds. A change commits with its
+//! audit entry, its mails and, when the user is deactivated, the end of its sessions and
+//! grants (O6, SE-05), or not at all.
+
+use product_registry::Registry;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::audit::{AuditRecord, insert_audit};
+use super::factors::end_sessions;
+use super::outbox::{NewMail, insert_mail};
+use super::{Db, StoreError, at, with_db};
+use crate::domain::manage::Scope;
+use crate::domain::rights::read_rights;
+use crate::domain::{Email, OfficeKind, Rights, Role, User};
+
+/// The office a user belongs to, as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct OfficeSummary {
+    /// Id.
+    pub id: Uuid,
+    /// Advisor number (head office) or the sub-office's number.
+    pub number: String,
+    /// Name.
+    pub name: String,
+    /// Head or sub.
+    pub kind: OfficeKind,
+    /// The head office of a sub-office.
+    pub parent_id: Option<Uuid>,
+    /// The office's rights.
+    pub rights: Rights,
+}
+
+/// A user with its office and version.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    /// The user.
+    pub user: User,
+    /// Bumped by every change; the API's ETag.
+    pub version: i64,
+    /// Its office (none for insurer admins).
+    pub office: Option<OfficeSummary>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ViewRow {
+    id: Uuid,
+    office_id: Option<Uuid>,
+    role: String,
+    name: String,
+    email: String,
+    rights: String,
+    active: bool,
+    activated_at: Option<OffsetDateTime>,
+    version: i64,
+    office_number: Option<String>,
+    office_name: Option<String>,
+    office_kind: Option<String>,
+    office_parent_id: Option<Uuid>,
+    office_rights: Option<String>,
+}
+
+impl ViewRow {
+    fn into_view(self, registry: &Registry) -> Result<UserView, StoreError> {
+        let office = match (self.office_id, self.office_kind) {
+            (Some(id), Some(kind)) => Some(OfficeSummary {
+                id,
+                number: self.office_number.unwrap_or_default(),
+                name: self.office_name.unwrap_or_default(),
+                kind: OfficeKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("office kind {kind}")))?,
+                parent_id: self.office_parent_id,
+                rights: read_rights(self.office_rights.as_deref().unwrap_or(""), registry),
+            }),
+            _ => None,
+        };
+        Ok(UserView {
+            user: User {
+                id: self.id,
+                office_id: self.office_id,
+                role: Role::parse(&self.role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role {}", self.role)))?,
+                name: self.name,
+                email: Email::parse(&self.email)
+                    .map_err(|_| StoreError::Corrupt("user e-mail".into()))?,
+                rights: read_rights(&self.rights, registry),
+                active: self.active,
+                activated: self.activated_at.is_some(),
+            },
+            version: self.version,
+            office,
+        })
+    }
+}
+
+/// The columns and joins of a [`UserView`] (macros, so that `concat!` keeps SQL static).
+macro_rules! view_select {
+    () => {
+        "SELECT u.id, u.office_id, u.role, u.name, u.email, u.rights, u.active, u.activated_at,
+                u.version, o.number AS office_number, o.name AS office_name,
+                o.kind AS office_kind, o.parent_id AS office_parent_id, o.rights AS office_rights
+         FROM users u
+         LEFT JOIN offices o ON o.id = u.office_id
+         LEFT JOIN offices h ON h.id = o.parent_id"
+    };
+}
+/// The scope as SQL: `$1` is the office whose tree the caller sees, or NULL for everyone.
+macro_rules! in_scope {
+    () => {
+        " WHERE ($1 IS NULL OR u.office_id = $1 OR o.parent_id = $1)"
+    };
+}
+
+/// The `$1` of [`in_scope!`]; `None` when the scope holds no one.
+fn scope_param(scope: Scope) -> Option<Option<Uuid>> {
+    match scope {
+        Scope::Everyone => Some(None),
+        Scope::OfficeTree(office) => Some(Some(office)),
+        Scope::Nobody => None,
+    }
+}
+
+/// Filters of the list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only the users of this office.
+    pub office_id: Option<Uuid>,
+    /// Only users whose name or e-mail contains this text, ignoring case.
+    pub q: Option<String>,
+}
+
+/// A `LIKE` pattern for "contains `text`", with `\` as the escape character.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// U2: the users within `scope` that pass `filter`, ordered by office (a head office, then
+/// its sub-offices) and then by name; insurer admins last.
+pub async fn list(
+    db: &Db,
+    scope: Scope,
+    filter: &Filter,
+    registry: &Registry,
+) -> Result<Vec<UserView>, StoreError> {
+    let Some(tree) = scope_param(scope) else {
+        return Ok(Vec::new());
+    };
+    let sql = concat!(
+        view_select!(),
+        in_scope!(),
+        " AND ($2 IS NULL OR u.office_id = $2)
+          AND ($3 IS NULL OR LOWER(u.name) LIKE $3 ESCAPE '\\' OR LOWER(u.email) LIKE $3 ESCAPE '\\')
+         ORDER BY o.id IS NULL, COALESCE(h.name, o.name), COALESCE(h.id, o.id),
+                  o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id"
+    );
+    let q = filter.q.as_deref().map(contains_pattern);
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(sql)
+        .bind(tree)
+        .bind(filter.office_id)
+        .bind(q.as_deref())
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter().map(|r| r.into_view(registry)).collect()
+}
+
+/// One user, if it exists within `scope`.
+pub async fn get(
+    db: &Db,
+    scope: Scope,
+    id: Uuid,
+    registry: &Registry,
+) -> Result<Option<UserView>, StoreError> {
+    let Some(tree) = scope_param(scope) else {
+        return Ok(None);
+    };
+    let sql = concat!(view_select!(), in_scope!(), " AND u.id = $2");
+    let row = with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(sql)
+        .bind(tree)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(|r| r.into_view(registry)).transpose()
+}
+
+/// A change to store: the user's fields as they become, and what comes with it.
+#[derive(Debug, Clone)]
+pub struct UserUpdate<'a> {
+    /// Whose.
+    pub id: Uuid,
+    /// The version the change was made from (the `If-Match`).
+    pub expected_version: i64,
+    /// New name.
+    pub name: &'a str,
+    /// New login e-mail, normalised.
+    pub email: &'a str,
+    /// New stored rights.
+    pub rights: &'a str,
+    /// New active flag.
+    pub active: bool,
+    /// The user is being deactivated: end its sessions and grants (O6, SE-05).
+    pub end_sessions: bool,
+    /// The e-mail changes: links mailed to the old address stop working.
+    pub void_links: bool,
+    /// Mails and back-channel logout deliveries to queue.
+    pub mails: &'a [NewMail],
+    /// The audit entry.
+    pub audit: &'a AuditRecord,
+}
+
+/// What became of an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// Stored; the user's new version.
+    Done(i64),
+    /// The user changed since `expected_version` (or is gone); nothing was written.
+    Stale,
+}
+
+/// Applies a change in one transaction. The versioned `UPDATE` comes first: on SQLite a
+/// transaction that reads before it writes fails when another one committed in between,
+/// so two concurrent changes must race on this one statement, and the loser sees a
+/// version that no longer matches.
+pub async fn update(
+    db: &Db,
+    change: &UserUpdate<'_>,
+    now: OffsetDateTime,
+) -> Result<Updated, StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET name = $1, email = $2, rights = $3, active = $4,
+                version = version + 1, updated_at = $5
+             WHERE id = $6 AND version = $7
+             RETURNING version",
+        )
+        .bind(change.name)
+        .bind(change.email)
+        .bind(change.rights)
+        .bind(change.active)
+        .bind(now)
+        .bind(change.id)
+        .bind(change.expected_version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(version) = version else {
+            return Ok(Updated::Stale);
+        };
+        if change.void_links {
+            sqlx::query(
+                "UPDATE user_tokens SET expires_at = $1
+                 WHERE user_id = $2 AND used_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .bind(change.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if change.end_sessions {
+            end_sessions!(&mut tx, change.id, None, now);
+        }
+        for m in change.mails {
+            insert_mail!(&mut *tx, m, now)?;
+        }
+        insert_audit!(&mut *tx, change.audit, now)?;
+        tx.commit().await?;
+        Ok(Updated::Done(version))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("Ilse"), "%ilse%");
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}
