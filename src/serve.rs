@@ -96,6 +96,7 @@ pub async fn build(
             "Offerte Portaal",
             &format!("{public_url}/auth/callback"),
             &format!("{public_url}/"),
+            &format!("{public_url}{}", relying_party::BACKCHANNEL_PATH),
             true,
         )
         .await?;
@@ -108,6 +109,7 @@ pub async fn build(
                 &p.name,
                 &redirect,
                 &format!("{public_url}/"),
+                &format!("{public_url}{}{}", p.path, relying_party::BACKCHANNEL_PATH),
                 false,
             )
             .await?;

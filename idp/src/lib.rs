@@ -167,6 +167,8 @@ impl Idp {
     /// Registers (or re-registers) one of the portal's own clients. Its secret is derived
     /// from the master key, so every node and restart agrees on it without storing it.
     /// `post_logout_redirect_uri` is where RP-initiated logout may send the browser back.
+    /// `backchannel_logout_uri` receives logout tokens, so a deactivation or a sign-out
+    /// elsewhere ends the client's session within seconds (SPEC O6).
     /// With `refresh`, the client may also use refresh tokens (scope `offline_access`):
     /// the shell does, to call the admin API for as long as its session lasts.
     pub async fn register_own_client(
@@ -175,6 +177,7 @@ impl Idp {
         name: &str,
         redirect_uri: &str,
         post_logout_redirect_uri: &str,
+        backchannel_logout_uri: &str,
         refresh: bool,
     ) -> Result<String, StartError> {
         let secret = self
@@ -189,7 +192,7 @@ impl Idp {
                 secret_hash: Some(crypto::token_hash(&secret)),
                 redirect_uris: vec![redirect_uri.to_owned()],
                 post_logout_redirect_uris: vec![post_logout_redirect_uri.to_owned()],
-                backchannel_logout_uri: None,
+                backchannel_logout_uri: Some(backchannel_logout_uri.to_owned()),
                 require_pkce: true,
                 grant_types: if refresh {
                     vec!["authorization_code".into(), "refresh_token".into()]

@@ -35,6 +35,18 @@ use crate::store::{
     ApiTokens, LOGIN_ATTEMPT_LIFETIME, MemorySessionStore, PendingLogin, Session, SessionStore,
 };
 
+/// The event a logout token must carry (Back-Channel Logout 1.0 §2.4).
+const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// The claims of a logout token that matter here.
+#[derive(Deserialize)]
+struct LogoutClaims {
+    sub: Option<String>,
+    sid: Option<String>,
+    events: Option<serde_json::Value>,
+    nonce: Option<serde_json::Value>,
+}
+
 /// The tokens of a token response, with the access token's end.
 fn api_tokens<R: openidconnect::OAuth2TokenResponse>(
     response: &R,
@@ -81,6 +93,8 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 1] = [CoreJwsSigningAlgorithm::Rsa
 struct Provider {
     client: DiscoveredClient,
     end_session: Option<EndSessionUrl>,
+    /// The idp's keys as `jsonwebtoken` reads them, for logout tokens.
+    jwks: jsonwebtoken::jwk::JwkSet,
     fetched: Instant,
 }
 
@@ -322,6 +336,46 @@ impl RelyingParty {
         Ok((raw, user, api_tokens(&response, now)))
     }
 
+    /// Back-Channel Logout 1.0 §2.6: checks a logout token from the idp (RS256 with one of
+    /// its keys, our issuer and client as `aud`, not expired, the back-channel event, a
+    /// `sid` or `sub`, no `nonce`) and ends the sessions it names. Returns how many ended.
+    pub async fn backchannel_logout(&self, token: &str) -> Result<usize, RpError> {
+        let bad = |why: &str| RpError::IdToken(format!("logout token: {why}"));
+        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(&e.to_string()))?;
+        if header.alg != jsonwebtoken::Algorithm::RS256 {
+            return Err(bad("algorithm"));
+        }
+        let kid = header.kid.ok_or_else(|| bad("no kid"))?;
+        let mut provider = self.provider().await?;
+        if provider.jwks.find(&kid).is_none() {
+            provider = self.refresh(Some(&provider)).await?;
+        }
+        let jwk = provider.jwks.find(&kid).ok_or_else(|| bad("unknown key"))?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| bad(&e.to_string()))?;
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_issuer(&[self.config.issuer.as_str()]);
+        v.set_audience(&[self.config.client_id.as_str()]);
+        v.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
+        v.leeway = 60;
+        let claims = jsonwebtoken::decode::<LogoutClaims>(token, &key, &v)
+            .map_err(|e| bad(&e.to_string()))?
+            .claims;
+        let event = claims
+            .events
+            .as_ref()
+            .and_then(|e| e.get(BACKCHANNEL_EVENT))
+            .is_some_and(serde_json::Value::is_object);
+        if !event || claims.nonce.is_some() || (claims.sid.is_none() && claims.sub.is_none()) {
+            return Err(bad("not a logout token"));
+        }
+        let ended = self
+            .store
+            .remove_sessions_of(claims.sid.as_deref(), claims.sub.as_deref())
+            .await?;
+        tracing::info!(client = %self.config.client_id.as_str(), ended, "back-channel logout");
+        Ok(ended)
+    }
+
     /// A live access token of this browser's session for calling the idp's APIs, refreshed
     /// with the session's refresh token (rotated, SECURITY OP-19) when it has expired or
     /// is about to. `None` when there is no session, or the idp no longer honours its
@@ -461,6 +515,9 @@ impl RelyingParty {
                 .await
                 .map_err(|e| RpError::Discovery(e.to_string()))?;
         let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+        let jwks = serde_json::to_value(metadata.jwks())
+            .and_then(serde_json::from_value)
+            .map_err(|e| RpError::Discovery(format!("jwks: {e}")))?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             self.config.client_id.clone(),
@@ -471,6 +528,7 @@ impl RelyingParty {
         Ok(Provider {
             client,
             end_session,
+            jwks,
             fetched: Instant::now(),
         })
     }

@@ -48,7 +48,7 @@ pub use claims::{
 pub use error::{Failure, RpError};
 pub use flow::{CallbackParams, PortalIdToken, RelyingParty};
 pub use ids::{CookieValue, StoreKey};
-pub use routes::{CALLBACK_PATH, LOGOUT_PATH, MaybeUser};
+pub use routes::{BACKCHANNEL_PATH, CALLBACK_PATH, LOGOUT_PATH, MaybeUser};
 pub use settings::{DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RpSettings};
 pub use store::{
     ApiTokens, LOGIN_ATTEMPT_LIFETIME, MAX_ATTEMPTS_PER_BROWSER, MAX_BROWSERS_SIGNING_IN,

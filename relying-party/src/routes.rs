@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -23,6 +24,9 @@ pub const CALLBACK_PATH: &str = "/auth/callback";
 /// The sign-out path under the portal's mount point (POST only: no GET changes state).
 pub const LOGOUT_PATH: &str = "/auth/logout";
 
+/// Where the idp posts logout tokens (Back-Channel Logout 1.0), under the mount path.
+pub const BACKCHANNEL_PATH: &str = "/auth/backchannel-logout";
+
 impl RelyingParty {
     /// `GET /auth/callback` and `POST /auth/logout`, relative to where the portal is
     /// mounted, with this relying party as state.
@@ -30,6 +34,7 @@ impl RelyingParty {
         Router::new()
             .route(CALLBACK_PATH, get(callback))
             .route(LOGOUT_PATH, post(logout))
+            .route(BACKCHANNEL_PATH, post(backchannel))
             .with_state(self.clone())
     }
 
@@ -37,6 +42,31 @@ impl RelyingParty {
     pub fn logout_action(&self) -> String {
         let mount = self.mount_path().trim_end_matches('/');
         format!("{mount}{LOGOUT_PATH}")
+    }
+}
+
+/// The body of a back-channel logout request.
+#[derive(serde::Deserialize)]
+struct LogoutTokenForm {
+    logout_token: String,
+}
+
+/// `POST …/auth/backchannel-logout` (Back-Channel Logout 1.0 §2.8): 200 when the token
+/// checks out (whether or not a session was still here), 400 otherwise; never cached.
+async fn backchannel(
+    State(rp): State<Arc<RelyingParty>>,
+    form: Result<axum::Form<LogoutTokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let no_store = [web_kit::headers::no_store()];
+    let Ok(axum::Form(form)) = form else {
+        return (StatusCode::BAD_REQUEST, no_store).into_response();
+    };
+    match rp.backchannel_logout(&form.logout_token).await {
+        Ok(_) => (StatusCode::OK, no_store).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "back-channel logout refused");
+            (StatusCode::BAD_REQUEST, no_store).into_response()
+        }
     }
 }
 

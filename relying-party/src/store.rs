@@ -150,6 +150,14 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Ends the session under `key` (sign-out, or a new sign-in replacing it).
     async fn remove_session(&self, key: &StoreKey) -> Result<(), StoreError>;
 
+    /// Ends every session of idp session `sid` or, without one, of user `sub` (a
+    /// back-channel logout); returns how many ended.
+    async fn remove_sessions_of(
+        &self,
+        sid: Option<&str>,
+        sub: Option<&str>,
+    ) -> Result<usize, StoreError>;
+
     /// Forgets every expired attempt and session; returns how many entries went.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError>;
 }
@@ -303,6 +311,24 @@ impl SessionStore for MemorySessionStore {
     async fn remove_session(&self, key: &StoreKey) -> Result<(), StoreError> {
         self.lock().sessions.remove(key);
         Ok(())
+    }
+
+    async fn remove_sessions_of(
+        &self,
+        sid: Option<&str>,
+        sub: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        if sid.is_none() && sub.is_none() {
+            return Ok(0);
+        }
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, s| {
+            let same_sid = sid.is_none_or(|sid| s.user.sid.as_deref() == Some(sid));
+            let same_sub = sub.is_none_or(|sub| s.user.subject == sub);
+            !(same_sid && same_sub)
+        });
+        Ok(before - inner.sessions.len())
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError> {

@@ -120,4 +120,31 @@ testkit::both_databases! {
             .await;
         assert_eq!(post.status, 403);
     }
+
+    /// O6: deactivating a user ends its session in the Offerte Portaal within seconds: the
+    /// idp posts a logout token to the shell's back-channel endpoint, which ends it.
+    async fn deactivating_a_user_signs_it_out_of_the_portal_within_seconds(db: &TestDatabase) {
+        let (portal, password) = demo(db).await;
+        let ilse = signed_in(&portal, EMPLOYEE, &password).await;
+        let main = signed_in(&portal, MAIN, &password).await;
+        let list = main.get("/gebruikers").await;
+        let edit = main.get(&link(&list, "Ilse de Vries")).await;
+        let form_at = edit.body.find("/deactiveren").expect("a Deactiveren form");
+        let action = attribute(&edit.body[edit.body[..form_at].rfind("<form").unwrap()..], "<form", "action").unwrap();
+        let version = attribute(&edit.body[form_at..], "name=\"version\"", "value").unwrap();
+        let done = main.post(&action, &[("version", &version)]).await;
+        assert!(done.body.contains("De wijzigingen zijn opgeslagen."), "{}", done.body);
+        let mut signed_out = false;
+        for _ in 0..100 {
+            let page = ilse.get("/").await;
+            if page.body.contains("name=\"username\"") {
+                signed_out = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(signed_out, "the deactivated user still sees the portal after 10 s");
+        // The main user's own session is untouched.
+        assert!(main.get("/").await.body.contains("Welkom"));
+    }
 }
