@@ -443,9 +443,8 @@ testkit::both_databases! {
 
     /// O6, SE-05: deactivating a user ends its sessions and grants at once; its refresh
     /// token stops working and its browser is sent to sign in. Re-activating lets it in.
-    /// (The admin UI's own relying-party session is not ended by this yet: that needs a
-    /// back-channel logout receiver in relying-party, issue 7. The idp already queues
-    /// logout tokens for every client of the user's sessions that registered one.)
+    /// (The portal's own relying-party sessions end through back-channel logout:
+    /// `gebruikers::deactivating_a_user_signs_it_out_of_the_portal_within_seconds`.)
     async fn deactivation_ends_the_users_sessions_and_tokens(db: &TestDatabase) {
         let (portal, password) = demo(db, false).await;
         let out = portal.cli(&["client", "add", "--id", "rp-refresh", "--secret", SECRET, "--redirect-uri", REDIRECT,
