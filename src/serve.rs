@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +13,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use idp::Idp;
 use idp::config::Settings;
-use product_adapters::PortalSettings;
+use idp::quotes::{QuoteCheck, QuoteCheckError};
+use product_adapters::{PortalSettings, ProductAdapter};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
@@ -136,6 +138,7 @@ pub async fn build(
         &registry,
         &templates,
     )?;
+    idp.set_quote_checks(quote_checks(&registry));
     let app = Router::new()
         .merge(idp.router())
         .merge(idp.api_router())
@@ -156,6 +159,51 @@ pub async fn build(
             REQUEST_TIMEOUT,
         ));
     Ok(web_kit::headers::secure(app, https))
+}
+
+/// O7: one quote check per registered product, answered by its adapter. A product without
+/// an adapter in this process cannot answer, so a deletion is refused (fail closed).
+fn quote_checks(registry: &product_registry::Registry) -> Vec<Arc<dyn QuoteCheck>> {
+    let mut adapters = product_adapters::builtin_adapters();
+    registry
+        .products()
+        .iter()
+        .map(|p| {
+            let code = p.code.to_string();
+            let adapter = adapters
+                .iter()
+                .position(|a| a.code() == code)
+                .map(|i| Arc::from(adapters.swap_remove(i)));
+            Arc::new(AdapterQuotes { code, adapter }) as Arc<dyn QuoteCheck>
+        })
+        .collect()
+}
+
+/// A product's adapter as the idp's quote check.
+struct AdapterQuotes {
+    code: String,
+    adapter: Option<Arc<dyn ProductAdapter>>,
+}
+
+#[async_trait::async_trait]
+impl QuoteCheck for AdapterQuotes {
+    fn product(&self) -> &str {
+        &self.code
+    }
+
+    async fn has_quotes(&self, office_id: uuid::Uuid) -> Result<bool, QuoteCheckError> {
+        let error = |reason: String| QuoteCheckError {
+            product: self.code.clone(),
+            reason,
+        };
+        let adapter = self
+            .adapter
+            .as_ref()
+            .ok_or_else(|| error("no adapter for this product here".into()))?;
+        adapter
+            .has_quotes(office_id)
+            .map_err(|e| error(e.to_string()))
+    }
 }
 
 /// Hides a password in a database URL for printing.

@@ -18,8 +18,10 @@ pub mod keys;
 pub mod login;
 pub mod mail;
 pub mod manage;
+pub mod offices;
 pub mod oidc;
 pub mod provision;
+pub mod quotes;
 pub mod state;
 pub mod store;
 
@@ -129,6 +131,7 @@ impl Idp {
             passkey_sealer: Arc::new(master.sealer("passkeys")?),
             step_sealer: Arc::new(master.sealer("pending-steps")?),
             webauthn: login::passkey::relying_party(&settings_issuer).map(Arc::new),
+            quote_checks: std::sync::RwLock::new(Arc::from(Vec::new())),
         };
         Ok(Self {
             state: AppState(Arc::new(core)),
@@ -240,6 +243,12 @@ impl Idp {
                 }
             }
         })
+    }
+
+    /// O7: the products' answers to "does this office hold quotes?", one per product.
+    /// Replaces the checks in use; with none (the default), nothing stops a deletion.
+    pub fn set_quote_checks(&self, checks: Vec<Arc<dyn quotes::QuoteCheck>>) {
+        self.state.set_quote_checks(checks);
     }
 
     /// The master key's sealer for signing keys (`keys rotate`).

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::domain::manage::{
     self, Access, Act, Actor, ChangeRefused, OfficeOf, Scope, Target, check_change, decide,
 };
+use crate::domain::office_admin::OfficeRefused;
 use crate::domain::rights::format_rights;
 use crate::domain::{Email, Rights, Role, RuleError, parse_name};
 use crate::login::notice::{self, Change};
@@ -36,6 +37,18 @@ pub enum Field {
     Rights,
     /// `office_id`.
     OfficeId,
+    /// `advisor_number` (a head office, O1).
+    AdvisorNumber,
+    /// `number` (a sub-office's own number, O3).
+    Number,
+    /// `address`.
+    Address,
+    /// `postcode`.
+    Postcode,
+    /// `city`.
+    City,
+    /// `phone`.
+    Phone,
 }
 
 impl Field {
@@ -46,6 +59,12 @@ impl Field {
             Self::Email => "email",
             Self::Rights => "rights",
             Self::OfficeId => "office_id",
+            Self::AdvisorNumber => "advisor_number",
+            Self::Number => "number",
+            Self::Address => "address",
+            Self::Postcode => "postcode",
+            Self::City => "city",
+            Self::Phone => "phone",
         }
     }
 }
@@ -70,6 +89,34 @@ pub enum ManageError {
     /// A change no actor may make (U5, U4).
     #[error(transparent)]
     Change(#[from] ChangeRefused),
+    /// No such office, or one outside the caller's scope (AC-01: the same answer).
+    #[error("no such office")]
+    OfficeNotFound,
+    /// The caller sees the office but may not do this to it.
+    #[error("not allowed on this office")]
+    OfficeForbidden,
+    /// The office changed since the version the caller saw; nothing was stored.
+    #[error("stale office version")]
+    OfficeStale,
+    /// A change to an office that is refused (O1, O2, O5, U5).
+    #[error(transparent)]
+    Office(#[from] OfficeRefused),
+    /// O1, O3, U3: a unique value (advisor number, office number, e-mail) is taken;
+    /// nothing was stored.
+    #[error("{}: {error}", field.as_str())]
+    Taken {
+        /// Which field.
+        field: Field,
+        /// Which rule.
+        error: RuleError,
+    },
+    /// O7: a product holds quotes of the office; nothing was deleted.
+    #[error("the office holds quotes in {0:?}")]
+    HasQuotes(Vec<String>),
+    /// O7: a product could not say whether the office holds quotes; nothing was deleted
+    /// (fail closed).
+    #[error("no answer about quotes from {0:?}")]
+    QuotesUnknown(Vec<String>),
     /// An insurer admin must say in which office the user is created (U1).
     #[error("office required")]
     OfficeRequired,
@@ -102,7 +149,7 @@ pub enum ManageError {
     Logout(#[from] LogoutError),
 }
 
-fn invalid(field: Field) -> impl Fn(RuleError) -> ManageError {
+pub(crate) fn invalid(field: Field) -> impl Fn(RuleError) -> ManageError {
     move |error| ManageError::Invalid { field, error }
 }
 
@@ -135,7 +182,7 @@ pub fn target_of(v: &UserView) -> Target {
 }
 
 /// Reads each right code; an unknown one is refused by name.
-fn parse_rights(codes: &[String], registry: &Registry) -> Result<Rights, ManageError> {
+pub(crate) fn parse_rights(codes: &[String], registry: &Registry) -> Result<Rights, ManageError> {
     codes
         .iter()
         .map(|c| {
@@ -147,7 +194,7 @@ fn parse_rights(codes: &[String], registry: &Registry) -> Result<Rights, ManageE
         .map_err(invalid(Field::Rights))
 }
 
-fn rights_json(rights: &Rights, registry: &Registry) -> Vec<String> {
+pub(crate) fn rights_json(rights: &Rights, registry: &Registry) -> Vec<String> {
     registry
         .ordered(rights)
         .into_iter()

@@ -196,7 +196,20 @@ pub async fn add_head_office(
     actor: Option<Uuid>,
     now: OffsetDateTime,
 ) -> Result<Uuid, ProvisionError> {
-    let account = head_office_account(core, office, actor, now)?;
+    add_head_office_from(core, office, actor, None, now).await
+}
+
+/// As [`add_head_office`], asked for from `ip` (the admin API), which the audit entry
+/// records.
+pub async fn add_head_office_from(
+    core: &Core,
+    office: &NewHeadOffice,
+    actor: Option<Uuid>,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Uuid, ProvisionError> {
+    let mut account = head_office_account(core, office, actor, now)?;
+    account.audit.ip = ip;
     let office_id = account.office.as_ref().map(|o| o.id).unwrap_or_default();
     accounts::provision(&core.db, std::slice::from_ref(&account), now)
         .await

@@ -13,6 +13,7 @@ use crate::crypto::Sealer;
 use crate::domain::password::PasswordPolicy;
 use crate::hasher::Hasher;
 use crate::keys::Keys;
+use crate::quotes::QuoteChecks;
 use crate::store::{Db, at};
 
 /// The identity provider's shared state.
@@ -46,6 +47,8 @@ pub struct Core {
     pub hasher: Hasher,
     /// The discovery document, serialised once.
     pub discovery: Arc<str>,
+    /// O7: one check per product, asked before a sub-office is deleted.
+    pub quote_checks: std::sync::RwLock<QuoteChecks>,
 }
 
 impl Core {
@@ -59,6 +62,22 @@ impl Core {
     /// Host header (SECURITY IO-04).
     pub fn idp_url(&self, path: &str) -> String {
         format!("{}{path}", self.settings.issuer)
+    }
+
+    /// The quote checks in use (a cheap clone, so no lock is held while they run).
+    pub fn quote_checks(&self) -> QuoteChecks {
+        self.quote_checks
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the quote checks.
+    pub fn set_quote_checks(&self, checks: Vec<Arc<dyn crate::quotes::QuoteCheck>>) {
+        *self
+            .quote_checks
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::from(checks);
     }
 
     /// A path of an idp page as the browser sees it (under the issuer's path).

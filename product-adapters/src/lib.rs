@@ -25,6 +25,7 @@ use product_registry::{Registry, RightCode};
 use relying_party::{
     CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RelyingParty, RpError, RpSettings,
 };
+use uuid::Uuid;
 use web_kit::Templates;
 
 pub use portal::{PortalUser, ProductPortal};
@@ -37,11 +38,9 @@ pub use portal::{PortalUser, ProductPortal};
 /// the request ([`PortalUser`]).
 ///
 /// # What issue 7 adds to this contract
-/// These are deliberately not here yet, rather than stubbed; each is a method every adapter
-/// must then implement:
-/// - **Quote existence (SPEC O7)**: "has this office ever made a quote?", asked by the idp
-///   before it deletes a sub-office; an adapter that cannot answer makes the deletion fail
-///   closed.
+/// Quote existence (SPEC O7) is [`ProductAdapter::has_quotes`], answering "no" until an
+/// adapter holds quotes. These are deliberately not here yet, rather than stubbed; each is
+/// a method every adapter must then implement:
 /// - **Dashboard rows (SPEC P4)**: the quotes and applications of an office tree, for the
 ///   DIL/DIP dashboard and the ORV list.
 /// - **Back-channel logout (SECURITY RP-03)**: a receiver at `{path}/auth/backchannel-logout`
@@ -56,7 +55,23 @@ pub trait ProductAdapter: Send + Sync + 'static {
     /// The adapter's pages, relative to the product's path (`/` is the product's start
     /// page). All of them are behind the rights guard.
     fn routes(&self) -> Router<ProductPortal>;
+
+    /// **Quote existence (SPEC O7)**: whether `office_id` (or one of its users) ever made a
+    /// quote in this product, asked by the idp before it deletes a sub-office. `Err` means
+    /// "cannot say" and refuses the deletion (fail closed).
+    ///
+    /// The default answers "no": the adapters hold no quotes yet (issue 7). An adapter that
+    /// stores quotes must override it.
+    fn has_quotes(&self, office_id: Uuid) -> Result<bool, QuoteLookupError> {
+        let _ = office_id;
+        Ok(false)
+    }
 }
+
+/// A product could not say whether an office holds quotes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct QuoteLookupError(pub String);
 
 /// The adapters shipped with the portal.
 pub fn builtin_adapters() -> Vec<Box<dyn ProductAdapter>> {

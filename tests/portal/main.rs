@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_api;
+mod admin_offices;
 mod admin_users;
 mod bad_input;
 mod browser_2fa;

@@ -7,6 +7,7 @@
 //! own shell) are accepted: a main user's token held by some product portal or third party
 //! cannot administer anything (SECURITY AC-01).
 
+pub mod offices;
 pub mod openapi;
 pub mod problem;
 pub mod users;
@@ -36,6 +37,17 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/users/{id}/second-factors/reset",
             post(users::reset_second_factors),
+        )
+        .route("/offices", get(offices::list).post(offices::create))
+        .route(
+            "/offices/{id}",
+            get(offices::get)
+                .patch(offices::update)
+                .delete(offices::delete),
+        )
+        .route(
+            "/offices/{id}/sub-offices",
+            post(offices::create_sub_office),
         )
 }
 
@@ -117,7 +129,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 }
 
 /// The fields the API's bodies know, so a missing one can be named.
-const FIELDS: [&str; 5] = ["name", "email", "rights", "office_id", "active"];
+const FIELDS: [&str; 13] = [
+    "name",
+    "email",
+    "rights",
+    "office_id",
+    "active",
+    "advisor_number",
+    "number",
+    "address",
+    "postcode",
+    "city",
+    "phone",
+    "allow_sub_offices",
+    "send_activation",
+];
 
 /// serde's message names the field (`unknown field `role``, `missing field `name``).
 fn json_problem(app: &AppState, e: &serde_json::Error) -> Problem {

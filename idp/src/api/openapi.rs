@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::users;
+use super::{offices, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -29,6 +29,12 @@ use super::users;
         users::update,
         users::send_activation,
         users::reset_second_factors,
+        offices::list,
+        offices::get,
+        offices::create,
+        offices::create_sub_office,
+        offices::update,
+        offices::delete,
     ),
     components(schemas(
         users::UserJson,
@@ -38,11 +44,19 @@ use super::users;
         users::OfficeJson,
         users::RoleJson,
         users::OfficeKindJson,
+        offices::OfficeFullJson,
+        offices::OfficeListJson,
+        offices::NewHeadOfficeJson,
+        offices::NewSubOfficeJson,
+        offices::OfficePatchJson,
         ProblemSchema,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "users", description = "Gebruikers: the users of an office tree (SPEC U1–U5, A4, F3)"))
+    tags(
+        (name = "users", description = "Gebruikers: the users of an office tree (SPEC U1–U5, A4, F3)"),
+        (name = "offices", description = "Kantoren and Subkantoren: head offices (the insurer) and their sub-offices (SPEC O1–O7)"),
+    )
 )]
 pub struct ApiDoc;
 
@@ -124,8 +138,68 @@ mod tests {
             "NewUser",
             "UserPatch",
             "UserList",
+            "UserOffice",
         ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
+        assert!(
+            user["office"]
+                .to_string()
+                .contains("#/components/schemas/UserOffice"),
+            "{}",
+            user["office"]
+        );
+    }
+
+    #[test]
+    fn the_document_describes_every_office_route() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        for (path, method) in [
+            ("/api/v1/offices", "get"),
+            ("/api/v1/offices", "post"),
+            ("/api/v1/offices/{id}", "get"),
+            ("/api/v1/offices/{id}", "patch"),
+            ("/api/v1/offices/{id}", "delete"),
+            ("/api/v1/offices/{id}/sub-offices", "post"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+        let office = &doc["components"]["schemas"]["Office"]["properties"];
+        for field in [
+            "id",
+            "kind",
+            "parent_id",
+            "number",
+            "name",
+            "address",
+            "postcode",
+            "city",
+            "phone",
+            "email",
+            "rights",
+            "allow_sub_offices",
+            "active",
+            "version",
+        ] {
+            assert!(office[field].is_object(), "Office.{field}");
+        }
+        let sub = &doc["components"]["schemas"]["NewSubOffice"]["properties"];
+        for field in [
+            "name",
+            "address",
+            "postcode",
+            "city",
+            "phone",
+            "email",
+            "number",
+            "rights",
+            "send_activation",
+        ] {
+            assert!(sub[field].is_object(), "NewSubOffice.{field}");
+        }
+        assert!(
+            doc["paths"]["/api/v1/offices/{id}"]["delete"]["responses"]["503"].is_object(),
+            "O7 fail closed is documented"
+        );
     }
 }

@@ -138,6 +138,15 @@ impl Problem {
         )
     }
 
+    /// A service we depend on cannot answer now; nothing was changed (fail closed).
+    pub fn unavailable(detail: String) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            detail,
+        )
+    }
+
     /// Something broke on our side; `cause` is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display, detail: String) -> Self {
         tracing::error!(error = %cause, "admin API call failed");
@@ -170,6 +179,27 @@ impl Problem {
                 p
             }
             ManageError::Stale => Self::precondition_failed(t("api.stale")),
+            ManageError::OfficeForbidden => Self::forbidden(t("api.office_refused")),
+            ManageError::OfficeStale => Self::precondition_failed(t("api.office_stale")),
+            ManageError::OfficeNotFound => Self::not_found(t("api.office_not_found")),
+            ManageError::Office(r) => {
+                if r.forbidden() {
+                    let mut p = Self::forbidden(t(r.text_key()));
+                    p.field = r.field();
+                    p
+                } else {
+                    Self::unprocessable(t(r.text_key()), r.field())
+                }
+            }
+            ManageError::Taken { field, error } => {
+                let mut p = Self::conflict(t(error.text_key()));
+                p.field = Some(field.as_str());
+                p
+            }
+            ManageError::HasQuotes(products) => Self::conflict(
+                t("api.office_has_quotes").replace("{products}", &products.join(", ")),
+            ),
+            ManageError::QuotesUnknown(_) => Self::unavailable(t("api.quotes_unknown")),
             ManageError::AlreadyActivated => Self::unprocessable(t("api.already_activated"), None),
             ManageError::Inactive => Self::unprocessable(t("api.inactive_user"), None),
             e @ (ManageError::Store(_)

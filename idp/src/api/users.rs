@@ -53,9 +53,9 @@ pub enum OfficeKindJson {
     SubOffice,
 }
 
-/// The office a user belongs to.
+/// The office a user belongs to (the whole office: `GET /api/v1/offices/{id}`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = Office)]
+#[schema(as = UserOffice)]
 pub struct OfficeJson {
     /// Office id.
     pub id: Uuid,

@@ -10,6 +10,7 @@ pub mod factor;
 pub mod identifier;
 pub mod manage;
 pub mod office;
+pub mod office_admin;
 pub mod password;
 pub mod recovery;
 pub mod rights;
@@ -59,6 +60,18 @@ pub enum RuleError {
     /// O3: the number is used by another sub-office of the same head office.
     #[error("office number in use")]
     OfficeNumberInUse,
+    /// O3: Adres is empty or too long.
+    #[error("invalid address")]
+    InvalidAddress,
+    /// O3: Plaats is empty or too long.
+    #[error("invalid city")]
+    InvalidCity,
+    /// O3: Telefoon is no phone number.
+    #[error("invalid phone number")]
+    InvalidPhone,
+    /// O3: Nummer is empty, too long or has other characters than letters, digits, `-`.
+    #[error("invalid office number")]
+    InvalidOfficeNumber,
 }
 
 impl RuleError {
@@ -76,6 +89,10 @@ impl RuleError {
             Self::OfficeEmailInUse => "rule.office_email_in_use",
             Self::AdvisorNumberInUse => "rule.advisor_number_in_use",
             Self::OfficeNumberInUse => "rule.office_number_in_use",
+            Self::InvalidAddress => "rule.invalid_address",
+            Self::InvalidCity => "rule.invalid_city",
+            Self::InvalidPhone => "rule.invalid_phone",
+            Self::InvalidOfficeNumber => "rule.invalid_office_number",
         }
     }
 }

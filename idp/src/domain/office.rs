@@ -87,6 +87,49 @@ pub fn parse_postcode(raw: &str) -> Result<String, RuleError> {
     }
 }
 
+/// A line of text of at most 200 characters without control characters, trimmed.
+fn short_text(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    let len = t.chars().count();
+    (len > 0 && len <= 200 && !t.chars().any(char::is_control)).then(|| t.to_owned())
+}
+
+/// O3 "Adres": street and house number, 1–200 characters.
+pub fn parse_address(raw: &str) -> Result<String, RuleError> {
+    short_text(raw).ok_or(RuleError::InvalidAddress)
+}
+
+/// O3 "Plaats": 1–200 characters.
+pub fn parse_city(raw: &str) -> Result<String, RuleError> {
+    short_text(raw).ok_or(RuleError::InvalidCity)
+}
+
+/// O3 "Telefoon": digits with the usual separators (space, `-`, `(`, `)`, a leading `+`),
+/// 6 to 15 digits (ITU-T E.164), at most 30 characters; kept as typed, trimmed.
+pub fn parse_phone(raw: &str) -> Result<String, RuleError> {
+    let t = raw.trim();
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    let body = t.strip_prefix('+').unwrap_or(t);
+    let ok = t.len() <= 30
+        && (6..=15).contains(&digits)
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'));
+    if ok {
+        Ok(t.to_owned())
+    } else {
+        Err(RuleError::InvalidPhone)
+    }
+}
+
+/// O3 "Nummer": the sub-office's own number, 1–20 letters, digits or hyphens, stored in
+/// upper case (the form of an advisor number).
+pub fn parse_office_number(raw: &str) -> Result<String, RuleError> {
+    AdvisorNumber::parse(raw)
+        .map(|n| n.0)
+        .map_err(|_| RuleError::InvalidOfficeNumber)
+}
+
 /// An office as stored.
 #[derive(Debug, Clone)]
 pub struct Office {
@@ -166,6 +209,43 @@ mod tests {
         for bad in ["0123 AB", "123 AB", "1234 A", "1234 A1", "ABCD EF"] {
             assert!(parse_postcode(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn o3_sub_office_fields() {
+        assert_eq!(parse_address(" Markt 5 ").unwrap(), "Markt 5");
+        assert_eq!(parse_address(""), Err(RuleError::InvalidAddress));
+        assert_eq!(parse_address("a\nb"), Err(RuleError::InvalidAddress));
+        assert_eq!(
+            parse_address(&"x".repeat(201)),
+            Err(RuleError::InvalidAddress)
+        );
+        assert_eq!(parse_city("Eindhoven").unwrap(), "Eindhoven");
+        assert_eq!(parse_city("  "), Err(RuleError::InvalidCity));
+        for ok in [
+            "040 765 43 21",
+            "+31 40 7654321",
+            "(040) 765-4321",
+            "0612345678",
+        ] {
+            assert_eq!(parse_phone(ok).unwrap(), ok, "{ok:?}");
+        }
+        for bad in [
+            "",
+            "12345",
+            "040 abc",
+            "++31 40 7654321",
+            "1234567890123456",
+            "0;DROP",
+        ] {
+            assert_eq!(parse_phone(bad), Err(RuleError::InvalidPhone), "{bad:?}");
+        }
+        assert_eq!(parse_office_number(" z01 ").unwrap(), "Z01");
+        assert_eq!(
+            parse_office_number("Z 01"),
+            Err(RuleError::InvalidOfficeNumber)
+        );
+        assert_eq!(parse_office_number(""), Err(RuleError::InvalidOfficeNumber));
     }
 
     #[test]

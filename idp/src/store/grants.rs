@@ -266,6 +266,30 @@ pub async fn logout_targets_of_user(
     Ok(rows)
 }
 
+/// Every client with a back-channel logout URI that got tokens in a live session of a
+/// user of `office_id` or of one of its sub-offices: whom to tell when an office is
+/// deactivated or deleted (O6, O7).
+pub async fn logout_targets_of_office(
+    db: &Db,
+    office_id: Uuid,
+) -> Result<Vec<LogoutTarget>, StoreError> {
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, LogoutTarget>(
+        "SELECT DISTINCT g.client_id, c.backchannel_logout_uri, g.user_id, g.sid
+         FROM grants g
+         JOIN clients c ON c.client_id = g.client_id
+         JOIN idp_sessions s ON s.id_hash = g.session_hash
+         JOIN users u ON u.id = g.user_id
+         JOIN offices o ON o.id = u.office_id
+         WHERE (o.id = $1 OR o.parent_id = $1)
+           AND s.revoked_at IS NULL AND c.backchannel_logout_uri IS NOT NULL
+         ORDER BY g.client_id, g.sid"
+    )
+    .bind(office_id)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
 /// The session (its id hash) whose `sid` is `sid`, if a grant of it exists.
 pub async fn session_of_sid(db: &Db, sid: &str) -> Result<Option<Vec<u8>>, StoreError> {
     let row: Option<Vec<u8>> = with_db!(db, |pool| sqlx::query_scalar(

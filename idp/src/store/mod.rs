@@ -15,6 +15,7 @@ pub mod codes;
 pub mod factors;
 pub mod grants;
 pub mod keys;
+pub mod offices;
 pub mod outbox;
 pub mod sessions;
 pub mod steps;

@@ -133,7 +133,7 @@ pub struct Filter {
 }
 
 /// A `LIKE` pattern for "contains `text`", with `\` as the escape character.
-fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');
     for c in text.to_lowercase().chars() {
