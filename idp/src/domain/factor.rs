@@ -48,14 +48,13 @@ fn key_kind(_synced: bool) -> &'static str {
     "swk"
 }
 
-/// The `acr` for an `amr` (SECURITY MF-10). A passkey is phishing-resistant: `phrh` when
-/// the key is hardware-bound, `phr` otherwise (OpenID EAP ACR Values 1.0). Password plus
-/// an app code is two factors but not phishing-resistant; a password alone is one factor.
+/// The `acr` for an `amr` (SECURITY MF-10). A passkey is phishing-resistant: `phr` (OpenID
+/// EAP ACR Values 1.0); `phrh` would also claim a hardware-bound key, which only an
+/// attestation could prove, so it is neither issued nor advertised. Password plus an app
+/// code is two factors but not phishing-resistant; a password alone is one factor.
 pub fn acr_for(amr: &str) -> &'static str {
     let has = |v: &str| amr.split(',').any(|a| a == v);
-    if has("hwk") {
-        "phrh"
-    } else if has("swk") {
+    if has("hwk") || has("swk") {
         "phr"
     } else if has("mfa") {
         ACR_MFA
@@ -69,7 +68,7 @@ pub const ACR_MFA: &str = "urn:offerteportaal:acr:mfa";
 /// `acr` of a password alone (before the mandatory date).
 pub const ACR_PASSWORD: &str = "urn:offerteportaal:acr:pwd";
 /// Every `acr` the provider issues, for discovery.
-pub const ACR_VALUES: [&str; 4] = ["phrh", "phr", ACR_MFA, ACR_PASSWORD];
+pub const ACR_VALUES: [&str; 3] = ["phr", ACR_MFA, ACR_PASSWORD];
 
 /// Whether the session's `amr` satisfies the 2FA rule.
 pub fn is_multi_factor(amr: &str) -> bool {
@@ -126,7 +125,11 @@ mod tests {
     fn acr_follows_amr() {
         assert_eq!(acr_for("pwd"), ACR_PASSWORD);
         assert_eq!(acr_for("pwd,otp,mfa"), ACR_MFA);
-        assert_eq!(acr_for("hwk,user,mfa"), "phrh");
+        assert_eq!(
+            acr_for("hwk,user,mfa"),
+            "phr",
+            "phrh only with an attestation"
+        );
         assert_eq!(acr_for("swk,user,mfa"), "phr");
         assert_eq!(acr_for("pwd,swk,user,mfa"), "phr");
         for v in ["pwd", "pwd,otp,mfa", "hwk,user,mfa", "swk,user,mfa"] {
