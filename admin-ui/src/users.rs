@@ -431,17 +431,39 @@ async fn set_active(
         active: Some(active),
         ..UserChange::default()
     };
-    match app.api.update_user(&token, &id, version, &change).await {
-        Ok(_) => Redirect::to("/gebruikers?melding=opgeslagen").into_response(),
-        Err(ApiError::Refused { status, detail }) => match app.api.user(&token, &id).await {
+    let result = app
+        .api
+        .update_user(&token, &id, version, &change)
+        .await
+        .map(|_| ());
+    after_action(&app, &jar, &user, &token, &id, &here, result, "opgeslagen").await
+}
+
+/// The answer to a button on a user's page: back to the list with `melding` when it
+/// worked; the API's refusal shown on the user's page (freshly read); anything else as
+/// [`api_failure`].
+#[allow(clippy::too_many_arguments)]
+async fn after_action(
+    app: &AppState,
+    jar: &CookieJar,
+    user: &SignedInUser,
+    token: &str,
+    id: &str,
+    here: &str,
+    result: Result<(), ApiError>,
+    melding: &str,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/gebruikers?melding={melding}")).into_response(),
+        Err(ApiError::Refused { status, detail }) => match app.api.user(token, id).await {
             Ok(u) => form_page(
-                &app,
+                app,
                 status_for_form(status),
-                edit_page(&app, &user, u, Some(detail)),
+                edit_page(app, user, u, Some(detail)),
             ),
-            Err(e) => api_failure(&app, &jar, &here, e).await,
+            Err(e) => api_failure(app, jar, here, e).await,
         },
-        Err(e) => api_failure(&app, &jar, &here, e).await,
+        Err(e) => api_failure(app, jar, here, e).await,
     }
 }
 
@@ -479,18 +501,18 @@ pub(crate) async fn resend_activation(
         Ok(found) => found,
         Err(res) => return res,
     };
-    match app.api.resend_activation(&token, &id).await {
-        Ok(()) => Redirect::to("/gebruikers?melding=activatiemail").into_response(),
-        Err(ApiError::Refused { status, detail }) => match app.api.user(&token, &id).await {
-            Ok(u) => form_page(
-                &app,
-                status_for_form(status),
-                edit_page(&app, &user, u, Some(detail)),
-            ),
-            Err(e) => api_failure(&app, &jar, &here, e).await,
-        },
-        Err(e) => api_failure(&app, &jar, &here, e).await,
-    }
+    let result = app.api.resend_activation(&token, &id).await.map(|_| ());
+    after_action(
+        &app,
+        &jar,
+        &user,
+        &token,
+        &id,
+        &here,
+        result,
+        "activatiemail",
+    )
+    .await
 }
 
 /// `POST /gebruikers/{id}/2fa`: the user sets up two-factor authentication anew (F3).
@@ -505,16 +527,6 @@ pub(crate) async fn reset_second_factors(
         Ok(found) => found,
         Err(res) => return res,
     };
-    match app.api.reset_second_factors(&token, &id).await {
-        Ok(()) => Redirect::to("/gebruikers?melding=2fa").into_response(),
-        Err(ApiError::Refused { status, detail }) => match app.api.user(&token, &id).await {
-            Ok(u) => form_page(
-                &app,
-                status_for_form(status),
-                edit_page(&app, &user, u, Some(detail)),
-            ),
-            Err(e) => api_failure(&app, &jar, &here, e).await,
-        },
-        Err(e) => api_failure(&app, &jar, &here, e).await,
-    }
+    let result = app.api.reset_second_factors(&token, &id).await.map(|_| ());
+    after_action(&app, &jar, &user, &token, &id, &here, result, "2fa").await
 }
