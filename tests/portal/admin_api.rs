@@ -156,6 +156,66 @@ async fn reset(portal: &Portal, token: Option<&str>, target: &str) -> (u16, Stri
     (status, ctype, res.text().await.unwrap())
 }
 
+/// One answer of the API.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Value,
+}
+
+impl Answer {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    pub(crate) fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or("")
+    }
+}
+
+/// Calls `method path` with a bearer token, a JSON body and an `If-Match` as given.
+pub(crate) async fn call(
+    portal: &Portal,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> Answer {
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1{path}", portal.base);
+    let mut req = client
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    if let Some(tag) = if_match {
+        req = req.header("if-match", tag);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    if status >= 400 {
+        let ctype = headers["content-type"].to_str().unwrap();
+        assert_eq!(ctype, "application/problem+json", "{status} {body}");
+        assert_eq!(body["status"], status, "{body}");
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
 testkit::both_databases! {
     async fn who_may_reset_whose_second_factors(db: &TestDatabase) {
         let (portal, password) = demo(db, false).await;

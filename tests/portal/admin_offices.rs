@@ -7,68 +7,13 @@
 use serde_json::{Value, json};
 use testkit::TestDatabase;
 
-use crate::admin_api::{ADMIN, EMPLOYEE, MAIN, SUB_EMPLOYEE, SUB_MAIN, demo, token_for};
+use crate::admin_api::{
+    ADMIN, Answer, EMPLOYEE, MAIN, SUB_EMPLOYEE, SUB_MAIN, call, demo, token_for,
+};
 use crate::support::{Browser, Portal};
 
 const NOORD_MAIN: &str = "info@pensioenhuisnoord.nl";
 const NEW_PASSWORD: &str = "groene appels op de markt";
-
-/// One answer of the API.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-    }
-
-    fn detail(&self) -> &str {
-        self.body["detail"].as_str().unwrap_or("")
-    }
-}
-
-async fn call(
-    portal: &Portal,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-    if_match: Option<&str>,
-) -> Answer {
-    let url = format!("{}/api/v1{path}", portal.base);
-    let mut req = reqwest::Client::new()
-        .request(method.parse().unwrap(), url)
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    if let Some(tag) = if_match {
-        req = req.header("if-match", tag);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    if status >= 400 {
-        let ctype = headers["content-type"].to_str().unwrap();
-        assert_eq!(ctype, "application/problem+json", "{status} {body}");
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
 
 async fn count(portal: &Portal, sql: &'static str) -> i64 {
     let db = portal.db().await;

@@ -6,29 +6,12 @@
 
 use testkit::TestDatabase;
 
+use crate::admin_api::demo;
 use crate::support::{Browser, Page, Portal, attribute};
 
 const MAIN: &str = "info@voorbeeldadvies.nl";
 const EMPLOYEE: &str = "ilse@voorbeeldadvies.nl";
 const NEW: &str = "pieter@voorbeeldadvies.nl";
-
-async fn demo(db: &TestDatabase) -> (Portal, String) {
-    let mut portal = Portal::new(db);
-    portal.start_with(&["--demo"]).await;
-    let mut password = None;
-    for _ in 0..100 {
-        password = portal
-            .output()
-            .lines()
-            .find_map(|l| l.split("the password: ").nth(1))
-            .map(|p| p.trim().to_owned());
-        if password.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    (portal, password.expect("the demo password is printed"))
-}
 
 async fn signed_in(portal: &Portal, login: &str, password: &str) -> Browser {
     let browser = Browser::new(&portal.base);
@@ -50,7 +33,7 @@ fn link(page: &Page, text: &str) -> String {
 
 testkit::both_databases! {
     async fn a_main_user_adds_a_user_who_receives_the_activation_mail(db: &TestDatabase) {
-        let (portal, password) = demo(db).await;
+        let (portal, password) = demo(db, false).await;
         let browser = signed_in(&portal, MAIN, &password).await;
         let home = browser.get("/").await;
         let list = browser.get(&link(&home, "Gebruikers")).await;
@@ -85,7 +68,7 @@ testkit::both_databases! {
     }
 
     async fn a_main_user_edits_a_user_by_clicking_the_name(db: &TestDatabase) {
-        let (portal, password) = demo(db).await;
+        let (portal, password) = demo(db, false).await;
         let browser = signed_in(&portal, MAIN, &password).await;
         let list = browser.get("/gebruikers").await;
         let edit = browser.get(&link(&list, "Ilse de Vries")).await;
@@ -108,7 +91,7 @@ testkit::both_databases! {
     }
 
     async fn an_employee_has_no_gebruikers(db: &TestDatabase) {
-        let (portal, password) = demo(db).await;
+        let (portal, password) = demo(db, false).await;
         let browser = signed_in(&portal, EMPLOYEE, &password).await;
         let home = browser.get("/").await;
         assert!(!home.body.contains(">Gebruikers</a>"));
@@ -124,7 +107,7 @@ testkit::both_databases! {
     /// O6: deactivating a user ends its session in the Offerte Portaal within seconds: the
     /// idp posts a logout token to the shell's back-channel endpoint, which ends it.
     async fn deactivating_a_user_signs_it_out_of_the_portal_within_seconds(db: &TestDatabase) {
-        let (portal, password) = demo(db).await;
+        let (portal, password) = demo(db, false).await;
         let ilse = signed_in(&portal, EMPLOYEE, &password).await;
         let main = signed_in(&portal, MAIN, &password).await;
         let list = main.get("/gebruikers").await;
