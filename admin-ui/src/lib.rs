@@ -7,6 +7,7 @@
 //! data only through the idp's admin API.
 
 mod api;
+mod form;
 mod home;
 mod users;
 

@@ -6,16 +6,16 @@
 //! token; the API decides what is allowed and its Dutch refusal is shown as it is. The
 //! rights columns and checkboxes come from the product registry.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::Form;
 use axum_extra::extract::cookie::CookieJar;
 use relying_party::{MaybeUser, OfficeKind, Role, SignedInUser};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::api::{ApiError, NewUser, User, UserChange};
+use crate::form::{PageForm, PageQuery};
 
 /// One column or checkbox per product the user may hand out.
 #[derive(Serialize)]
@@ -170,8 +170,8 @@ async fn api_failure(app: &AppState, jar: &CookieJar, here: &str, e: ApiError) -
 }
 
 #[derive(Serialize)]
-struct Problem {
-    detail: String,
+pub(crate) struct Problem {
+    pub(crate) detail: String,
 }
 
 fn no_store(res: Response) -> Response {
@@ -183,7 +183,7 @@ pub(crate) async fn list(
     State(app): State<AppState>,
     MaybeUser(user): MaybeUser,
     jar: CookieJar,
-    Query(q): Query<ListQuery>,
+    PageQuery(q): PageQuery<ListQuery>,
 ) -> Response {
     let (user, token) = match manager(&app, user, &jar, "/gebruikers").await {
         Ok(found) => found,
@@ -278,7 +278,7 @@ pub(crate) async fn create(
     State(app): State<AppState>,
     MaybeUser(user): MaybeUser,
     jar: CookieJar,
-    Form(form): Form<UserForm>,
+    PageForm(form): PageForm<UserForm>,
 ) -> Response {
     let (user, token) = match manager(&app, user, &jar, "/gebruikers/nieuw").await {
         Ok(found) => found,
@@ -368,7 +368,7 @@ pub(crate) async fn save(
     MaybeUser(user): MaybeUser,
     jar: CookieJar,
     Path(id): Path<String>,
-    Form(form): Form<UserForm>,
+    PageForm(form): PageForm<UserForm>,
 ) -> Response {
     let here = format!("/gebruikers/{}", crate::api::seg(&id));
     let (user, token) = match manager(&app, user, &jar, &here).await {
@@ -473,7 +473,7 @@ pub(crate) async fn deactivate(
     MaybeUser(user): MaybeUser,
     jar: CookieJar,
     Path(id): Path<String>,
-    Form(form): Form<VersionForm>,
+    PageForm(form): PageForm<VersionForm>,
 ) -> Response {
     set_active(app, user, jar, id, form.version, false).await
 }
@@ -484,7 +484,7 @@ pub(crate) async fn reactivate(
     MaybeUser(user): MaybeUser,
     jar: CookieJar,
     Path(id): Path<String>,
-    Form(form): Form<VersionForm>,
+    PageForm(form): PageForm<VersionForm>,
 ) -> Response {
     set_active(app, user, jar, id, form.version, true).await
 }

@@ -22,7 +22,7 @@ const XSS: &str = "\"><script>alert(1)</script>";
 /// Every idp route with its methods, as `idp::oidc::routes` and `idp::login::routes`
 /// declare them. `every_route_is_walked` fails when the router gains a route that is not
 /// listed here (and so not walked below).
-const ROUTES: [(&str, &[&str]); 28] = [
+const ROUTES: [(&str, &[&str]); 30] = [
     ("/.well-known/openid-configuration", &["get"]),
     ("/jwks", &["get"]),
     ("/authorize", &["get", "post"]),
@@ -50,6 +50,8 @@ const ROUTES: [(&str, &[&str]); 28] = [
     ("/account", &["get"]),
     ("/account/totp", &["post"]),
     ("/account/herstelcodes", &["post"]),
+    ("/account/naam", &["post"]),
+    ("/account/wachtwoord", &["post"]),
     ("/account/passkeys/{id}/verwijderen", &["post"]),
 ];
 
@@ -807,6 +809,8 @@ async fn second_factor_routes(w: &Walk) {
     for path in [
         "/account/totp",
         "/account/herstelcodes",
+        "/account/naam",
+        "/account/wachtwoord",
         "/account/passkeys/x/verwijderen",
         "/account/passkeys/%ff/verwijderen",
     ] {

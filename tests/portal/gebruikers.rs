@@ -130,4 +130,28 @@ testkit::both_databases! {
         // The main user's own session is untouched.
         assert!(main.get("/").await.body.contains("Welkom"));
     }
+
+    /// A malformed form post (no fields, a version that is no number) gets the Dutch
+    /// problem page, never axum's English plain text, and changes nothing.
+    async fn a_malformed_form_gets_a_dutch_page(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let main = signed_in(&portal, MAIN, &password).await;
+        let before = main.get("/gebruikers").await.body.matches("<tr>").count();
+        let empty = main.post("/gebruikers/nieuw", &[]).await;
+        assert!(empty.status.is_client_error(), "{}", empty.status);
+        assert!(empty.body.contains("Dit verzoek is onvolledig of onjuist opgebouwd."), "{}", empty.body);
+        assert!(empty.body.contains("<html"), "a page, not plain text: {}", empty.body);
+        let list = main.get("/gebruikers").await;
+        let edit = main.get(&link(&list, "Ilse de Vries")).await;
+        let form_at = edit.body.find("/deactiveren").expect("a Deactiveren form");
+        let action = attribute(&edit.body[edit.body[..form_at].rfind("<form").unwrap()..], "<form", "action").unwrap();
+        let bad = main.post(&action, &[("version", "zeven")]).await;
+        assert!(bad.status.is_client_error(), "{}", bad.status);
+        assert!(bad.body.contains("Dit verzoek is onvolledig of onjuist opgebouwd."), "{}", bad.body);
+        let after = main.get("/gebruikers").await;
+        assert_eq!(after.body.matches("<tr>").count(), before);
+        assert!(!after.body.contains("Pieter"));
+        let ilse = main.get(&link(&after, "Ilse de Vries")).await;
+        assert!(ilse.body.contains("/deactiveren"), "Ilse is still active");
+    }
 }

@@ -14,6 +14,7 @@ mod interop;
 mod lifecycle;
 mod logout;
 mod oidc;
+mod profiel;
 mod rust_client;
 mod signin;
 mod support;

@@ -58,6 +58,8 @@ struct Ctx {
     recovery_action: String,
     passkey_start: String,
     passkey_finish: String,
+    name_action: String,
+    password_action: String,
     notice_key: Option<&'static str>,
     error_key: Option<&'static str>,
     home: &'static str,
@@ -69,7 +71,7 @@ fn day(t: OffsetDateTime) -> String {
 }
 
 /// The signed-in user, or where to send a browser that is not.
-async fn signed_in(
+pub(crate) async fn signed_in(
     app: &AppState,
     jar: &CookieJar,
     now: OffsetDateTime,
@@ -97,7 +99,7 @@ async fn signed_in(
 
 /// The signed-in user if the sign-in is recent enough for a change (MF-06); otherwise a
 /// redirect to sign in again and come back.
-async fn stepped_up(
+pub(crate) async fn stepped_up(
     app: &AppState,
     jar: &CookieJar,
     now: OffsetDateTime,
@@ -118,7 +120,7 @@ async fn stepped_up(
     Ok(Ok((current, principal)))
 }
 
-fn back_with(app: &AppState, melding: &str) -> Response {
+pub(crate) fn back_with(app: &AppState, melding: &str) -> Response {
     Redirect::to(&format!("{}?melding={melding}", app.idp_path("/account"))).into_response()
 }
 
@@ -133,14 +135,28 @@ pub async fn page(
         Ok(found) => found,
         Err(res) => return Ok(res),
     };
-    let user = &principal.user;
-    let summary = factors::summary(&app.db, user.id).await?;
     let (notice_key, error_key) = match q.melding.as_deref() {
         Some("removed") => (Some("account.removed"), None),
         Some("last_factor") => (None, Some("account.last_factor")),
         Some("passkey_failed") => (None, Some("passkey.add_failed")),
+        Some("naam") => (Some("account.name_saved"), None),
+        Some("wachtwoord") => (Some("account.password_saved"), None),
         _ => (None, None),
     };
+    render(&app, &principal, StatusCode::OK, notice_key, error_key).await
+}
+
+/// The Profiel page of `principal` with a notice or an error (`error_key` may name a
+/// problem of the name or password form, shown at the top of the page).
+pub(crate) async fn render(
+    app: &AppState,
+    principal: &Principal,
+    status: StatusCode,
+    notice_key: Option<&'static str>,
+    error_key: Option<&'static str>,
+) -> Result<Response, PageError> {
+    let user = &principal.user;
+    let summary = factors::summary(&app.db, user.id).await?;
     let passkeys = summary
         .passkeys
         .iter()
@@ -153,7 +169,7 @@ pub async fn page(
         .collect();
     let mandatory = app.settings.mfa_required_from;
     let mut res = app.templates.page(
-        StatusCode::OK,
+        status,
         "idp/account.html",
         Ctx {
             name: user.name.clone(),
@@ -172,6 +188,8 @@ pub async fn page(
             recovery_action: app.idp_path("/account/herstelcodes"),
             passkey_start: app.idp_path("/passkey/register/start"),
             passkey_finish: app.idp_path("/passkey/register/finish"),
+            name_action: app.idp_path("/account/naam"),
+            password_action: app.idp_path("/account/wachtwoord"),
             notice_key,
             error_key,
             home: "/",

@@ -12,6 +12,7 @@ pub mod enrol;
 pub mod limits;
 pub mod notice;
 pub mod passkey;
+pub mod profile;
 pub mod request;
 pub mod reset;
 pub mod second_factor;
@@ -56,6 +57,8 @@ pub fn routes() -> Router<AppState> {
         .route("/account", get(account::page))
         .route("/account/totp", post(account::start_totp))
         .route("/account/herstelcodes", post(account::new_recovery_codes))
+        .route("/account/naam", post(profile::change_name))
+        .route("/account/wachtwoord", post(profile::change_password))
         .route(
             "/account/passkeys/{id}/verwijderen",
             post(account::remove_passkey),

@@ -30,6 +30,8 @@ pub enum Change {
     FactorsReset,
     /// An administrator changed the login e-mail (sent to the old address, ML-05).
     EmailChanged,
+    /// The owner changed its password on Profiel.
+    PasswordChanged,
 }
 
 impl Change {
@@ -42,6 +44,7 @@ impl Change {
             Self::RecoveryCodesRenewed => "notice_mail.recovery_codes_renewed",
             Self::FactorsReset => "notice_mail.factors_reset",
             Self::EmailChanged => "notice_mail.email_changed",
+            Self::PasswordChanged => "notice_mail.password_changed",
         }
     }
 }

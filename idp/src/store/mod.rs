@@ -17,6 +17,7 @@ pub mod grants;
 pub mod keys;
 pub mod offices;
 pub mod outbox;
+pub mod profile;
 pub mod sessions;
 pub mod steps;
 pub mod throttle;
