@@ -95,6 +95,10 @@ pub enum ApiError {
     /// The token is no longer accepted: sign in again.
     #[error("not signed in")]
     SignedOut,
+    /// The act needs a sign-in within the last minutes (RFC 9470
+    /// `insufficient_user_authentication`, SECURITY AC-08): sign in again, then repeat.
+    #[error("a recent sign-in is required")]
+    StepUp,
     /// The API could not be reached or answered nonsense.
     #[error("admin API unavailable: {0}")]
     Unavailable(String),
@@ -148,7 +152,17 @@ impl Api {
             return Ok(res);
         }
         if status == StatusCode::UNAUTHORIZED {
-            return Err(ApiError::SignedOut);
+            let step_up = res
+                .headers()
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.contains("error=\"insufficient_user_authentication\""));
+            return Err(if step_up {
+                ApiError::StepUp
+            } else {
+                ApiError::SignedOut
+            });
         }
         let detail = res
             .json::<ProblemBody>()

@@ -150,6 +150,8 @@ struct NotAllowed<'a> {
 async fn api_failure(app: &AppState, jar: &CookieJar, here: &str, e: ApiError) -> Response {
     match e {
         ApiError::SignedOut => app.rp.sign_in(jar.clone(), here).await,
+        // AC-08: back to the same page after a fresh sign-in, where the person repeats it.
+        ApiError::StepUp => app.rp.sign_in_again(jar.clone(), here).await,
         ApiError::Refused { status, detail } => (
             status,
             app.templates
@@ -384,9 +386,11 @@ pub(crate) async fn save(
     };
     // A main user's rights are its office's: the form shows them, it does not send them.
     let rights = (current.role != "main_user").then_some(form.rechten.as_slice());
+    // Only a new e-mail is sent: it is a new login and needs a recent sign-in (AC-08).
+    let email = form.email.trim();
     let change = UserChange {
         name: Some(form.name.trim()),
-        email: Some(form.email.trim()),
+        email: (!email.eq_ignore_ascii_case(&current.email)).then_some(email),
         rights,
         active: None,
     };

@@ -75,6 +75,9 @@ pub enum ManageError {
     /// No such user, or one outside the caller's scope (SECURITY AC-01: the same answer).
     #[error("no such user")]
     NotFound,
+    /// The act needs a sign-in within the last five minutes (SECURITY AC-08).
+    #[error("a recent sign-in is required")]
+    StepUpRequired,
     /// The caller sees the user but may not do this to it.
     #[error("not allowed")]
     Refused,
@@ -362,6 +365,9 @@ pub struct UserChange {
     pub rights: Option<Vec<String>>,
     /// Actief.
     pub active: Option<bool>,
+    /// Whether the caller signed in within the last five minutes: a new e-mail (a new
+    /// login) needs it (SECURITY AC-08).
+    pub recent_sign_in: bool,
 }
 
 /// U2: changes a user's name, e-mail, rights or active flag, made from `version`.
@@ -435,6 +441,9 @@ pub async fn update(
         new.insert("name".into(), json!(name));
     }
     let email_changed = email != before.email;
+    if email_changed && !change.recent_sign_in {
+        return Err(ManageError::StepUpRequired);
+    }
     if email_changed {
         old.insert("email".into(), json!(before.email.as_str()));
         new.insert("email".into(), json!(email.as_str()));

@@ -12,8 +12,8 @@ use std::time::{Duration as StdDuration, Instant};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
+    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, CsrfToken, EndSessionUrl, EndpointMaybeSet,
@@ -189,8 +189,19 @@ impl RelyingParty {
     /// Sends the browser to the idp to sign in (303), remembering `return_to` for after the
     /// callback; anything but a local path is replaced by the portal's home.
     pub async fn sign_in(&self, jar: CookieJar, return_to: &str) -> Response {
+        self.redirect_to_sign_in(jar, return_to, false).await
+    }
+
+    /// As [`Self::sign_in`], but the idp asks for the password (and second factor) again
+    /// even when its own session is live (`prompt=login`): for an act that needs a recent
+    /// sign-in, after the API answered with an RFC 9470 step-up challenge.
+    pub async fn sign_in_again(&self, jar: CookieJar, return_to: &str) -> Response {
+        self.redirect_to_sign_in(jar, return_to, true).await
+    }
+
+    async fn redirect_to_sign_in(&self, jar: CookieJar, return_to: &str, again: bool) -> Response {
         match self
-            .begin_login(jar, return_to, OffsetDateTime::now_utc())
+            .start_login(jar, return_to, again, OffsetDateTime::now_utc())
             .await
         {
             Ok((jar, url)) => (
@@ -212,13 +223,23 @@ impl RelyingParty {
         return_to: &str,
         now: OffsetDateTime,
     ) -> Result<(CookieJar, url::Url), RpError> {
+        self.start_login(jar, return_to, false, now).await
+    }
+
+    async fn start_login(
+        &self,
+        jar: CookieJar,
+        return_to: &str,
+        again: bool,
+        now: OffsetDateTime,
+    ) -> Result<(CookieJar, url::Url), RpError> {
         let provider = self.provider().await?;
         let browser = match cookies::login_id(&jar, &self.config.cookies) {
             Some(id) => id,
             None => CookieValue::generate().map_err(|e| RpError::Random(e.to_string()))?,
         };
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = provider
+        let mut request = provider
             .client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
@@ -226,8 +247,11 @@ impl RelyingParty {
                 Nonce::new_random,
             )
             .add_scopes(self.config.extra_scopes.iter().cloned())
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        if again {
+            request = request.add_prompt(CoreAuthPrompt::Login);
+        }
+        let (url, state, nonce) = request.url();
         let login = PendingLogin {
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),

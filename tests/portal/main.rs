@@ -17,6 +17,7 @@ mod oidc;
 mod profiel;
 mod rust_client;
 mod signin;
+mod step_up;
 mod support;
 mod tokens;
 mod twofactor;

@@ -23,7 +23,13 @@ pub struct Problem {
     pub detail: String,
     /// The request field the problem is about (an extension member), if one.
     pub field: Option<&'static str>,
+    /// The `WWW-Authenticate` challenge of a 401; `None` is `invalid_token`.
+    pub challenge: Option<&'static str>,
 }
+
+/// RFC 9470 §3: the user's sign-in is older than an act allows; sign in again, then repeat.
+pub const STEP_UP_CHALLENGE: &str = "Bearer error=\"insufficient_user_authentication\", \
+    error_description=\"a sign-in within the last 5 minutes is required\", max_age=\"300\"";
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -65,6 +71,16 @@ impl Problem {
             title,
             detail,
             field: None,
+            challenge: None,
+        }
+    }
+
+    /// The act needs a recent sign-in (SECURITY AC-08): 401 with the RFC 9470 challenge,
+    /// so the client signs the user in again (`prompt=login`) and repeats the call.
+    pub fn step_up(detail: String) -> Self {
+        Self {
+            challenge: Some(STEP_UP_CHALLENGE),
+            ..Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
         }
     }
 
@@ -162,6 +178,7 @@ impl Problem {
         let t = |key: &str| super::text(app, key);
         match e {
             ManageError::NotFound => Self::not_found(t("api.user_not_found")),
+            ManageError::StepUpRequired => Self::step_up(t("api.step_up")),
             ManageError::Refused => Self::forbidden(t("api.refused")),
             ManageError::Invalid { field, error } => {
                 Self::unprocessable(invalid_detail(app, field, &error), Some(field.as_str()))
@@ -240,9 +257,10 @@ impl IntoResponse for Problem {
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = self.challenge.unwrap_or("Bearer error=\"invalid_token\"");
             h.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                HeaderValue::from_static(challenge),
             );
         }
         res

@@ -291,7 +291,7 @@ pub async fn create(
         (status = 200, description = "Changed", body = UserJson,
          headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "Malformed, or a field that cannot be set (role, office_id, …)", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token; or, with an RFC 9470 `insufficient_user_authentication` challenge, a sign-in older than 5 minutes (AC-08: a new e-mail, a 2FA reset)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator, or not of this user", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "No such user, or not one the caller manages", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 409, description = "Dit e-mailadres is al in gebruik", body = ProblemSchema, content_type = "application/problem+json"),
@@ -314,6 +314,7 @@ pub async fn update(
         email: body.email,
         rights: body.rights,
         active: body.active,
+        recent_sign_in: caller.require_recent_sign_in(&app).is_ok(),
     };
     // A tag that is no version of ours matches nothing; the flow still hides unknown ids.
     let version = version.unwrap_or(0);
@@ -366,7 +367,7 @@ pub async fn send_activation(
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Reset: the user enrols again at its next sign-in"),
-        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token; or, with an RFC 9470 `insufficient_user_authentication` challenge, a sign-in older than 5 minutes (AC-08: a new e-mail, a 2FA reset)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "No such user, or not one the caller may reset", body = ProblemSchema, content_type = "application/problem+json"),
     )
@@ -379,6 +380,7 @@ pub async fn reset_second_factors(
 ) -> Result<Response, Problem> {
     let not_found = || Problem::not_found(text(&app, "api.user_not_found"));
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    caller.require_recent_sign_in(&app)?;
     let outcome =
         provision::reset_second_factors(&app, Some(&caller.principal), id, ip.text(), app.now())
             .await

@@ -22,6 +22,9 @@ pub(crate) struct AccessToken {
     pub(crate) jti: String,
     /// The grant of a user's token; absent on a service client's token.
     pub(crate) grant_id: Option<String>,
+    /// When the user last authenticated (a user's token only).
+    #[serde(default)]
+    pub(crate) auth_time: Option<i64>,
 }
 
 #[derive(Serialize)]
