@@ -16,6 +16,7 @@ mod logout;
 mod oidc;
 mod rust_client;
 mod signin;
+mod subkantoren;
 mod support;
 mod tokens;
 mod twofactor;
