@@ -227,7 +227,10 @@ pub(crate) struct VersionForm {
 }
 
 fn form_page(app: &AppState, status: StatusCode, page: FormPage<'_>) -> Response {
-    no_store(app.templates.page(status, "admin/head_office_form.html", page))
+    no_store(
+        app.templates
+            .page(status, "admin/head_office_form.html", page),
+    )
 }
 
 fn edit_path(id: &str) -> String {
@@ -494,7 +497,11 @@ async fn set_active(
         .update_office(&token, &id, version, &change)
         .await
         .map(|_| ());
-    let melding = if active { "geactiveerd" } else { "gedeactiveerd" };
+    let melding = if active {
+        "geactiveerd"
+    } else {
+        "gedeactiveerd"
+    };
     after_action(&app, &jar, &user, &token, &id, result, melding).await
 }
 
@@ -539,11 +546,9 @@ pub(crate) async fn resend_activation(
         Err(res) => return res,
     };
     let main = match app.api.users_of_office(&token, &office.id).await {
-        Ok(users) => users
-            .into_iter()
-            .find(|u| {
-                u.role == "main_user" && u.office.as_ref().is_some_and(|o| o.id == office.id)
-            }),
+        Ok(users) => users.into_iter().find(|u| {
+            u.role == "main_user" && u.office.as_ref().is_some_and(|o| o.id == office.id)
+        }),
         Err(e) => return failure(&app, &jar, &user, &here, BACK, e).await,
     };
     let result = match main {

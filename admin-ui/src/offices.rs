@@ -539,7 +539,10 @@ impl HeadManager {
 }
 
 fn form_page(app: &AppState, status: StatusCode, page: FormPage<'_>) -> Response {
-    no_store(app.templates.page(status, "admin/sub_office_form.html", page))
+    no_store(
+        app.templates
+            .page(status, "admin/sub_office_form.html", page),
+    )
 }
 
 fn edit_path(id: &str) -> String {
@@ -732,7 +735,11 @@ async fn set_active(
         .update_office(&m.token, &id, version, &change)
         .await
         .map(|_| ());
-    let melding = if active { "geactiveerd" } else { "gedeactiveerd" };
+    let melding = if active {
+        "geactiveerd"
+    } else {
+        "gedeactiveerd"
+    };
     after_action(&app, &jar, &m, &id, result, melding).await
 }
 
@@ -831,7 +838,10 @@ mod tests {
     fn refusals_of_the_act_keep_their_status() {
         assert_eq!(form_status(StatusCode::NOT_FOUND), StatusCode::NOT_FOUND);
         assert_eq!(form_status(StatusCode::FORBIDDEN), StatusCode::FORBIDDEN);
-        assert_eq!(form_status(StatusCode::CONFLICT), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            form_status(StatusCode::CONFLICT),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
         assert_eq!(
             form_status(StatusCode::PRECONDITION_FAILED),
             StatusCode::UNPROCESSABLE_ENTITY

@@ -65,7 +65,11 @@ async fn totals(portal: &Portal) -> (i64, i64, i64, i64) {
     (
         count(portal, "SELECT COUNT(*) FROM offices").await,
         count(portal, "SELECT COUNT(*) FROM users").await,
-        count(portal, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'office.%'").await,
+        count(
+            portal,
+            "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'office.%'",
+        )
+        .await,
         count(portal, "SELECT COUNT(*) FROM outbox").await,
     )
 }
@@ -134,8 +138,7 @@ testkit::both_databases! {
         let home = main.get("/").await;
         let list = main.get(&link(&home, "Subkantoren")).await;
         assert_eq!(list.status, 200, "{}", list.body);
-        assert!(list.body.contains("een overzicht van de ingevoerde kantoren")
-            || list.body.contains("overzicht van de ingevoerde kantoren"), "{}", list.body);
+        assert!(list.body.contains("een overzicht van de ingevoerde kantoren"), "{}", list.body);
         for column in ["Naam", "Nummer", "Plaats", "E-mailadres", "Rechten", "Actief"] {
             assert!(list.body.contains(&format!(">{column}</th>")), "{column}: {}", list.body);
         }
@@ -254,7 +257,7 @@ testkit::both_databases! {
             assert_eq!(r.status, 403, "{login}: {}", r.body);
         }
         assert_eq!(totals(&portal).await, before, "no refusal stored anything");
-        assert_eq!(office_state(&portal, "Z01").await.1, true);
+        assert!(office_state(&portal, "Z01").await.1, "still active");
     }
 
     /// "U kunt de gegevens aanpassen, het kantoor deactiveren of verwijderen": save with
@@ -293,7 +296,7 @@ testkit::both_databases! {
         let (deactivate, v) = button(&edit, "/deactiveren");
         let done = main.post(&deactivate, &[("version", &v.unwrap())]).await;
         assert!(done.body.contains("Het kantoor is gedeactiveerd"), "{}", done.body);
-        assert_eq!(office_state(&portal, "Z01").await.1, false);
+        assert!(!office_state(&portal, "Z01").await.1);
         let browser = Browser::new(&portal.base);
         let login = browser.get("/").await;
         let page = browser.sign_in(&login, SUB_EMPLOYEE, &password).await;
@@ -326,7 +329,7 @@ testkit::both_databases! {
         let r = main.post("/subkantoren/nieuw", &fields).await;
         assert_eq!(r.status, 404, "a sub-office under another head office: {}", r.body);
         assert_eq!(office_state(&portal, "67890").await, noord_before);
-        assert_eq!(office_state(&portal, "12345").await.1, true);
+        assert!(office_state(&portal, "12345").await.1);
         assert_eq!(totals(&portal).await, before);
 
         // Without "Zend e-mail met activatielink": no mail until "opnieuw versturen".

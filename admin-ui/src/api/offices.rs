@@ -207,7 +207,13 @@ impl Api {
     ) -> Result<OfficeDetail, ApiError> {
         let path = format!("/offices/{}", seg(id));
         let res = self
-            .send(token, Method::PATCH, &path, Some(version), Some(body(change)?))
+            .send(
+                token,
+                Method::PATCH,
+                &path,
+                Some(version),
+                Some(body(change)?),
+            )
             .await?;
         Self::json(res).await
     }
@@ -221,7 +227,11 @@ impl Api {
     }
 
     /// The users of one office the caller manages.
-    pub async fn users_of_office(&self, token: &str, office_id: &str) -> Result<Vec<User>, ApiError> {
+    pub async fn users_of_office(
+        &self,
+        token: &str,
+        office_id: &str,
+    ) -> Result<Vec<User>, ApiError> {
         let path = format!("/users{}", query(&[("office_id", &seg(office_id))]));
         let res = self.send(token, Method::GET, &path, None, None).await?;
         Ok(Self::json::<UserList>(res).await?.users)
