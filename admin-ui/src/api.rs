@@ -7,6 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod offices;
+
 /// A user as the API returns it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct User {

@@ -16,6 +16,8 @@ struct HomePage<'a> {
     user: &'a SignedInUser,
     products: Vec<&'a Product>,
     logout_action: String,
+    /// O2: the menu item "Subkantoren" (see `offices::shows_sub_offices`).
+    sub_offices_menu: bool,
 }
 
 /// `GET /`: the home page, or a sign-in for a visitor without a session.
@@ -27,7 +29,9 @@ pub(crate) async fn show(
     let Some(user) = user else {
         return app.rp.sign_in(jar, "/").await;
     };
+    let sub_offices_menu = crate::offices::shows_sub_offices_for(&app, &user, &jar).await;
     let page = HomePage {
+        sub_offices_menu,
         products: usable_products(&app.registry, &user),
         user: &user,
         logout_action: app.rp.logout_action(),

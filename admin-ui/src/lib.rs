@@ -8,7 +8,9 @@
 
 mod api;
 mod form;
+mod head_offices;
 mod home;
+mod offices;
 mod users;
 
 use std::sync::Arc;
@@ -125,6 +127,44 @@ impl AdminUi {
                 post(users::resend_activation),
             )
             .route("/gebruikers/{id}/2fa", post(users::reset_second_factors))
+            // Subkantoren (O2-O7) and the insurer's Hoofdkantoren (O1, O2, O6).
+            .route("/subkantoren", get(offices::list))
+            .route(
+                "/subkantoren/nieuw",
+                get(offices::new_form).post(offices::create),
+            )
+            .route(
+                "/subkantoren/{id}",
+                get(offices::edit_form).post(offices::save),
+            )
+            .route("/subkantoren/{id}/deactiveren", post(offices::deactivate))
+            .route("/subkantoren/{id}/activeren", post(offices::reactivate))
+            .route("/subkantoren/{id}/verwijderen", post(offices::delete))
+            .route(
+                "/subkantoren/{id}/activatiemail",
+                post(offices::resend_activation),
+            )
+            .route("/beheer/hoofdkantoren", get(head_offices::list))
+            .route(
+                "/beheer/hoofdkantoren/nieuw",
+                get(head_offices::new_form).post(head_offices::create),
+            )
+            .route(
+                "/beheer/hoofdkantoren/{id}",
+                get(head_offices::edit_form).post(head_offices::save),
+            )
+            .route(
+                "/beheer/hoofdkantoren/{id}/deactiveren",
+                post(head_offices::deactivate),
+            )
+            .route(
+                "/beheer/hoofdkantoren/{id}/activeren",
+                post(head_offices::reactivate),
+            )
+            .route(
+                "/beheer/hoofdkantoren/{id}/activatiemail",
+                post(head_offices::resend_activation),
+            )
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

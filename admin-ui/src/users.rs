@@ -44,6 +44,8 @@ struct ListPage<'a> {
     rows: Vec<Row>,
     show_office: bool,
     notice_key: Option<&'static str>,
+    /// O2: the menu item "Subkantoren" (see `offices::shows_sub_offices`).
+    sub_offices_menu: bool,
 }
 
 #[derive(Serialize)]
@@ -113,7 +115,7 @@ fn columns(app: &AppState, user: &SignedInUser) -> Vec<RightColumn> {
 }
 
 /// The signed-in manager and a live API token, or the response to give instead.
-async fn manager(
+pub(crate) async fn manager(
     app: &AppState,
     user: Option<SignedInUser>,
     jar: &CookieJar,
@@ -237,6 +239,7 @@ pub(crate) async fn list(
             rows,
             show_office,
             notice_key,
+            sub_offices_menu: crate::offices::shows_sub_offices(&app, &user, &token).await,
         },
     ))
 }

@@ -18,6 +18,7 @@ mod profiel;
 mod rust_client;
 mod signin;
 mod step_up;
+mod subkantoren;
 mod support;
 mod tokens;
 mod twofactor;
