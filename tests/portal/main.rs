@@ -7,6 +7,7 @@ mod admin_offices;
 mod admin_users;
 mod bad_input;
 mod browser_2fa;
+mod browser_beheer;
 mod cli;
 mod first_path;
 mod gebruikers;
