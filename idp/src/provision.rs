@@ -44,6 +44,9 @@ pub enum ProvisionError {
     /// No randomness.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A back-channel logout token could not be made.
+    #[error(transparent)]
+    Logout(#[from] crate::oidc::end_session::LogoutError),
 }
 
 /// The rule a unique violation stands for.
@@ -385,14 +388,14 @@ pub async fn reset_second_factors(
         crate::login::notice::Change::FactorsReset,
         now,
     )?;
-    crate::store::factors::reset(
-        &core.db,
-        t.user.id,
-        &entry,
-        std::slice::from_ref(&mail),
-        now,
-    )
-    .await?;
+    // Every session ends: the relying parties that hold one are told (back-channel logout,
+    // O6), in the same transaction.
+    let targets = crate::store::grants::logout_targets_of_user(&core.db, t.user.id).await?;
+    let mut mails = vec![mail];
+    mails.extend(crate::oidc::end_session::logout_deliveries(
+        core, &targets, now,
+    )?);
+    crate::store::factors::reset(&core.db, t.user.id, &entry, &mails, now).await?;
     core.mail_wake.notify_one();
     Ok(FactorReset::Done)
 }

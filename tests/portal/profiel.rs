@@ -188,4 +188,44 @@ testkit::both_databases! {
         assert!(page.url.contains("melding=reauth"), "{}", page.url);
         assert_eq!(password_hash(&portal, EMPLOYEE).await, before);
     }
+
+    /// O6, ML-04: a password reset and a 2FA reset end the user's sessions at the idp *and*
+    /// in the portal: the shell is told by back-channel logout and signs the browser out
+    /// within seconds.
+    async fn resets_sign_the_user_out_of_the_portal(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+
+        // "Wachtwoord vergeten": Ilse's portal session ends when the new password is set.
+        let ilse = Browser::new(&portal.base);
+        let home = ilse.sign_in(&ilse.get("/").await, EMPLOYEE, &password).await;
+        assert!(home.body.contains("Welkom"), "{}", home.body);
+        let other = Browser::new(&portal.base);
+        other.post("/idp/forgot", &[("email", EMPLOYEE)]).await;
+        let link = portal.nth_link(EMPLOYEE, "/idp/reset/", 1).await;
+        let set = other.post(&link, &[("password", NEW_PASSWORD), ("password_repeat", NEW_PASSWORD)]).await;
+        assert_eq!(set.status, 200, "{}", set.body);
+        assert!(signed_out_within_seconds(&ilse).await, "the reset left the portal session alive");
+
+        // A 2FA reset by the main user ends it too.
+        let ilse = Browser::new(&portal.base);
+        let home = ilse.sign_in(&ilse.get("/").await, EMPLOYEE, NEW_PASSWORD).await;
+        assert!(home.body.contains("Welkom"), "{}", home.body);
+        let main = Browser::new(&portal.base);
+        main.sign_in(&main.get("/").await, crate::admin_api::MAIN, &password).await;
+        let id = crate::admin_api::user_id(&portal, EMPLOYEE).await;
+        let done = main.post(&format!("/gebruikers/{id}/2fa"), &[]).await;
+        assert!(done.body.contains("De twee-factor-authenticatie is gewist."), "{}", done.body);
+        assert!(signed_out_within_seconds(&ilse).await, "the 2FA reset left the portal session alive");
+    }
+}
+
+/// Polls the shell until it asks `browser` to sign in; `false` after ten seconds.
+async fn signed_out_within_seconds(browser: &Browser) -> bool {
+    for _ in 0..100 {
+        if browser.get("/").await.body.contains("name=\"username\"") {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }

@@ -178,7 +178,22 @@ pub(crate) async fn set_password(
         ip: ip.text(),
         ..AuditRecord::new(kind.action)
     };
-    match tokens::consume_and_set_password(&app.db, &hash, kind.purpose, &phc, &audit, now).await? {
+    // A reset ends every session (ML-04): the relying parties holding one are told by
+    // back-channel logout, queued in the same transaction.
+    let logouts = if kind.purpose == Purpose::Reset {
+        let targets = crate::store::grants::logout_targets_of_user(&app.db, user_id).await?;
+        crate::oidc::end_session::logout_deliveries(app, &targets, now)
+            .map_err(PageError::internal)?
+    } else {
+        Vec::new()
+    };
+    let consumed =
+        tokens::consume_and_set_password(&app.db, &hash, kind.purpose, &phc, &audit, &logouts, now)
+            .await?;
+    if !logouts.is_empty() {
+        app.mail_wake.notify_one();
+    }
+    match consumed {
         LinkState::Valid { .. } => Ok(app.templates.page(
             StatusCode::OK,
             kind.done,

@@ -141,6 +141,7 @@ pub async fn consume_and_set_password(
     purpose: Purpose,
     password_hash: &str,
     audit: &AuditRecord,
+    mails: &[NewMail],
     now: OffsetDateTime,
 ) -> Result<LinkState, StoreError> {
     let now = at(now);
@@ -219,6 +220,9 @@ pub async fn consume_and_set_password(
         audit.target_user_id = Some(user_id);
         audit.actor_id = Some(user_id);
         insert_audit!(&mut *tx, &audit, now)?;
+        for m in mails {
+            insert_mail!(&mut *tx, m, now)?;
+        }
         tx.commit().await?;
         Ok(state)
     })

@@ -38,6 +38,7 @@ async fn consume(db: &Db, token: &str, phc: &str, now: OffsetDateTime) -> LinkSt
         Purpose::Activation,
         phc,
         &AuditRecord::new("user.activated"),
+        &[],
         now,
     )
     .await
@@ -171,6 +172,7 @@ testkit::both_databases! {
             Purpose::Reset,
             "phc",
             &AuditRecord::new("user.password_reset"),
+            &[],
             T0,
         )
         .await
@@ -217,6 +219,7 @@ testkit::both_databases! {
                         Purpose::Activation,
                         phc,
                         &AuditRecord::new("user.activated"),
+                        &[],
                         T0,
                     )
                     .await
