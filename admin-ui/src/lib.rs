@@ -7,6 +7,7 @@
 //! data only through the idp's admin API.
 
 mod api;
+mod audit;
 mod home;
 mod users;
 
@@ -124,6 +125,8 @@ impl AdminUi {
                 post(users::resend_activation),
             )
             .route("/gebruikers/{id}/2fa", post(users::reset_second_factors))
+            // Auditlog (SPEC L1).
+            .route("/auditlog", get(audit::show))
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

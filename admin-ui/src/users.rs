@@ -113,7 +113,7 @@ fn columns(app: &AppState, user: &SignedInUser) -> Vec<RightColumn> {
 }
 
 /// The signed-in manager and a live API token, or the response to give instead.
-async fn manager(
+pub(crate) async fn manager(
     app: &AppState,
     user: Option<SignedInUser>,
     jar: &CookieJar,
@@ -147,7 +147,7 @@ struct NotAllowed<'a> {
 }
 
 /// What the page shows for an API failure that is not a refusal of the input.
-async fn api_failure(app: &AppState, jar: &CookieJar, here: &str, e: ApiError) -> Response {
+pub(crate) async fn api_failure(app: &AppState, jar: &CookieJar, here: &str, e: ApiError) -> Response {
     match e {
         ApiError::SignedOut => app.rp.sign_in(jar.clone(), here).await,
         ApiError::Refused { status, detail } => (
@@ -174,7 +174,7 @@ struct Problem {
     detail: String,
 }
 
-fn no_store(res: Response) -> Response {
+pub(crate) fn no_store(res: Response) -> Response {
     ([web_kit::headers::no_store()], res).into_response()
 }
 
