@@ -275,6 +275,7 @@ mod view {
             let seen_s = all(&db, Scope::OfficeTree(w.s), &q(), 100).await;
             let got_s = ids(&seen_s);
             assert!(got_s.contains(&w.e_update_s) && got_s.contains(&w.e_failed_s));
+            assert!(seen_s.iter().any(|e| e.target_user.as_ref().map(|u| u.id) == Some(w.main_s)));
             for e in [w.e_login_h, w.e_probe_by_h, w.e_no_office_h, w.e_failed_b] {
                 assert!(!got_s.contains(&e), "{e} leaked to the sub-office");
             }
