@@ -147,7 +147,12 @@ struct NotAllowed<'a> {
 }
 
 /// What the page shows for an API failure that is not a refusal of the input.
-pub(crate) async fn api_failure(app: &AppState, jar: &CookieJar, here: &str, e: ApiError) -> Response {
+pub(crate) async fn api_failure(
+    app: &AppState,
+    jar: &CookieJar,
+    here: &str,
+    e: ApiError,
+) -> Response {
     match e {
         ApiError::SignedOut => app.rp.sign_in(jar.clone(), here).await,
         ApiError::Refused { status, detail } => (

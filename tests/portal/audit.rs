@@ -26,10 +26,12 @@ async fn office_id(portal: &Portal, number: &'static str) -> String {
 
 async fn audit_rows(portal: &Portal) -> i64 {
     let db = portal.db().await;
-    idp::with_db!(&db, |pool| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log")
-        .fetch_one(pool)
-        .await
-        .unwrap())
+    idp::with_db!(&db, |pool| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_log"
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap())
 }
 
 /// Every entry the token gets for `query`, following `next`.
@@ -37,7 +39,15 @@ async fn every_entry(portal: &Portal, token: &str, query: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut before = String::new();
     loop {
-        let a = call(portal, "GET", &format!("/audit?limit=7&{query}{before}"), token, None, None).await;
+        let a = call(
+            portal,
+            "GET",
+            &format!("/audit?limit=7&{query}{before}"),
+            token,
+            None,
+            None,
+        )
+        .await;
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.header("cache-control").as_deref(), Some("no-store"));
         out.extend(a.body["entries"].as_array().unwrap().iter().cloned());

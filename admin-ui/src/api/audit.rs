@@ -134,7 +134,11 @@ fn encode(s: &str) -> String {
 
 impl Api {
     /// One page of the audit log the caller may read.
-    pub async fn audit_log(&self, token: &str, filter: &AuditFilter) -> Result<AuditPage, ApiError> {
+    pub async fn audit_log(
+        &self,
+        token: &str,
+        filter: &AuditFilter,
+    ) -> Result<AuditPage, ApiError> {
         let path = format!("/audit?{}", filter.query());
         let res = self.send(token, Method::GET, &path, None, None).await?;
         Self::json(res).await
@@ -142,7 +146,9 @@ impl Api {
 
     /// The offices the caller manages, for the audit view's Kantoor choice.
     pub async fn audit_offices(&self, token: &str) -> Result<Vec<AuditOfficeChoice>, ApiError> {
-        let res = self.send(token, Method::GET, "/offices", None, None).await?;
+        let res = self
+            .send(token, Method::GET, "/offices", None, None)
+            .await?;
         Ok(Self::json::<OfficeChoices>(res).await?.offices)
     }
 }

@@ -158,7 +158,11 @@ fn bad(key: &'static str, field: &'static str) -> BadParam {
     BadParam { key, field }
 }
 
-fn uuid_param(v: &Option<String>, key: &'static str, field: &'static str) -> Result<Option<Uuid>, BadParam> {
+fn uuid_param(
+    v: &Option<String>,
+    key: &'static str,
+    field: &'static str,
+) -> Result<Option<Uuid>, BadParam> {
     given(v)
         .map(|s| Uuid::parse_str(s).map_err(|_| bad(key, field)))
         .transpose()
@@ -176,8 +180,7 @@ pub fn parse(p: &AuditParams) -> Result<AuditFilter, BadParam> {
     let action = given(&p.action).map(str::to_owned);
     if let Some(a) = &action {
         let well_formed = a.len() <= MAX_ACTION
-            && a
-                .bytes()
+            && a.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
             && !a.starts_with('.');
         if !well_formed {
@@ -230,7 +233,9 @@ pub async fn search(
         office_id: filter.office_id,
         user_id: filter.user_id,
         action: filter.action.clone(),
-        from: filter.from.map(|d| d.with_time(Time::MIDNIGHT).assume_utc()),
+        from: filter
+            .from
+            .map(|d| d.with_time(Time::MIDNIGHT).assume_utc()),
         until: filter
             .to
             .and_then(Date::next_day)
@@ -318,9 +323,15 @@ pub async fn list(
         p.field = Some(b.field);
         p
     })?;
-    let page = search(&app, &caller.principal, &filter, ip.text().as_deref(), app.now())
-        .await
-        .map_err(|e| Problem::of(&app, e))?;
+    let page = search(
+        &app,
+        &caller.principal,
+        &filter,
+        ip.text().as_deref(),
+        app.now(),
+    )
+    .await
+    .map_err(|e| Problem::of(&app, e))?;
     let body = AuditPageJson {
         entries: page.entries.into_iter().map(AuditEntryJson::of).collect(),
         next: page.next,
@@ -387,7 +398,11 @@ mod tests {
             (vec![("action", "login'--")], "action"),
             (vec![("action", "%")], "action"),
         ] {
-            assert_eq!(parse(&params(&pairs)).unwrap_err().field, field, "{pairs:?}");
+            assert_eq!(
+                parse(&params(&pairs)).unwrap_err().field,
+                field,
+                "{pairs:?}"
+            );
         }
     }
 

@@ -378,7 +378,11 @@ pub async fn search(
     }?;
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next = if more { rows.last().map(|r| r.id) } else { None };
+    let next = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok(AuditPage {
         entries: rows.into_iter().map(EntryRow::into_entry).collect(),
         next,

@@ -169,13 +169,38 @@ mod view {
             ..AuditRecord::new(action)
         };
         World {
-            e_login_h: write(db, rec("login.succeeded", Some(emp_h), Some(emp_h), Some(h)), day(1)).await,
-            e_failed_b: write(db, rec("login.failed", None, Some(emp_bid), Some(b)), day(2)).await,
-            e_update_s: write(db, rec("user.updated", Some(main_h), Some(main_s), Some(s)), day(3)).await,
+            e_login_h: write(
+                db,
+                rec("login.succeeded", Some(emp_h), Some(emp_h), Some(h)),
+                day(1),
+            )
+            .await,
+            e_failed_b: write(
+                db,
+                rec("login.failed", None, Some(emp_bid), Some(b)),
+                day(2),
+            )
+            .await,
+            e_update_s: write(
+                db,
+                rec("user.updated", Some(main_h), Some(main_s), Some(s)),
+                day(3),
+            )
+            .await,
             e_failed_s: write(db, rec("login.failed", None, Some(main_s), Some(s)), day(3)).await,
-            e_probe_by_b: write(db, rec("admin.denied", Some(main_b), Some(emp_h), None), day(4)).await,
+            e_probe_by_b: write(
+                db,
+                rec("admin.denied", Some(main_b), Some(emp_h), None),
+                day(4),
+            )
+            .await,
             e_probe_by_h: write(db, rec("admin.denied", Some(main_h), None, Some(b)), day(4)).await,
-            e_insurer_b: write(db, rec("user.created", Some(admin_id), Some(emp_bid), Some(b)), day(5)).await,
+            e_insurer_b: write(
+                db,
+                rec("user.created", Some(admin_id), Some(emp_bid), Some(b)),
+                day(5),
+            )
+            .await,
             e_no_office_h: write(db, rec("login.failed", None, Some(emp_h), None), day(5)).await,
             h,
             s,
@@ -195,9 +220,17 @@ mod view {
         let mut out: Vec<AuditEntry> = Vec::new();
         let mut before = None;
         for _ in 0..1000 {
-            let page = audit::search(db, scope, &AuditQuery { before, limit, ..q.clone() })
-                .await
-                .unwrap();
+            let page = audit::search(
+                db,
+                scope,
+                &AuditQuery {
+                    before,
+                    limit,
+                    ..q.clone()
+                },
+            )
+            .await
+            .unwrap();
             assert!(page.entries.len() as i64 <= limit);
             out.extend(page.entries);
             match page.next {
@@ -216,7 +249,10 @@ mod view {
     }
 
     fn q() -> AuditQuery {
-        AuditQuery { limit: 100, ..AuditQuery::default() }
+        AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        }
     }
 
     testkit::both_databases! {
