@@ -224,7 +224,7 @@ pub(crate) async fn show(
         tot: value(&form.tot),
         lines,
         error,
-        older: next.map(|n| format!("{HERE}?{}", form.pairs(Some(&n)))),
+        older: next.map(|n| format!("{HERE}?{}", form.pairs(Some(n.as_str())))),
         newest: form
             .ouder_dan
             .as_deref()

@@ -9,8 +9,6 @@ use super::{Api, ApiError};
 /// A user named in an entry; no name when the API may not say it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditUser {
-    /// Id.
-    pub id: String,
     /// Naam.
     pub name: Option<String>,
     /// E-mailadres (of the user acted upon).
@@ -21,8 +19,6 @@ pub struct AuditUser {
 /// An office named in an entry.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditOffice {
-    /// Id.
-    pub id: String,
     /// Naam.
     pub name: Option<String>,
     /// Number.
@@ -32,8 +28,6 @@ pub struct AuditOffice {
 /// One entry.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditEntry {
-    /// Id, the paging cursor.
-    pub id: String,
     /// RFC 3339.
     pub at: String,
     /// What happened (`user.created`).
@@ -66,8 +60,6 @@ pub struct AuditOfficeChoice {
     pub name: String,
     /// Number.
     pub number: String,
-    /// `head_office` or `sub_office`.
-    pub kind: String,
 }
 
 #[derive(Deserialize)]
