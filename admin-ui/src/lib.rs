@@ -7,6 +7,7 @@
 //! data only through the idp's admin API.
 
 mod api;
+mod audit;
 mod form;
 mod head_offices;
 mod home;
@@ -165,6 +166,8 @@ impl AdminUi {
                 "/beheer/hoofdkantoren/{id}/activatiemail",
                 post(head_offices::resend_activation),
             )
+            // Auditlog (SPEC L1).
+            .route("/auditlog", get(audit::show))
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

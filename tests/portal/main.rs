@@ -5,6 +5,7 @@
 mod admin_api;
 mod admin_offices;
 mod admin_users;
+mod audit;
 mod bad_input;
 mod browser_2fa;
 mod browser_beheer;

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{offices, users};
+use super::{audit, offices, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -35,6 +35,7 @@ use super::{offices, users};
         offices::create_sub_office,
         offices::update,
         offices::delete,
+        audit::list,
     ),
     components(schemas(
         users::UserJson,
@@ -49,6 +50,10 @@ use super::{offices, users};
         offices::NewHeadOfficeJson,
         offices::NewSubOfficeJson,
         offices::OfficePatchJson,
+        audit::AuditPageJson,
+        audit::AuditEntryJson,
+        audit::AuditUserJson,
+        audit::AuditOfficeJson,
         ProblemSchema,
     )),
     modifiers(&BearerAuth),
@@ -56,6 +61,7 @@ use super::{offices, users};
     tags(
         (name = "users", description = "Gebruikers: the users of an office tree (SPEC U1–U5, A4, F3)"),
         (name = "offices", description = "Kantoren and Subkantoren: head offices (the insurer) and their sub-offices (SPEC O1–O7)"),
+        (name = "audit", description = "Auditlog: who did what, on whom, when and from where (SPEC L1)"),
     )
 )]
 pub struct ApiDoc;
