@@ -3,6 +3,8 @@
 //! API, so the API's permission rules are the only ones). Refusals come back as RFC 9457
 //! problems whose Dutch `detail` the pages show as they are.
 
+pub(crate) mod clients;
+
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -41,11 +43,6 @@ pub struct Office {
     pub name: String,
     /// `head_office` or `sub_office`.
     pub kind: String,
-}
-
-#[derive(Deserialize)]
-struct UserList {
-    users: Vec<User>,
 }
 
 /// A new user.
@@ -163,12 +160,6 @@ impl Api {
         res.json()
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))
-    }
-
-    /// The users the caller manages.
-    pub async fn users(&self, token: &str) -> Result<Vec<User>, ApiError> {
-        let res = self.send(token, Method::GET, "/users", None, None).await?;
-        Ok(Self::json::<UserList>(res).await?.users)
     }
 
     /// One user.

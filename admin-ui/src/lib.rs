@@ -7,6 +7,7 @@
 //! data only through the idp's admin API.
 
 mod api;
+mod console;
 mod home;
 mod users;
 
@@ -124,6 +125,12 @@ impl AdminUi {
                 post(users::resend_activation),
             )
             .route("/gebruikers/{id}/2fa", post(users::reset_second_factors))
+            // The insurer's console: search and OIDC clients (issue 6).
+            .route("/beheer/zoeken", get(console::search))
+            .route(
+                "/beheer/clients",
+                get(console::clients).post(console::register),
+            )
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

@@ -7,6 +7,7 @@
 //! storage in `store`, HTTP in `oidc` and `login`.
 
 pub mod api;
+pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -8,6 +8,7 @@ mod admin_users;
 mod bad_input;
 mod browser_2fa;
 mod cli;
+mod console;
 mod first_path;
 mod gebruikers;
 mod interop;

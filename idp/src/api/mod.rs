@@ -7,6 +7,7 @@
 //! own shell) are accepted: a main user's token held by some product portal or third party
 //! cannot administer anything (SECURITY AC-01).
 
+pub mod clients;
 pub mod offices;
 pub mod openapi;
 pub mod problem;
@@ -49,6 +50,8 @@ pub fn routes() -> Router<AppState> {
             "/offices/{id}/sub-offices",
             post(offices::create_sub_office),
         )
+        // The insurer's console: OIDC clients (issue 6).
+        .route("/clients", get(clients::list).post(clients::create))
 }
 
 /// The authenticated caller of an admin route: an active main user or insurer admin,
