@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use idp::clients::{ClientError, ClientRequest};
 use idp::config::Settings;
 use idp::domain::NewHeadOffice;
+use idp::oidc_clients::{ClientError, ClientRequest};
 use idp::store::clients::Taken;
 use idp::{Idp, keys};
 
@@ -154,7 +154,7 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         require_pkce: !a.insecure_no_pkce,
         id_token_alg: a.id_token_alg.clone(),
     };
-    let prepared = match idp::clients::prepare(&request) {
+    let prepared = match idp::oidc_clients::prepare(&request) {
         Ok(p) => p,
         Err(ClientError::Refused(why)) => {
             eprintln!("refused: {why}");
@@ -173,7 +173,7 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         println!("a new {} signing key is published", client.id_token_alg);
     }
     // The operator may replace a registration (a new secret, other URIs).
-    idp::clients::store(
+    idp::oidc_clients::store(
         &idp.state,
         None,
         &prepared,

@@ -7,7 +7,6 @@
 //! storage in `store`, HTTP in `oidc` and `login`.
 
 pub mod api;
-pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod demo;
@@ -21,6 +20,7 @@ pub mod mail;
 pub mod manage;
 pub mod offices;
 pub mod oidc;
+pub mod oidc_clients;
 pub mod provision;
 pub mod quotes;
 pub mod state;

@@ -39,8 +39,8 @@ async fn all_pages(
     limit: u32,
 ) -> (Vec<String>, u32) {
     let mut ids = Vec::new();
-    let mut page = 1;
-    let mut pages = 0;
+    let mut page: u32 = 1;
+    let mut pages: u32 = 0;
     loop {
         let sep = if path.contains('?') { '&' } else { '?' };
         let answer = call(

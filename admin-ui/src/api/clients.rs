@@ -11,8 +11,6 @@ use super::{Api, ApiError, User};
 pub struct UserPage {
     /// The users on it.
     pub users: Vec<User>,
-    /// Its number.
-    pub page: u32,
     /// The next page's number; `None` on the last.
     pub next: Option<u32>,
 }

@@ -1,6 +1,6 @@
 //! OIDC clients in the admin API (issue 6; SPEC §4): the insurer's console lists and
 //! registers the clients of this provider. Insurer admins only (a main user gets 403). A
-//! registration goes through `crate::clients`, the same path as `portal client add`; the
+//! registration goes through `crate::oidc_clients`, the same path as `portal client add`; the
 //! generated secret is in the answer once and is stored only as its hash, so no list or
 //! later answer can show it (SECURITY OP-10).
 
@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 
 use super::problem::{Problem, ProblemSchema};
 use super::{ApiJson, Caller, text};
-use crate::clients::{self, ClientError, ClientRequest};
 use crate::login::client::ClientIp;
+use crate::oidc_clients::{self as clients, ClientError, ClientRequest};
 use crate::state::AppState;
 use crate::store::clients::Client;
 
