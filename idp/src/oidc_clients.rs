@@ -399,7 +399,7 @@ pub async fn list(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn request() -> ClientRequest {
