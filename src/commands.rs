@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use idp::config::Settings;
 use idp::domain::NewHeadOffice;
-use idp::store::clients::{self, Client};
-use idp::{Idp, crypto, keys};
+use idp::oidc_clients::{ClientError, ClientRequest};
+use idp::store::clients::Taken;
+use idp::{Idp, keys};
 
 use crate::cli::{AddClientArgs, AddHeadArgs, AddInsurerAdminArgs, ResetTwoFactorArgs};
 use crate::settings;
@@ -133,71 +134,35 @@ pub async fn reset_two_factor(
 
 pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<ExitCode> {
     let idp = open(settings).await?;
-    if a.secret.as_ref().is_some_and(|s| s.len() < 32) {
-        eprintln!("refused: the client secret must be at least 32 characters");
-        return Ok(ExitCode::from(2));
-    }
     let jwks = match &a.jwks_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if let Err(reason) = idp::oidc::client_auth::check_client_jwks(&text) {
-                eprintln!("refused: {}: {reason}", path.display());
-                return Ok(ExitCode::from(2));
-            }
-            Some(text)
-        }
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
         None => None,
     };
-    // Without a secret or keys, the portal makes the secret: 256 random bits, shown once.
-    let generated = match (&a.secret, &jwks) {
-        (None, None) => Some(crypto::random_token()?),
-        _ => None,
-    };
-    let secret = a.secret.clone().or_else(|| generated.clone());
-    // SECURITY OP-28: a client id never looks like a user's `sub` (a UUID).
-    if uuid::Uuid::parse_str(&a.id).is_ok() {
-        eprintln!("refused: a client id must not be a UUID");
-        return Ok(ExitCode::from(2));
-    }
-    let mut grant_types = a.grant_types.clone();
-    if grant_types.is_empty() {
-        grant_types.push("authorization_code".into());
-    }
-    grant_types.sort();
-    grant_types.dedup();
-    let code_flow = grant_types.iter().any(|g| g == "authorization_code");
-    if code_flow && a.redirect_uris.is_empty() {
-        eprintln!("refused: the authorization_code grant needs at least one --redirect-uri");
-        return Ok(ExitCode::from(2));
-    }
-    if !code_flow && grant_types.iter().any(|g| g == "refresh_token") {
-        eprintln!("refused: refresh_token comes only with authorization_code");
-        return Ok(ExitCode::from(2));
-    }
-    for uri in a
-        .redirect_uris
-        .iter()
-        .chain(&a.post_logout_redirect_uris)
-        .chain(&a.backchannel_logout_uri)
-    {
-        if let Err(reason) = check_client_uri(uri) {
-            eprintln!("refused: {uri}: {reason}");
-            return Ok(ExitCode::from(2));
-        }
-    }
-    let client = Client {
-        name: a.name.clone().unwrap_or_else(|| a.id.clone()),
+    // The same checks and secret as the console's registration (idp::clients).
+    let request = ClientRequest {
         client_id: a.id.clone(),
-        secret_hash: secret.as_deref().map(crypto::token_hash),
+        name: a.name.clone(),
+        secret: a.secret.clone(),
+        jwks,
         redirect_uris: a.redirect_uris,
         post_logout_redirect_uris: a.post_logout_redirect_uris,
         backchannel_logout_uri: a.backchannel_logout_uri,
+        grant_types: a.grant_types,
         require_pkce: !a.insecure_no_pkce,
-        grant_types,
-        jwks,
         id_token_alg: a.id_token_alg.clone(),
     };
+    let prepared = match idp::oidc_clients::prepare(&request) {
+        Ok(p) => p,
+        Err(ClientError::Refused(why)) => {
+            eprintln!("refused: {why}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let client = &prepared.client;
     // SPEC §4: a client may have its ID tokens signed ES256 or EdDSA; a key of that kind
     // is made and published the first time one is registered.
     let alg = keys::ID_TOKEN_ALGS
@@ -207,30 +172,22 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
     if keys::ensure_alg(&idp.state.db, &idp.key_sealer()?, alg, idp.state.now()).await? {
         println!("a new {} signing key is published", client.id_token_alg);
     }
-    clients::upsert(&idp.state.db, &client, idp.state.now()).await?;
+    // The operator may replace a registration (a new secret, other URIs).
+    idp::oidc_clients::store(
+        &idp.state,
+        None,
+        &prepared,
+        Taken::Replace,
+        None,
+        idp.state.now(),
+    )
+    .await?;
     println!("client {} registered", client.client_id);
-    if let Some(secret) = generated {
+    if let Some(secret) = &prepared.generated_secret {
         // Printed once, to the operator's terminal only: the portal keeps just its hash.
         println!("client secret (shown once, store it in the client now): {secret}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// SECURITY OP-04: https only (or a loopback http address for native apps and
-/// development), no fragment, no wildcard.
-fn check_client_uri(uri: &str) -> Result<(), &'static str> {
-    let url = url::Url::parse(uri).map_err(|_| "not an absolute URL")?;
-    if url.fragment().is_some() {
-        return Err("a fragment is not allowed");
-    }
-    if uri.contains('*') {
-        return Err("a wildcard is not allowed");
-    }
-    match (url.scheme(), url.host_str()) {
-        ("https", Some(_)) => Ok(()),
-        ("http", Some("127.0.0.1" | "[::1]" | "localhost")) => Ok(()),
-        _ => Err("only https (or http on 127.0.0.1) is allowed"),
-    }
 }
 
 pub async fn rotate_keys(settings: Settings) -> anyhow::Result<ExitCode> {
@@ -241,26 +198,4 @@ pub async fn rotate_keys(settings: Settings) -> anyhow::Result<ExitCode> {
         keys::ROTATION_LEAD.whole_minutes()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_uris_follow_op_04() {
-        assert!(check_client_uri("https://rp.example.nl/cb").is_ok());
-        assert!(check_client_uri("http://127.0.0.1:9000/cb").is_ok());
-        for bad in [
-            "http://rp.nl/cb",
-            "https://rp.nl/cb#x",
-            "https://*.rp.nl/cb",
-            "javascript:alert(1)",
-            "JavaScript:x",
-            "data:text/html,x",
-            "/cb",
-        ] {
-            assert!(check_client_uri(bad).is_err(), "{bad}");
-        }
-    }
 }

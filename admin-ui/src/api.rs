@@ -4,6 +4,7 @@
 //! problems whose Dutch `detail` the pages show as they are.
 
 pub(crate) mod audit;
+pub(crate) mod clients;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -47,10 +48,17 @@ pub struct Office {
     pub kind: String,
 }
 
+/// One page of a list answer (`users` or `offices`) and the number of the next page.
 #[derive(Deserialize)]
-struct UserList {
-    users: Vec<User>,
+struct Paged<T> {
+    #[serde(alias = "users", alias = "offices")]
+    items: Vec<T>,
+    next: Option<u32>,
 }
+
+/// At most this many pages of 200 are read for a choice list (40,000 rows): a bound, not
+/// a figure anyone should reach; a form that needs more asks the API with `q` instead.
+const MAX_PAGES: u32 = 200;
 
 /// A new user.
 #[derive(Debug, Serialize)]
@@ -183,10 +191,31 @@ impl Api {
             .map_err(|e| ApiError::Unavailable(e.to_string()))
     }
 
-    /// The users the caller manages.
+    /// Every item of a paged list at `path` (which may carry a query), following `next`:
+    /// for the choices of a form and the lists a page filters itself.
+    pub(crate) async fn all_pages<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> Result<Vec<T>, ApiError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut page = 1;
+        loop {
+            let url = format!("{path}{sep}limit=200&page={page}");
+            let res = self.send(token, Method::GET, &url, None, None).await?;
+            let answer: Paged<T> = Self::json(res).await?;
+            items.extend(answer.items);
+            match answer.next {
+                Some(next) if next > page && next <= MAX_PAGES => page = next,
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Every user the caller manages.
     pub async fn users(&self, token: &str) -> Result<Vec<User>, ApiError> {
-        let res = self.send(token, Method::GET, "/users", None, None).await?;
-        Ok(Self::json::<UserList>(res).await?.users)
+        self.all_pages(token, "/users").await
     }
 
     /// One user.

@@ -8,6 +8,7 @@
 
 mod api;
 mod audit;
+mod console;
 mod form;
 mod head_offices;
 mod home;
@@ -168,6 +169,12 @@ impl AdminUi {
             )
             // Auditlog (SPEC L1).
             .route("/auditlog", get(audit::show))
+            // The insurer's console: search and OIDC clients (issue 6).
+            .route("/beheer/zoeken", get(console::search))
+            .route(
+                "/beheer/clients",
+                get(console::clients).post(console::register),
+            )
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

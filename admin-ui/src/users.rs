@@ -46,6 +46,10 @@ struct ListPage<'a> {
     notice_key: Option<&'static str>,
     /// O2: the menu item "Subkantoren" (see `offices::shows_sub_offices`).
     sub_offices_menu: bool,
+    /// Paging: this page's number, and the previous and next page when there are.
+    page: u32,
+    previous: Option<u32>,
+    next: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +73,19 @@ struct FormPage<'a> {
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     melding: Option<String>,
+    /// The page (issue 6: an insurer admin may face 100,000 users).
+    /// Text, so that a malformed value shows page 1 rather than a bare 400.
+    pagina: Option<String>,
+}
+
+/// Users per page of the list.
+const PAGE_SIZE: u32 = 50;
+
+/// `?pagina=`: a page number from 1; anything else is page 1.
+pub(crate) fn page_number(raw: Option<&str>) -> u32 {
+    raw.and_then(|p| p.trim().parse::<u32>().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1)
 }
 
 /// The user form.
@@ -198,10 +215,12 @@ pub(crate) async fn list(
         Ok(found) => found,
         Err(res) => return res,
     };
-    let users = match app.api.users(&token).await {
-        Ok(u) => u,
+    let page = page_number(q.pagina.as_deref());
+    let found = match app.api.users_page(&token, "", page, PAGE_SIZE).await {
+        Ok(p) => p,
         Err(e) => return api_failure(&app, &jar, "/gebruikers", e).await,
     };
+    let (next, users) = (found.next, found.users);
     let columns = columns(&app, &user);
     let own_office = user.office.as_ref().map(|o| o.id.clone());
     let show_office = users
@@ -245,6 +264,9 @@ pub(crate) async fn list(
             show_office,
             notice_key,
             sub_offices_menu: crate::offices::shows_sub_offices(&app, &user, &token).await,
+            page,
+            previous: (page > 1).then_some(page - 1),
+            next,
         },
     ))
 }

@@ -20,6 +20,7 @@ pub mod mail;
 pub mod manage;
 pub mod offices;
 pub mod oidc;
+pub mod oidc_clients;
 pub mod provision;
 pub mod quotes;
 pub mod state;

@@ -23,7 +23,7 @@ use crate::state::Core;
 use crate::store::accounts::{self, NewAccount, NewUserRecord, Principal};
 use crate::store::audit::{self, AuditRecord};
 use crate::store::tokens::{self, Purpose};
-use crate::store::users::{self, Filter, Updated, UserUpdate, UserView};
+use crate::store::users::{self, Filter, Page, Paged, Updated, UserUpdate, UserView};
 use crate::store::{Constraint, StoreError, grants};
 
 /// A field of a user, as the API names it.
@@ -210,9 +210,10 @@ pub async fn list(
     core: &Core,
     caller: &Principal,
     filter: &Filter,
-) -> Result<Vec<UserView>, ManageError> {
+    page: Page,
+) -> Result<Paged<UserView>, ManageError> {
     let scope = manage::scope(&actor_of(caller));
-    Ok(users::list(&core.db, scope, filter, &core.registry).await?)
+    Ok(users::list(&core.db, scope, filter, page, &core.registry).await?)
 }
 
 /// The user `id` if the caller may do `act` to it. A refusal is audited (SECURITY AC-01,

@@ -27,6 +27,7 @@ use crate::store::accounts::{self, NewAccount, NewOfficeRecord, NewUserRecord, P
 use crate::store::audit::{self, AuditRecord};
 use crate::store::offices::{self, OfficeFilter, OfficeUpdate, OfficeView, Outcome};
 use crate::store::tokens::Purpose;
+use crate::store::users::{Page, Paged};
 use crate::store::{Constraint, StoreError, grants};
 
 /// The rule's view of an office.
@@ -106,9 +107,10 @@ pub async fn list(
     core: &Core,
     caller: &Principal,
     filter: &OfficeFilter,
-) -> Result<Vec<OfficeView>, ManageError> {
+    page: Page,
+) -> Result<Paged<OfficeView>, ManageError> {
     let scope = manage::scope(&actor_of(caller));
-    Ok(offices::list(&core.db, scope, filter, &core.registry).await?)
+    Ok(offices::list(&core.db, scope, filter, page, &core.registry).await?)
 }
 
 /// One office the caller manages.

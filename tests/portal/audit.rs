@@ -95,7 +95,7 @@ testkit::both_databases! {
         // An employee: 403, as on every admin route.
         let refused = call(&portal, "GET", "/audit", &employee, None, None).await;
         assert_eq!(refused.status, 403, "{}", refused.body);
-        assert_eq!(refused.body.to_string().contains("entries"), false);
+        assert!(!refused.body.to_string().contains("entries"));
 
         // The main user: its tree, never Pensioenhuis Noord.
         let noord_office = office_id(&portal, "67890").await;

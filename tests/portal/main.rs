@@ -10,6 +10,7 @@ mod bad_input;
 mod browser_2fa;
 mod browser_beheer;
 mod cli;
+mod console;
 mod first_path;
 mod gebruikers;
 mod interop;

@@ -62,11 +62,6 @@ pub struct AuditOfficeChoice {
     pub number: String,
 }
 
-#[derive(Deserialize)]
-struct OfficeChoices {
-    offices: Vec<AuditOfficeChoice>,
-}
-
 /// The audit view's filters, as the API names them; empty values are left out.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -138,9 +133,6 @@ impl Api {
 
     /// The offices the caller manages, for the audit view's Kantoor choice.
     pub async fn audit_offices(&self, token: &str) -> Result<Vec<AuditOfficeChoice>, ApiError> {
-        let res = self
-            .send(token, Method::GET, "/offices", None, None)
-            .await?;
-        Ok(Self::json::<OfficeChoices>(res).await?.offices)
+        self.all_pages(token, "/offices").await
     }
 }

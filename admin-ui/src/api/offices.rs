@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{Api, ApiError, User, UserList, seg};
+use super::{Api, ApiError, User, seg};
 
 /// An office as `GET /api/v1/offices/{id}` returns it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -50,11 +50,6 @@ impl OfficeDetail {
     pub fn is_sub_office(&self) -> bool {
         self.kind == "sub_office"
     }
-}
-
-#[derive(Deserialize)]
-struct OfficeList {
-    offices: Vec<OfficeDetail>,
 }
 
 /// O3 "Nieuw subkantoor aanmaken"; the Hoofdkantoor goes in the path.
@@ -159,8 +154,7 @@ impl Api {
             pairs.push(("q", q));
         }
         let path = format!("/offices{}", query(&pairs));
-        let res = self.send(token, Method::GET, &path, None, None).await?;
-        Ok(Self::json::<OfficeList>(res).await?.offices)
+        self.all_pages(token, &path).await
     }
 
     /// One office the caller manages.
@@ -233,7 +227,6 @@ impl Api {
         office_id: &str,
     ) -> Result<Vec<User>, ApiError> {
         let path = format!("/users{}", query(&[("office_id", &seg(office_id))]));
-        let res = self.send(token, Method::GET, &path, None, None).await?;
-        Ok(Self::json::<UserList>(res).await?.users)
+        self.all_pages(token, &path).await
     }
 }

@@ -8,6 +8,7 @@
 //! cannot administer anything (SECURITY AC-01).
 
 pub mod audit;
+pub mod clients;
 pub mod offices;
 pub mod openapi;
 pub mod problem;
@@ -52,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         )
         // The audit log (SPEC L1).
         .route("/audit", get(audit::list))
+        // The insurer's console: OIDC clients (issue 6).
+        .route("/clients", get(clients::list).post(clients::create))
 }
 
 /// The authenticated caller of an admin route: an active main user or insurer admin,

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::problem::{Problem, ProblemSchema};
-use super::users::OfficeKindJson;
+use super::users::{OfficeKindJson, next_of, page_of};
 use super::{ApiJson, ApiQuery, Caller, IfMatch, etag, text};
 use crate::domain::OfficeKind;
 use crate::login::client::ClientIp;
@@ -96,6 +96,13 @@ impl OfficeFullJson {
 pub struct OfficeListJson {
     /// Each head office followed by its sub-offices, by name.
     pub offices: Vec<OfficeFullJson>,
+    /// This page's number (1-based).
+    pub page: u32,
+    /// The page size.
+    pub limit: u32,
+    /// The next page's number, to send as `page` with the same filters and `limit`;
+    /// `null` on the last page.
+    pub next: Option<u32>,
 }
 
 /// O1: a new head office (the insurer's console).
@@ -198,6 +205,12 @@ pub struct OfficeQuery {
     pub q: Option<String>,
     /// Only `head_office` or only `sub_office`.
     pub kind: Option<String>,
+    /// The page, 1-based (default 1).
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Offices per page (default 50, at most 200).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
 }
 
 fn office_id(app: &AppState, raw: &str) -> Result<Uuid, Problem> {
@@ -223,8 +236,8 @@ fn office_response(app: &AppState, status: StatusCode, v: &OfficeView) -> Respon
 #[utoipa::path(
     get, path = "/api/v1/offices", tag = "offices", params(OfficeQuery),
     responses(
-        (status = 200, description = "The offices, each head office followed by its sub-offices", body = OfficeListJson),
-        (status = 400, description = "A malformed query (an unknown kind)", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 200, description = "One page of the offices, each head office followed by its sub-offices; `next` is the following page", body = OfficeListJson),
+        (status = 400, description = "A malformed query (an unknown kind, a page or limit out of range)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
     )
@@ -244,11 +257,21 @@ pub async fn list(
         kind,
         q: q.q.filter(|s| !s.trim().is_empty()),
     };
-    let list = offices::list(&app, &caller.principal, &filter)
+    let page = page_of(&app, q.page, q.limit)?;
+    let found = offices::list(&app, &caller.principal, &filter, page)
         .await
         .map_err(|e| Problem::of(&app, e))?;
-    let offices = list.iter().map(|o| OfficeFullJson::of(o, &app)).collect();
-    Ok(Json(OfficeListJson { offices }))
+    let offices = found
+        .rows
+        .iter()
+        .map(|o| OfficeFullJson::of(o, &app))
+        .collect();
+    Ok(Json(OfficeListJson {
+        offices,
+        page: page.number,
+        limit: page.limit,
+        next: next_of(page, found.more),
+    }))
 }
 
 /// One office the caller manages.

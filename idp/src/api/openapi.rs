@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{audit, offices, users};
+use super::{audit, clients, offices, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -36,6 +36,8 @@ use super::{audit, offices, users};
         offices::update,
         offices::delete,
         audit::list,
+        clients::list,
+        clients::create,
     ),
     components(schemas(
         users::UserJson,
@@ -55,6 +57,11 @@ use super::{audit, offices, users};
         audit::AuditUserJson,
         audit::AuditOfficeJson,
         ProblemSchema,
+        clients::ClientJson,
+        clients::ClientListJson,
+        clients::NewClientJson,
+        clients::AuthMethodJson,
+        clients::RegisteredJson,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -62,6 +69,7 @@ use super::{audit, offices, users};
         (name = "users", description = "Gebruikers: the users of an office tree (SPEC U1–U5, A4, F3)"),
         (name = "offices", description = "Kantoren and Subkantoren: head offices (the insurer) and their sub-offices (SPEC O1–O7)"),
         (name = "audit", description = "Auditlog: who did what, on whom, when and from where (SPEC L1)"),
+        (name = "clients", description = "OIDC clients of the identity provider, for insurer admins (SPEC §4)"),
     )
 )]
 pub struct ApiDoc;
@@ -154,6 +162,45 @@ mod tests {
                 .contains("#/components/schemas/UserOffice"),
             "{}",
             user["office"]
+        );
+    }
+
+    #[test]
+    fn the_document_describes_paging_and_the_client_routes() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        for path in ["/api/v1/users", "/api/v1/offices"] {
+            let params = doc["paths"][path]["get"]["parameters"].to_string();
+            assert!(
+                params.contains("\"page\"") && params.contains("\"limit\""),
+                "{path}: {params}"
+            );
+        }
+        for list in ["UserList", "OfficeList"] {
+            let props = &doc["components"]["schemas"][list]["properties"];
+            assert!(
+                props["next"].is_object() && props["page"].is_object(),
+                "{list}"
+            );
+        }
+        assert!(doc["paths"]["/api/v1/clients"]["get"].is_object());
+        assert!(doc["paths"]["/api/v1/clients"]["post"]["responses"]["422"].is_object());
+        let client = &doc["components"]["schemas"]["OidcClient"]["properties"];
+        for field in [
+            "client_id",
+            "redirect_uris",
+            "grant_types",
+            "require_pkce",
+            "created_at",
+        ] {
+            assert!(client[field].is_object(), "OidcClient.{field}");
+        }
+        assert!(
+            client["client_secret"].is_null(),
+            "a listed client never has its secret"
+        );
+        assert!(
+            doc["components"]["schemas"]["RegisteredOidcClient"]["properties"]["client_secret"]
+                .is_object()
         );
     }
 

@@ -17,7 +17,7 @@ use crate::login::client::ClientIp;
 use crate::manage::{self, NewUser, UserChange};
 use crate::provision::{self, FactorReset, ProvisionError};
 use crate::state::AppState;
-use crate::store::users::{Filter, UserView};
+use crate::store::users::{Filter, Page, UserView};
 
 /// A user's role (SPEC U1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -122,12 +122,35 @@ impl UserJson {
     }
 }
 
-/// `GET /api/v1/users`.
+/// `GET /api/v1/users`: one page.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = UserList)]
 pub struct UserListJson {
     /// Ordered by office (a head office, then its sub-offices) and name.
     pub users: Vec<UserJson>,
+    /// This page's number (1-based).
+    pub page: u32,
+    /// The page size.
+    pub limit: u32,
+    /// The next page's number, to send as `page` with the same filters and `limit`;
+    /// `null` on the last page.
+    pub next: Option<u32>,
+}
+
+/// The page a list query asks for: `page` (default 1) and `limit` (default 50, at most
+/// 200); anything else is 400.
+pub(crate) fn page_of(
+    app: &AppState,
+    page: Option<u32>,
+    limit: Option<u32>,
+) -> Result<Page, Problem> {
+    Page::new(page.unwrap_or(1), limit.unwrap_or(Page::DEFAULT_LIMIT))
+        .ok_or_else(|| Problem::bad_request(text(app, "zoeken.bad_page")))
+}
+
+/// The `next` of a page's answer.
+pub(crate) fn next_of(page: Page, more: bool) -> Option<u32> {
+    more.then_some(page.number.saturating_add(1))
 }
 
 /// "Nieuwe gebruiker".
@@ -179,6 +202,12 @@ pub struct ListQuery {
     pub office_id: Option<Uuid>,
     /// Only users whose name or e-mail contains this text (case-insensitive).
     pub q: Option<String>,
+    /// The page, 1-based (default 1).
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Users per page (default 50, at most 200).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
 }
 
 fn user_id(app: &AppState, raw: &str) -> Result<Uuid, Problem> {
@@ -198,8 +227,8 @@ fn user_response(app: &AppState, status: StatusCode, v: &UserView) -> Response {
 #[utoipa::path(
     get, path = "/api/v1/users", tag = "users", params(ListQuery),
     responses(
-        (status = 200, description = "The users, by office and name", body = UserListJson),
-        (status = 400, description = "A malformed query", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 200, description = "One page of the users, by office and name; `next` is the following page", body = UserListJson),
+        (status = 400, description = "A malformed query, or a page or limit out of range", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
     )
@@ -213,11 +242,17 @@ pub async fn list(
         office_id: q.office_id,
         q: q.q.filter(|s| !s.trim().is_empty()),
     };
-    let users = manage::list(&app, &caller.principal, &filter)
+    let page = page_of(&app, q.page, q.limit)?;
+    let found = manage::list(&app, &caller.principal, &filter, page)
         .await
         .map_err(|e| Problem::of(&app, e))?;
-    let users = users.iter().map(|u| UserJson::of(u, &app)).collect();
-    Ok(Json(UserListJson { users }))
+    let users = found.rows.iter().map(|u| UserJson::of(u, &app)).collect();
+    Ok(Json(UserListJson {
+        users,
+        page: page.number,
+        limit: page.limit,
+        next: next_of(page, found.more),
+    }))
 }
 
 /// One user the caller manages.

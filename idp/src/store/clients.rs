@@ -5,6 +5,7 @@
 
 use time::OffsetDateTime;
 
+use super::audit::{AuditRecord, insert_audit};
 use super::{Db, StoreError, at, with_db};
 
 /// A registered client.
@@ -54,42 +55,116 @@ struct ClientRow {
     id_token_alg: String,
 }
 
+/// The `INSERT` of a registration (a macro, so that `concat!` keeps the SQL static).
+macro_rules! insert_client {
+    () => {
+        "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
+            backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
+            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+    };
+}
+
+/// What a registration does to a client id that is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Replace the registration (the CLI, the portal's own clients).
+    Replace,
+    /// Refuse with [`StoreError::Conflict`] (the admin API: a registration never
+    /// overwrites another client, the portal's own included).
+    Refuse,
+}
+
 /// Registers a client or replaces its registration.
 pub async fn upsert(db: &Db, c: &Client, now: OffsetDateTime) -> Result<(), StoreError> {
+    register(db, c, Taken::Replace, None, now).await
+}
+
+/// Registers a client with its audit entry, in one transaction.
+pub async fn register(
+    db: &Db,
+    c: &Client,
+    taken: Taken,
+    audit: Option<&AuditRecord>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     let redirect =
         serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let post_logout = serde_json::to_string(&c.post_logout_redirect_uris)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = match taken {
+        Taken::Replace => concat!(
+            insert_client!(),
+            " ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
+                secret_hash = excluded.secret_hash, redirect_uris = excluded.redirect_uris,
+                post_logout_redirect_uris = excluded.post_logout_redirect_uris,
+                backchannel_logout_uri = excluded.backchannel_logout_uri,
+                require_pkce = excluded.require_pkce, grant_types = excluded.grant_types,
+                jwks = excluded.jwks, id_token_alg = excluded.id_token_alg,
+                updated_at = excluded.updated_at"
+        ),
+        Taken::Refuse => insert_client!(),
+    };
+    let now = at(now);
     with_db!(db, |pool| {
-        sqlx::query(
-        "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
-            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-         ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash,
-            redirect_uris = excluded.redirect_uris,
-            post_logout_redirect_uris = excluded.post_logout_redirect_uris,
-            backchannel_logout_uri = excluded.backchannel_logout_uri,
-            require_pkce = excluded.require_pkce, grant_types = excluded.grant_types,
-            jwks = excluded.jwks, id_token_alg = excluded.id_token_alg,
-            updated_at = excluded.updated_at"
-    )
-    .bind(&c.client_id)
-    .bind(&c.name)
-    .bind(c.secret_hash.as_deref())
-    .bind(&redirect)
-    .bind(&post_logout)
-    .bind(c.backchannel_logout_uri.as_deref())
-    .bind(c.require_pkce)
-    .bind(c.grant_types.join(" "))
-    .bind(c.jwks.as_deref())
-    .bind(&c.id_token_alg)
-    .bind(at(now))
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected())
+        let mut tx = pool.begin().await?;
+        sqlx::query(sql)
+            .bind(&c.client_id)
+            .bind(&c.name)
+            .bind(c.secret_hash.as_deref())
+            .bind(&redirect)
+            .bind(&post_logout)
+            .bind(c.backchannel_logout_uri.as_deref())
+            .bind(c.require_pkce)
+            .bind(c.grant_types.join(" "))
+            .bind(c.jwks.as_deref())
+            .bind(&c.id_token_alg)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(audit) = audit {
+            insert_audit!(&mut *tx, audit, now)?;
+        }
+        tx.commit().await?;
+        Ok::<(), StoreError>(())
+    })
+}
+
+/// A registered client and when it was registered.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The registration.
+    pub client: Client,
+    /// When it was first registered.
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct ListedRow {
+    #[sqlx(flatten)]
+    client: ClientRow,
+    created_at: OffsetDateTime,
+}
+
+/// Every registered client, by client id.
+pub async fn list(db: &Db) -> Result<Vec<Registered>, StoreError> {
+    let rows = with_db!(db, |pool| {
+        sqlx::query_as::<_, ListedRow>(
+            "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
+                backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg, created_at
+             FROM clients ORDER BY client_id",
+        )
+        .fetch_all(pool)
+        .await
     })?;
-    Ok(())
+    rows.into_iter()
+        .map(|r| {
+            Ok(Registered {
+                client: r.client.into_client()?,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
 }
 
 /// The client with this id.
@@ -103,28 +178,31 @@ pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError>
     .fetch_optional(pool)
     .await
     })?;
-    row.map(|r| {
+    row.map(ClientRow::into_client).transpose()
+}
+
+impl ClientRow {
+    fn into_client(self) -> Result<Client, StoreError> {
         let list = |s: &str| {
             serde_json::from_str::<Vec<String>>(s).map_err(|e| StoreError::Corrupt(e.to_string()))
         };
         Ok(Client {
-            redirect_uris: list(&r.redirect_uris)?,
-            post_logout_redirect_uris: list(&r.post_logout_redirect_uris)?,
-            client_id: r.client_id,
-            name: r.name,
-            secret_hash: r.secret_hash,
-            backchannel_logout_uri: r.backchannel_logout_uri,
-            require_pkce: r.require_pkce,
-            jwks: r.jwks,
-            id_token_alg: r.id_token_alg,
-            grant_types: r
+            redirect_uris: list(&self.redirect_uris)?,
+            post_logout_redirect_uris: list(&self.post_logout_redirect_uris)?,
+            client_id: self.client_id,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            require_pkce: self.require_pkce,
+            jwks: self.jwks,
+            id_token_alg: self.id_token_alg,
+            grant_types: self
                 .grant_types
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
         })
-    })
-    .transpose()
+    }
 }
 
 /// Records the `jti` of a client assertion until `expires_at`; `false` when it was seen

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{AuditRecord, insert_audit};
 use super::outbox::{NewMail, insert_mail};
-use super::users::contains_pattern;
+use super::users::{Page, Paged, contains_pattern};
 use super::{Db, StoreError, at, with_db};
 use crate::domain::manage::Scope;
 use crate::domain::rights::read_rights;
@@ -121,16 +121,20 @@ pub struct OfficeFilter {
     pub q: Option<String>,
 }
 
-/// The offices within `scope` that pass `filter`: each head office followed by its
-/// sub-offices, by name.
+/// One page of the offices within `scope` that pass `filter`: each head office followed
+/// by its sub-offices, by name. The scope is part of the SQL (AC-03).
 pub async fn list(
     db: &Db,
     scope: Scope,
     filter: &OfficeFilter,
+    page: Page,
     registry: &Registry,
-) -> Result<Vec<OfficeView>, StoreError> {
+) -> Result<Paged<OfficeView>, StoreError> {
     let Some(tree) = scope_param(scope) else {
-        return Ok(Vec::new());
+        return Ok(Paged {
+            rows: Vec::new(),
+            more: false,
+        });
     };
     let sql = concat!(
         office_select!(),
@@ -138,16 +142,24 @@ pub async fn list(
           AND ($3 IS NULL OR LOWER(o.name) LIKE $3 ESCAPE '\\' OR LOWER(o.number) LIKE $3 ESCAPE '\\'
                OR LOWER(o.email) LIKE $3 ESCAPE '\\' OR LOWER(o.city) LIKE $3 ESCAPE '\\')
          ORDER BY COALESCE(h.name, o.name), COALESCE(h.id, o.id), o.parent_id IS NOT NULL,
-                  o.name, o.id"
+                  o.name, o.id
+         LIMIT $4 OFFSET $5"
     );
     let q = filter.q.as_deref().map(contains_pattern);
-    let rows = with_db!(db, |pool| sqlx::query_as::<_, Row>(sql)
+    let mut rows = with_db!(db, |pool| sqlx::query_as::<_, Row>(sql)
         .bind(tree)
         .bind(filter.kind.map(OfficeKind::as_str))
         .bind(q.as_deref())
+        .bind(page.sql_limit())
+        .bind(page.sql_offset())
         .fetch_all(pool)
         .await)?;
-    rows.into_iter().map(|r| r.into_view(registry)).collect()
+    let more = page.cut(&mut rows);
+    let rows = rows
+        .into_iter()
+        .map(|r| r.into_view(registry))
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { rows, more })
 }
 
 /// One office, if it exists within `scope`.

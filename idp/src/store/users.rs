@@ -146,16 +146,79 @@ pub(crate) fn contains_pattern(text: &str) -> String {
     p
 }
 
-/// U2: the users within `scope` that pass `filter`, ordered by office (a head office, then
-/// its sub-offices) and then by name; insurer admins last.
+/// One page of a list (issue 6: an insurer admin may face 100,000 users). The order of
+/// each list ends in a unique id, so it is total: across the pages of an unchanged list
+/// every row comes exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based page number.
+    pub number: u32,
+    /// Rows per page, 1 to [`Page::MAX_LIMIT`].
+    pub limit: u32,
+}
+
+impl Page {
+    /// The default page size.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    /// The largest page size.
+    pub const MAX_LIMIT: u32 = 200;
+
+    /// Page `number` of `limit` rows; `None` for page 0 or a size outside 1..=200.
+    pub fn new(number: u32, limit: u32) -> Option<Self> {
+        (number >= 1 && (1..=Self::MAX_LIMIT).contains(&limit)).then_some(Self { number, limit })
+    }
+
+    /// The first page of the default size.
+    pub fn first() -> Self {
+        Self {
+            number: 1,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+
+    /// `LIMIT` of the query: one row more than the page, to learn whether a next page
+    /// exists without counting the whole list.
+    pub(crate) fn sql_limit(self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+
+    /// `OFFSET` of the query.
+    pub(crate) fn sql_offset(self) -> i64 {
+        (i64::from(self.number) - 1) * i64::from(self.limit)
+    }
+
+    /// Cuts the extra row off; `true` when there was one (a next page exists).
+    pub(crate) fn cut<T>(self, rows: &mut Vec<T>) -> bool {
+        let more = rows.len() > self.limit as usize;
+        rows.truncate(self.limit as usize);
+        more
+    }
+}
+
+/// One page of rows, and whether another follows.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    /// The rows of the page.
+    pub rows: Vec<T>,
+    /// Whether the next page holds rows.
+    pub more: bool,
+}
+
+/// U2: one page of the users within `scope` that pass `filter`, ordered by office (a head
+/// office, then its sub-offices) and then by name; insurer admins last. The scope is part
+/// of the SQL (AC-03), so no page holds a user outside it.
 pub async fn list(
     db: &Db,
     scope: Scope,
     filter: &Filter,
+    page: Page,
     registry: &Registry,
-) -> Result<Vec<UserView>, StoreError> {
+) -> Result<Paged<UserView>, StoreError> {
     let Some(tree) = scope_param(scope) else {
-        return Ok(Vec::new());
+        return Ok(Paged {
+            rows: Vec::new(),
+            more: false,
+        });
     };
     let sql = concat!(
         view_select!(),
@@ -163,16 +226,24 @@ pub async fn list(
         " AND ($2 IS NULL OR u.office_id = $2)
           AND ($3 IS NULL OR LOWER(u.name) LIKE $3 ESCAPE '\\' OR LOWER(u.email) LIKE $3 ESCAPE '\\')
          ORDER BY o.id IS NULL, COALESCE(h.name, o.name), COALESCE(h.id, o.id),
-                  o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id"
+                  o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id
+         LIMIT $4 OFFSET $5"
     );
     let q = filter.q.as_deref().map(contains_pattern);
-    let rows = with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(sql)
+    let mut rows = with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(sql)
         .bind(tree)
         .bind(filter.office_id)
         .bind(q.as_deref())
+        .bind(page.sql_limit())
+        .bind(page.sql_offset())
         .fetch_all(pool)
         .await)?;
-    rows.into_iter().map(|r| r.into_view(registry)).collect()
+    let more = page.cut(&mut rows);
+    let rows = rows
+        .into_iter()
+        .map(|r| r.into_view(registry))
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { rows, more })
 }
 
 /// One user, if it exists within `scope`.
@@ -288,5 +359,26 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(contains_pattern("Ilse"), "%ilse%");
         assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn pages_fetch_one_row_more_and_cut_it() {
+        assert_eq!(Page::new(0, 50), None);
+        assert_eq!(Page::new(1, 0), None);
+        assert_eq!(Page::new(1, 201), None);
+        let p = Page::new(3, 200).unwrap_or(Page::first());
+        assert_eq!((p.sql_limit(), p.sql_offset()), (201, 400));
+        let mut rows: Vec<u32> = (0..201).collect();
+        assert!(p.cut(&mut rows));
+        assert_eq!(rows.len(), 200);
+        let mut rows: Vec<u32> = (0..200).collect();
+        assert!(!p.cut(&mut rows));
+        assert_eq!(
+            Page::first(),
+            Page {
+                number: 1,
+                limit: 50
+            }
+        );
     }
 }

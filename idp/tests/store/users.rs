@@ -39,9 +39,10 @@ async fn offices(db: &Db) -> (Uuid, Uuid, Uuid) {
 }
 
 async fn emails(db: &Db, scope: Scope, filter: &Filter) -> Vec<String> {
-    users::list(db, scope, filter, &registry())
+    users::list(db, scope, filter, users::Page::first(), &registry())
         .await
         .unwrap()
+        .rows
         .into_iter()
         .map(|v| v.user.email.to_string())
         .collect()
