@@ -3,6 +3,8 @@
 //! API, so the API's permission rules are the only ones). Refusals come back as RFC 9457
 //! problems whose Dutch `detail` the pages show as they are.
 
+pub(crate) mod import;
+
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -8,12 +8,13 @@
 
 mod api;
 mod home;
+mod import;
 mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use product_registry::Registry;
 use relying_party::{
@@ -124,6 +125,16 @@ impl AdminUi {
                 post(users::resend_activation),
             )
             .route("/gebruikers/{id}/2fa", post(users::reset_second_factors))
+            // Importeren (issue 6): the upload takes a file larger than the portal's
+            // general body limit.
+            .route(
+                "/beheer/import",
+                get(import::form)
+                    .post(import::upload)
+                    .layer(DefaultBodyLimit::max(import::UPLOAD_LIMIT)),
+            )
+            .route("/beheer/import/{id}", get(import::status))
+            .route("/beheer/import/{id}/rapport.csv", get(import::report))
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

@@ -147,7 +147,12 @@ struct NotAllowed<'a> {
 }
 
 /// What the page shows for an API failure that is not a refusal of the input.
-async fn api_failure(app: &AppState, jar: &CookieJar, here: &str, e: ApiError) -> Response {
+pub(crate) async fn api_failure(
+    app: &AppState,
+    jar: &CookieJar,
+    here: &str,
+    e: ApiError,
+) -> Response {
     match e {
         ApiError::SignedOut => app.rp.sign_in(jar.clone(), here).await,
         ApiError::Refused { status, detail } => (
@@ -174,7 +179,7 @@ struct Problem {
     detail: String,
 }
 
-fn no_store(res: Response) -> Response {
+pub(crate) fn no_store(res: Response) -> Response {
     ([web_kit::headers::no_store()], res).into_response()
 }
 

@@ -10,6 +10,7 @@ mod browser_2fa;
 mod cli;
 mod first_path;
 mod gebruikers;
+mod import;
 mod interop;
 mod lifecycle;
 mod logout;

@@ -7,6 +7,7 @@
 //! own shell) are accepted: a main user's token held by some product portal or third party
 //! cannot administer anything (SECURITY AC-01).
 
+pub mod imports;
 pub mod offices;
 pub mod openapi;
 pub mod problem;
@@ -49,6 +50,11 @@ pub fn routes() -> Router<AppState> {
             "/offices/{id}/sub-offices",
             post(offices::create_sub_office),
         )
+        // Bulk import of head offices (issue 6, O1); the upload reads its own, larger
+        // body limit (`imports::IMPORT_LIMIT`).
+        .route("/imports", post(imports::start))
+        .route("/imports/{id}", get(imports::get))
+        .route("/imports/{id}/report.csv", get(imports::report))
 }
 
 /// The authenticated caller of an admin route: an active main user or insurer admin,

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{offices, users};
+use super::{imports, offices, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -35,6 +35,9 @@ use super::{offices, users};
         offices::create_sub_office,
         offices::update,
         offices::delete,
+        imports::start,
+        imports::get,
+        imports::report,
     ),
     components(schemas(
         users::UserJson,
@@ -49,6 +52,12 @@ use super::{offices, users};
         offices::NewHeadOfficeJson,
         offices::NewSubOfficeJson,
         offices::OfficePatchJson,
+        imports::ImportJson,
+        imports::RowJson,
+        imports::StateJson,
+        imports::ResultJson,
+        imports::RefusedJson,
+        imports::RowErrorJson,
         ProblemSchema,
     )),
     modifiers(&BearerAuth),
@@ -56,6 +65,7 @@ use super::{offices, users};
     tags(
         (name = "users", description = "Gebruikers: the users of an office tree (SPEC U1–U5, A4, F3)"),
         (name = "offices", description = "Kantoren and Subkantoren: head offices (the insurer) and their sub-offices (SPEC O1–O7)"),
+        (name = "imports", description = "Importeren: head offices in bulk from the appointment register's CSV export (SPEC O1)"),
     )
 )]
 pub struct ApiDoc;
@@ -149,6 +159,28 @@ mod tests {
             "{}",
             user["office"]
         );
+    }
+
+    #[test]
+    fn the_document_describes_the_import_routes() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        for (path, method) in [
+            ("/api/v1/imports", "post"),
+            ("/api/v1/imports/{id}", "get"),
+            ("/api/v1/imports/{id}/report.csv", "get"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+        let post = &doc["paths"]["/api/v1/imports"]["post"];
+        assert!(post["requestBody"]["content"]["text/csv"].is_object());
+        for status in ["202", "403", "413", "422"] {
+            assert!(post["responses"][status].is_object(), "{status}");
+        }
+        let import = &doc["components"]["schemas"]["Import"]["properties"];
+        for field in ["id", "state", "total", "done", "created", "refused", "rows"] {
+            assert!(import[field].is_object(), "Import.{field}");
+        }
+        assert!(doc["components"]["schemas"]["ImportRefused"]["properties"]["errors"].is_object());
     }
 
     #[test]
