@@ -88,7 +88,8 @@ async fn finished(portal: &Portal, token: &str, location: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the import did not finish");
+    let last = get(portal, token, location).await;
+    panic!("the import did not finish: {}", last.text);
 }
 
 fn reasons(answer: &Answer) -> Vec<(u64, String)> {

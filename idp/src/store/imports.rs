@@ -208,11 +208,10 @@ pub async fn apply(
         // The row first: on PostgreSQL this locks it, so a second worker waits and then
         // finds it done.
         let n = sqlx::query(
-            "UPDATE import_rows SET outcome = $1, office_id = $2
-             WHERE job_id = $3 AND position = $4 AND outcome IS NULL",
+            "UPDATE import_rows SET outcome = $1
+             WHERE job_id = $2 AND position = $3 AND outcome IS NULL",
         )
         .bind(CREATED)
-        .bind(office_id)
         .bind(id)
         .bind(position)
         .execute(&mut *tx)
@@ -222,6 +221,13 @@ pub async fn apply(
             return Ok(false);
         }
         insert_account!(tx, account, now).await?;
+        // After the office exists (the column references it).
+        sqlx::query("UPDATE import_rows SET office_id = $1 WHERE job_id = $2 AND position = $3")
+            .bind(office_id)
+            .bind(id)
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
         progress!(&mut *tx, id, now, lease_until)?;
         tx.commit().await?;
         Ok::<bool, StoreError>(true)
