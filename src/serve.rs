@@ -66,6 +66,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     idp.mailer.clone().spawn();
     idp.spawn_key_refresh();
     idp.spawn_housekeeping();
+    idp.spawn_import_resume();
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("setting PORTAL_LISTEN: cannot listen on {listen}"))?;

@@ -5,6 +5,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod clients;
+pub(crate) mod import;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;

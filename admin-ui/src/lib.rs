@@ -12,13 +12,14 @@ mod console;
 mod form;
 mod head_offices;
 mod home;
+mod import;
 mod offices;
 mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use product_registry::Registry;
 use relying_party::{
@@ -175,6 +176,16 @@ impl AdminUi {
                 "/beheer/clients",
                 get(console::clients).post(console::register),
             )
+            // Importeren (issue 6): the upload takes a file larger than the portal's
+            // general body limit.
+            .route(
+                "/beheer/import",
+                get(import::form)
+                    .post(import::upload)
+                    .layer(DefaultBodyLimit::max(import::UPLOAD_LIMIT)),
+            )
+            .route("/beheer/import/{id}", get(import::status))
+            .route("/beheer/import/{id}/rapport.csv", get(import::report))
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

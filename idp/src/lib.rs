@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod hasher;
+pub mod imports;
 pub mod keys;
 pub mod login;
 pub mod mail;
@@ -244,6 +245,12 @@ impl Idp {
                 }
             }
         })
+    }
+
+    /// Every half minute, takes over bulk imports whose node died mid-import (issue 6):
+    /// they go on with the rows not yet applied.
+    pub fn spawn_import_resume(&self) -> tokio::task::JoinHandle<()> {
+        imports::spawn_resume(self.state.clone())
     }
 
     /// O7: the products' answers to "does this office hold quotes?", one per product.

@@ -135,7 +135,7 @@ pub fn link_mail(
 
 /// The account batch for a head office and its main user (O1): the office e-mail is the
 /// main user's login, and the activation mail goes out.
-fn head_office_account(
+pub(crate) fn head_office_account(
     core: &Core,
     o: &NewHeadOffice,
     actor: Option<Uuid>,

@@ -13,6 +13,7 @@ mod cli;
 mod console;
 mod first_path;
 mod gebruikers;
+mod import;
 mod interop;
 mod lifecycle;
 mod logout;

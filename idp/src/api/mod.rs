@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod imports;
 pub mod offices;
 pub mod openapi;
 pub mod problem;
@@ -55,6 +56,11 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit::list))
         // The insurer's console: OIDC clients (issue 6).
         .route("/clients", get(clients::list).post(clients::create))
+        // Bulk import of head offices (issue 6, O1); the upload reads its own, larger
+        // body limit (`imports::IMPORT_LIMIT`).
+        .route("/imports", post(imports::start))
+        .route("/imports/{id}", get(imports::get))
+        .route("/imports/{id}/report.csv", get(imports::report))
 }
 
 /// The authenticated caller of an admin route: an active main user or insurer admin,

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{audit, clients, offices, users};
+use super::{audit, clients, imports, offices, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -38,6 +38,9 @@ use super::{audit, clients, offices, users};
         audit::list,
         clients::list,
         clients::create,
+        imports::start,
+        imports::get,
+        imports::report,
     ),
     components(schemas(
         users::UserJson,
@@ -56,6 +59,12 @@ use super::{audit, clients, offices, users};
         audit::AuditEntryJson,
         audit::AuditUserJson,
         audit::AuditOfficeJson,
+        imports::ImportJson,
+        imports::RowJson,
+        imports::StateJson,
+        imports::ResultJson,
+        imports::RefusedJson,
+        imports::RowErrorJson,
         ProblemSchema,
         clients::ClientJson,
         clients::ClientListJson,
@@ -70,6 +79,7 @@ use super::{audit, clients, offices, users};
         (name = "offices", description = "Kantoren and Subkantoren: head offices (the insurer) and their sub-offices (SPEC O1–O7)"),
         (name = "audit", description = "Auditlog: who did what, on whom, when and from where (SPEC L1)"),
         (name = "clients", description = "OIDC clients of the identity provider, for insurer admins (SPEC §4)"),
+        (name = "imports", description = "Importeren: head offices in bulk from the appointment register's CSV export (SPEC O1)"),
     )
 )]
 pub struct ApiDoc;
@@ -202,6 +212,28 @@ mod tests {
             doc["components"]["schemas"]["RegisteredOidcClient"]["properties"]["client_secret"]
                 .is_object()
         );
+    }
+
+    #[test]
+    fn the_document_describes_the_import_routes() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        for (path, method) in [
+            ("/api/v1/imports", "post"),
+            ("/api/v1/imports/{id}", "get"),
+            ("/api/v1/imports/{id}/report.csv", "get"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+        let post = &doc["paths"]["/api/v1/imports"]["post"];
+        assert!(post["requestBody"]["content"]["text/csv"].is_object());
+        for status in ["202", "403", "413", "422"] {
+            assert!(post["responses"][status].is_object(), "{status}");
+        }
+        let import = &doc["components"]["schemas"]["Import"]["properties"];
+        for field in ["id", "state", "total", "done", "created", "refused", "rows"] {
+            assert!(import[field].is_object(), "Import.{field}");
+        }
+        assert!(doc["components"]["schemas"]["ImportRefused"]["properties"]["errors"].is_object());
     }
 
     #[test]

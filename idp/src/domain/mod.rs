@@ -8,6 +8,7 @@
 pub mod email;
 pub mod factor;
 pub mod identifier;
+pub mod import;
 pub mod manage;
 pub mod office;
 pub mod office_admin;

@@ -6,9 +6,9 @@ use product_registry::Registry;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::audit::{AuditRecord, insert_audit};
-use super::outbox::{NewMail, insert_mail};
-use super::tokens::{NewUserToken, insert_user_token};
+use super::audit::AuditRecord;
+use super::outbox::NewMail;
+use super::tokens::NewUserToken;
 use super::{Db, StoreError, at, with_db};
 use crate::domain::identifier::LoginName;
 use crate::domain::rights::read_rights;
@@ -91,23 +91,13 @@ pub struct BatchError {
     pub error: StoreError,
 }
 
-/// Stores every account of `batch` or none of them (an all-or-nothing import, or a single
-/// office created in the console or the CLI).
-pub async fn provision(
-    db: &Db,
-    batch: &[NewAccount],
-    now: OffsetDateTime,
-) -> Result<(), BatchError> {
-    let fail = |index| {
-        move |error: sqlx::Error| BatchError {
-            index,
-            error: error.into(),
-        }
-    };
-    let now = at(now);
-    with_db!(db, |pool| {
-        let mut tx = pool.begin().await.map_err(fail(0))?;
-        for (i, acc) in batch.iter().enumerate() {
+/// Inserts one account (its office, user, activation link, mail and audit entry) through
+/// a transaction `$tx` of either database; an `async` block, so `?` stays inside it.
+macro_rules! insert_account {
+    ($tx:ident, $acc:expr, $now:expr) => {
+        async {
+            let acc: &$crate::store::accounts::NewAccount = $acc;
+            let now: time::OffsetDateTime = $now;
             if let Some(o) = &acc.office {
                 sqlx::query(
                     "INSERT INTO offices (id, kind, parent_id, advisor_number, number, name, address, postcode,
@@ -128,9 +118,8 @@ pub async fn provision(
                 .bind(&o.rights)
                 .bind(o.allow_sub_offices)
                 .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(fail(i))?;
+                .execute(&mut *$tx)
+                .await?;
             }
             let u = &acc.user;
             sqlx::query(
@@ -147,16 +136,39 @@ pub async fn provision(
             .bind(u.password_hash.as_deref())
             .bind(u.password_hash.as_ref().map(|_| now))
             .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail(i))?;
+            .execute(&mut *$tx)
+            .await?;
             if let Some(t) = &acc.token {
-                insert_user_token!(&mut *tx, t, now).map_err(fail(i))?;
+                $crate::store::tokens::insert_user_token!(&mut *$tx, t, now)?;
             }
             if let Some(m) = &acc.mail {
-                insert_mail!(&mut *tx, m, now).map_err(fail(i))?;
+                $crate::store::outbox::insert_mail!(&mut *$tx, m, now)?;
             }
-            insert_audit!(&mut *tx, &acc.audit, now).map_err(fail(i))?;
+            $crate::store::audit::insert_audit!(&mut *$tx, &acc.audit, now)?;
+            Ok::<(), sqlx::Error>(())
+        }
+    };
+}
+pub(crate) use insert_account;
+
+/// Stores every account of `batch` or none of them (an all-or-nothing import, or a single
+/// office created in the console or the CLI).
+pub async fn provision(
+    db: &Db,
+    batch: &[NewAccount],
+    now: OffsetDateTime,
+) -> Result<(), BatchError> {
+    let fail = |index| {
+        move |error: sqlx::Error| BatchError {
+            index,
+            error: error.into(),
+        }
+    };
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await.map_err(fail(0))?;
+        for (i, acc) in batch.iter().enumerate() {
+            insert_account!(tx, acc, now).await.map_err(fail(i))?;
         }
         tx.commit()
             .await

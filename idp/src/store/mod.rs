@@ -14,6 +14,7 @@ pub mod clients;
 pub mod codes;
 pub mod factors;
 pub mod grants;
+pub mod imports;
 pub mod keys;
 pub mod offices;
 pub mod outbox;
