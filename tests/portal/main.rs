@@ -19,6 +19,7 @@ mod lifecycle;
 mod logout;
 mod oidc;
 mod profiel;
+mod registry;
 mod rust_client;
 mod signin;
 mod step_up;
