@@ -11,44 +11,16 @@
 //! Needs `npm ci --prefix tests/interop` and Debian's `chromium`. Without them the test
 //! says SKIPPED and passes, except under `CI=true`, where it fails.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::oidc::PASSWORD;
-use crate::support::{Browser, Portal};
+use crate::support::{Browser, CHROMIUM, Portal, browser_available, interop_dir};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const LOGIN: &str = "info@voorbeeld.nl";
 const OFFICE: &str = "Voorbeeld Advies";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// What is missing to drive the browser, if anything.
-fn missing_prerequisites() -> Vec<String> {
-    let mut missing = Vec::new();
-    if !interop_dir().join("node_modules/playwright-core").is_dir() {
-        missing.push(
-            "tests/interop/node_modules/playwright-core (run `npm ci --prefix tests/interop`)"
-                .to_owned(),
-        );
-    }
-    if !Path::new(CHROMIUM).is_file() {
-        missing.push(format!("{CHROMIUM} (apt-get install chromium)"));
-    }
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node {
-        missing.push("node on PATH".to_owned());
-    }
-    missing
-}
 
 /// The activation link in the mail to `to`, under `public` (the portal's public URL, not
 /// the address it listens on, so `Portal::activation_link` does not apply).
@@ -141,15 +113,7 @@ async fn number(portal: &Portal, sql: &'static str) -> i64 {
 
 #[tokio::test]
 async fn two_factor_sign_in_and_passkeys_work_in_a_real_browser() {
-    let missing = missing_prerequisites();
-    if !missing.is_empty() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "browser prerequisites missing under CI: {missing:?}"
-        );
-        eprintln!(
-            "\n!!!!! SKIPPED browser 2FA test (playwright-core + Chromium): missing {missing:?} !!!!!\n"
-        );
+    if !browser_available("browser 2FA test", &["playwright-core"]) {
         return;
     }
     let Some(db) = testkit::fresh_database(testkit::Backend::Sqlite).await else {

@@ -18,9 +18,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::admin_api::{MAIN, demo};
-use crate::support::{Portal, quoted_printable};
+use crate::support::{CHROMIUM, Portal, browser_available, interop_dir, quoted_printable};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const NEW_USER: &str = "Pieter Smit";
 const NEW_USER_EMAIL: &str = "pieter@voorbeeldadvies.nl";
 const SUB_NAME: &str = "Onderbemiddeling Oost";
@@ -28,33 +27,9 @@ const SUB_EMAIL: &str = "oost@onderbemiddeling.nl";
 const SUB_NUMBER: &str = "O02";
 const SUB_PASSWORD: &str = "zeilboten varen langs de kust van friesland";
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
 /// Where the screenshots go: a test artifact beside the build, kept after the run.
 fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/beheer")
-}
-
-fn missing_prerequisites() -> Vec<String> {
-    let mut missing = Vec::new();
-    if !interop_dir().join("node_modules/playwright-core").is_dir() {
-        missing.push(
-            "tests/interop/node_modules/playwright-core (npm ci --prefix tests/interop)".to_owned(),
-        );
-    }
-    if !Path::new(CHROMIUM).is_file() {
-        missing.push(format!("{CHROMIUM} (apt-get install chromium)"));
-    }
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node {
-        missing.push("node on PATH".to_owned());
-    }
-    missing
 }
 
 /// Runs `beheer.mjs` with `args` and returns its JSON report; panics with its output when
@@ -113,22 +88,9 @@ async fn run_browser(portal: &Portal, phase: &str, args: &[&str]) -> Value {
     report
 }
 
-/// The activation link in the mail to `to`.
-async fn activation_link(portal: &Portal, to: &str) -> String {
-    portal.activation_link(to).await
-}
-
 #[tokio::test]
 async fn a_main_user_follows_the_manual_in_a_real_browser() {
-    let missing = missing_prerequisites();
-    if !missing.is_empty() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "browser prerequisites missing under CI: {missing:?}"
-        );
-        eprintln!(
-            "\n!!!!! SKIPPED browser beheer test (playwright-core + Chromium): missing {missing:?} !!!!!\n"
-        );
+    if !browser_available("browser beheer test", &["playwright-core"]) {
         return;
     }
     let Some(db) = testkit::fresh_database(testkit::Backend::Sqlite).await else {
@@ -194,12 +156,12 @@ async fn a_main_user_follows_the_manual_in_a_real_browser() {
     );
 
     // "De nieuwe gebruiker ontvangt nu een activatielink."
-    let user_link = activation_link(&portal, NEW_USER_EMAIL).await;
+    let user_link = portal.activation_link(NEW_USER_EMAIL).await;
     assert!(user_link.contains("/idp/activate/"), "{user_link}");
 
     // The sub-office's main user activates, signs in with the office e-mail and manages
     // its own employees.
-    let sub_link = activation_link(&portal, SUB_EMAIL).await;
+    let sub_link = portal.activation_link(SUB_EMAIL).await;
     let sub = run_browser(
         &portal,
         "subkantoor",

@@ -7,7 +7,6 @@
 //! Needs `npm ci --prefix tests/interop` and Debian's `chromium`. Without them the test
 //! says SKIPPED and passes, except under `CI=true`, where it fails.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,41 +14,11 @@ use serde_json::{Value, json};
 use testkit::TestDatabase;
 
 use crate::oidc::PASSWORD;
-use crate::support::{Browser, Portal};
+use crate::support::{Browser, CHROMIUM, Portal, browser_available, interop_dir};
 
 /// Characters that RFC 6749 §2.3.1 makes a client form-urlencode before Basic encoding.
 const SECRET: &str = "interop-client-secret:with%odd+characters-0123456789";
-const CHROMIUM: &str = "/usr/bin/chromium";
 const LOGIN: &str = "info@voorbeeld.nl";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// What is missing to run the relying party, if anything.
-fn missing_prerequisites() -> Vec<String> {
-    let mut missing = Vec::new();
-    for package in ["openid-client", "playwright-core"] {
-        if !interop_dir().join("node_modules").join(package).is_dir() {
-            missing.push(format!(
-                "tests/interop/node_modules/{package} (run `npm ci --prefix tests/interop`)"
-            ));
-        }
-    }
-    if !Path::new(CHROMIUM).is_file() {
-        missing.push(format!(
-            "{CHROMIUM} (apt-get install chromium chromium-driver)"
-        ));
-    }
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node {
-        missing.push("node on PATH".to_owned());
-    }
-    missing
-}
 
 /// Runs `rp.mjs` against the portal and returns its JSON line; panics with its output when
 /// it does not print one.
@@ -98,10 +67,7 @@ async fn run_relying_party(portal: &Portal, port: u16) -> Value {
 
 testkit::both_databases! {
     async fn a_certified_relying_party_in_a_real_browser_gets_through(db: &TestDatabase) {
-        let missing = missing_prerequisites();
-        if !missing.is_empty() {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "interop prerequisites missing under CI: {missing:?}");
-            eprintln!("\n!!!!! SKIPPED interop test (openid-client + Chromium): missing {missing:?} !!!!!\n");
+        if !browser_available("interop test (openid-client + Chromium)", &["openid-client", "playwright-core"]) {
             return;
         }
         let mut portal = Portal::new(db);

@@ -1,6 +1,6 @@
 //! A running portal process and a browser-like HTTP client for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -315,4 +315,47 @@ impl Browser {
         )
         .await
     }
+}
+
+/// Debian's Chromium, which the browser tests drive headless.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// `tests/interop`: the Node scripts the browser tests run, and their `node_modules`.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// Whether a browser test can run: `npm` `packages` under `tests/interop`, Chromium and
+/// node. When something is missing it says SKIPPED loudly and answers `false`, except
+/// under `CI=true`, where it fails the test.
+pub fn browser_available(test: &str, packages: &[&str]) -> bool {
+    let mut missing = Vec::new();
+    for package in packages {
+        if !interop_dir().join("node_modules").join(package).is_dir() {
+            missing.push(format!(
+                "tests/interop/node_modules/{package} (run `npm ci --prefix tests/interop`)"
+            ));
+        }
+    }
+    if !Path::new(CHROMIUM).is_file() {
+        missing.push(format!(
+            "{CHROMIUM} (apt-get install chromium chromium-driver)"
+        ));
+    }
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !node {
+        missing.push("node on PATH".to_owned());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: browser prerequisites missing under CI: {missing:?}"
+    );
+    eprintln!("\n!!!!! SKIPPED {test}: missing {missing:?} !!!!!\n");
+    false
 }
