@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use idp::Idp;
 use idp::config::Settings;
 use idp::quotes::{QuoteCheck, QuoteCheckError};
-use product_adapters::{PortalSettings, ProductAdapter};
+use product_adapters::{PortalSettings, Portals};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
@@ -47,7 +47,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             idp.state.settings.data_dir.display()
         );
     }
-    let app = build(&idp, &public_url, &issuer, https).await?;
+    let (app, portals) = build(&idp, &public_url, &issuer, https).await?;
 
     if args.demo {
         let (logins, password) = idp::demo::seed(&idp.state, idp.state.now()).await?;
@@ -64,6 +64,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
 
     idp.mailer.clone().spawn();
+    portals.mailer().spawn();
     idp.spawn_key_refresh();
     idp.spawn_housekeeping();
     idp.spawn_import_resume();
@@ -84,13 +85,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Registers the portal's own OIDC clients and assembles every route.
+/// Registers the portal's own OIDC clients and assembles every route; the product portals
+/// are returned beside the routes so the caller can start their mail worker.
 pub async fn build(
     idp: &Idp,
     public_url: &str,
     issuer: &str,
     https: bool,
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<(Router, Arc<Portals>)> {
     let registry = idp.state.registry.clone();
     let templates = idp.state.templates.clone();
     let shell_secret = idp
@@ -113,7 +115,9 @@ pub async fn build(
                 &redirect,
                 &format!("{public_url}/"),
                 &format!("{public_url}{}{}", p.path, relying_party::BACKCHANNEL_PATH),
-                false,
+                // Refresh tokens: a portal asks the idp for the office's letterhead (P2)
+                // with a fresh access token; a refused refresh ends its session (O6).
+                true,
             )
             .await?;
         client_secrets.insert(p.client_id.clone(), secret);
@@ -129,22 +133,33 @@ pub async fn build(
         &registry,
         templates.clone(),
     )?;
-    let portals = product_adapters::router(
-        &PortalSettings {
-            public_url: public_url.to_owned(),
-            issuer: issuer.to_owned(),
-            secure_cookies: https,
-            client_secrets,
-        },
-        &registry,
-        &templates,
-    )?;
-    idp.set_quote_checks(quote_checks(&registry));
+    let settings = &idp.state.settings;
+    let portals = Arc::new(
+        Portals::start(
+            product_adapters::builtin_adapters(),
+            &PortalSettings {
+                public_url: public_url.to_owned(),
+                issuer: issuer.to_owned(),
+                secure_cookies: https,
+                client_secrets,
+                api_url: format!("{public_url}/api/v1"),
+                database_url: settings.products_database_url.clone(),
+                tariff_dir: settings.tariff_dir.clone(),
+                smtp_url: settings.smtp_url.clone(),
+                mail_dir: settings.data_dir.join("mail"),
+                mail_from: settings.mail_from.to_string(),
+            },
+            &registry,
+            &templates,
+        )
+        .await?,
+    );
+    idp.set_quote_checks(quote_checks(&registry, &portals));
     let app = Router::new()
         .merge(idp.router())
         .merge(idp.api_router())
         .merge(shell.router())
-        .merge(portals)
+        .merge(portals.router())
         .merge(web_kit::assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         // Every state-changing request of every part must come from our own pages
@@ -159,23 +174,23 @@ pub async fn build(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    Ok(web_kit::headers::secure(app, https))
+    Ok((web_kit::headers::secure(app, https), portals))
 }
 
 /// O7: one quote check per registered product, answered by its adapter. A product without
 /// an adapter in this process cannot answer, so a deletion is refused (fail closed).
-fn quote_checks(registry: &product_registry::Registry) -> Vec<Arc<dyn QuoteCheck>> {
-    let mut adapters = product_adapters::builtin_adapters();
+fn quote_checks(
+    registry: &product_registry::Registry,
+    portals: &Arc<Portals>,
+) -> Vec<Arc<dyn QuoteCheck>> {
     registry
         .products()
         .iter()
         .map(|p| {
-            let code = p.code.to_string();
-            let adapter = adapters
-                .iter()
-                .position(|a| a.code() == code)
-                .map(|i| Arc::from(adapters.swap_remove(i)));
-            Arc::new(AdapterQuotes { code, adapter }) as Arc<dyn QuoteCheck>
+            Arc::new(AdapterQuotes {
+                code: p.code.to_string(),
+                portals: portals.clone(),
+            }) as Arc<dyn QuoteCheck>
         })
         .collect()
 }
@@ -183,7 +198,7 @@ fn quote_checks(registry: &product_registry::Registry) -> Vec<Arc<dyn QuoteCheck
 /// A product's adapter as the idp's quote check.
 struct AdapterQuotes {
     code: String,
-    adapter: Option<Arc<dyn ProductAdapter>>,
+    portals: Arc<Portals>,
 }
 
 #[async_trait::async_trait]
@@ -193,17 +208,13 @@ impl QuoteCheck for AdapterQuotes {
     }
 
     async fn has_quotes(&self, office_id: uuid::Uuid) -> Result<bool, QuoteCheckError> {
-        let error = |reason: String| QuoteCheckError {
-            product: self.code.clone(),
-            reason,
-        };
-        let adapter = self
-            .adapter
-            .as_ref()
-            .ok_or_else(|| error("no adapter for this product here".into()))?;
-        adapter
-            .has_quotes(office_id)
-            .map_err(|e| error(e.to_string()))
+        self.portals
+            .has_quotes(&self.code, office_id)
+            .await
+            .map_err(|e| QuoteCheckError {
+                product: self.code.clone(),
+                reason: e.to_string(),
+            })
     }
 }
 

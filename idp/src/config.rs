@@ -51,6 +51,12 @@ pub struct RawSettings {
     pub access_token_minutes: i64,
     /// A product registry file replacing the built-in one.
     pub products_file: Option<String>,
+    /// The product portals' database (quotes, applications, product mail); default the
+    /// same database as `database_url` (its tables and migration record are apart).
+    pub products_database_url: Option<String>,
+    /// The directory of the tariff files (`dip.toml`, `dil.toml`, `orv.toml`); a missing
+    /// file means the shipped tariff. Default `config/tariffs`.
+    pub tariff_dir: String,
     /// Absolute lifetime of a refresh-token family (scope `offline_access`), in hours,
     /// counted from the code redemption; rotation never extends it (default 14 days).
     pub refresh_token_hours: i64,
@@ -79,6 +85,8 @@ impl Default for RawSettings {
             session_idle_minutes: 30,
             access_token_minutes: 5,
             products_file: None,
+            products_database_url: None,
+            tariff_dir: "config/tariffs".into(),
             refresh_token_hours: 14 * 24,
             refresh_token_idle_hours: 24,
         }
@@ -141,6 +149,10 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     /// Registry override.
     pub products_file: Option<PathBuf>,
+    /// The product portals' database URL.
+    pub products_database_url: String,
+    /// The tariff files' directory.
+    pub tariff_dir: PathBuf,
     /// Absolute lifetime of a refresh-token family.
     pub refresh_token_ttl: Duration,
     /// Idle lifetime of a refresh token (never more than the absolute one).
@@ -269,6 +281,11 @@ impl Settings {
                 60,
             )?),
             products_file: raw.products_file.map(PathBuf::from),
+            products_database_url: raw
+                .products_database_url
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| raw.database_url.clone()),
+            tariff_dir: PathBuf::from(raw.tariff_dir),
             refresh_token_ttl: Duration::hours(positive(
                 "PORTAL_REFRESH_TOKEN_HOURS",
                 raw.refresh_token_hours,

@@ -8,74 +8,52 @@
 //! (SPEC P1), otherwise the adapter's page. Rights are read from the session's claims on
 //! every request (SECURITY RP-04).
 //!
-//! It owns the portals' pages and, from issue 7 on, their quotes, applications and
-//! dashboards. It never changes users, offices or rights: those belong to the idp.
+//! It owns the portals' pages and data: quotes priced by the `pricing` engine from the
+//! tariff files (SPEC §7, P5), their PDFs, the applications made from them, the
+//! dashboards (P4) and product mail (P2, P3), in its own tables (`migrations/products/`).
+//! It never changes users, offices or rights: those belong to the idp, which it asks only
+//! for the signed-in person's own office (`GET /api/v1/me/office`).
 
+mod adapter;
+pub mod application;
 mod dil;
 mod dip;
+pub mod document;
+pub mod forms;
+mod hints;
+pub mod letterhead;
+pub mod mail;
 mod orv;
+mod pages;
 mod portal;
+pub mod scope;
+pub mod store;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
+use pricing::Tariffs;
 use product_registry::{Registry, RightCode};
 use relying_party::{
     CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RelyingParty, RpError, RpSettings,
 };
+use tokio::sync::Notify;
 use uuid::Uuid;
 use web_kit::Templates;
 
+pub use adapter::{Context, DashboardRow, Described, Priced, ProductAdapter, QuoteLookupError};
 pub use portal::{PortalUser, ProductPortal};
 
-/// The contract every product implements to plug into the portal.
-///
-/// An adapter is found by its registry code; the registry entry supplies name, path and
-/// OIDC client, so an adapter holds no configuration of its own. Everything an adapter's
-/// routes serve is reached only through the rights guard, which puts the signed-in user in
-/// the request ([`PortalUser`]).
-///
-/// # What issue 7 adds to this contract
-/// Quote existence (SPEC O7) is [`ProductAdapter::has_quotes`], answering "no" until an
-/// adapter holds quotes. These are deliberately not here yet, rather than stubbed; each is
-/// a method every adapter must then implement:
-/// - **Dashboard rows (SPEC P4)**: the quotes and applications of an office tree, for the
-///   DIL/DIP dashboard and the ORV list.
-/// - **Back-channel logout (SECURITY RP-03)**: a receiver at `{path}/auth/backchannel-logout`
-///   that ends the sessions of a `sid` (kept in every session today).
-/// - **Rights events**: a receiver that ends or narrows sessions when the idp changes a
-///   user's or an office's rights (SPEC O6), so a change need not wait for the session to
-///   expire.
-pub trait ProductAdapter: Send + Sync + 'static {
-    /// The right code of the registry entry this adapter serves, e.g. `DIP`.
-    fn code(&self) -> &'static str;
-
-    /// The adapter's pages, relative to the product's path (`/` is the product's start
-    /// page). All of them are behind the rights guard.
-    fn routes(&self) -> Router<ProductPortal>;
-
-    /// **Quote existence (SPEC O7)**: whether `office_id` (or one of its users) ever made a
-    /// quote in this product, asked by the idp before it deletes a sub-office. `Err` means
-    /// "cannot say" and refuses the deletion (fail closed).
-    ///
-    /// The default answers "no": the adapters hold no quotes yet (issue 7). An adapter that
-    /// stores quotes must override it.
-    fn has_quotes(&self, office_id: Uuid) -> Result<bool, QuoteLookupError> {
-        let _ = office_id;
-        Ok(false)
-    }
-}
-
-/// A product could not say whether an office holds quotes.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct QuoteLookupError(pub String);
+use crate::letterhead::Letterheads;
+use crate::mail::{ProductMailer, Transport};
+use crate::store::ProductDb;
 
 /// The adapters shipped with the portal.
-pub fn builtin_adapters() -> Vec<Box<dyn ProductAdapter>> {
-    vec![Box::new(dip::Dip), Box::new(dil::Dil), Box::new(orv::Orv)]
+pub fn builtin_adapters() -> Vec<Arc<dyn ProductAdapter>> {
+    vec![Arc::new(dip::Dip), Arc::new(dil::Dil), Arc::new(orv::Orv)]
 }
 
 /// What the product portals need to know about their surroundings.
@@ -91,6 +69,19 @@ pub struct PortalSettings {
     pub secure_cookies: bool,
     /// Client secrets by client id (the registry's `client_id`s).
     pub client_secrets: BTreeMap<String, String>,
+    /// The idp's admin API, e.g. `http://127.0.0.1:8080/api/v1` (the letterhead route).
+    pub api_url: String,
+    /// The products' database (`sqlite://…` or `postgres://…`); may be the idp's.
+    pub database_url: String,
+    /// Where the tariff files are (`dip.toml`, `dil.toml`, `orv.toml`); a missing file
+    /// means the shipped tariff of that product.
+    pub tariff_dir: PathBuf,
+    /// The SMTP server for product mail; `None` writes `.eml` files into `mail_dir`.
+    pub smtp_url: Option<String>,
+    /// Where `.eml` files go without SMTP.
+    pub mail_dir: PathBuf,
+    /// The sender of product mail.
+    pub mail_from: String,
 }
 
 impl std::fmt::Debug for PortalSettings {
@@ -99,6 +90,8 @@ impl std::fmt::Debug for PortalSettings {
             .field("public_url", &self.public_url)
             .field("issuer", &self.issuer)
             .field("secure_cookies", &self.secure_cookies)
+            .field("api_url", &self.api_url)
+            .field("tariff_dir", &self.tariff_dir)
             .field(
                 "client_secrets",
                 &self.client_secrets.keys().collect::<Vec<_>>(),
@@ -116,6 +109,21 @@ pub enum PortalError {
     /// A relying party's settings are unusable.
     #[error(transparent)]
     RelyingParty(#[from] RpError),
+    /// The products' database could not be opened or migrated.
+    #[error("products' database: {0}")]
+    Store(#[from] store::StoreError),
+    /// A tariff file is unusable.
+    #[error("tariff: {0}")]
+    Tariff(#[from] pricing::TariffError),
+    /// Product mail cannot be sent as configured.
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
+    /// The idp's letterhead route cannot be used.
+    #[error(transparent)]
+    Letterhead(#[from] letterhead::LetterheadError),
+    /// The sender address is malformed.
+    #[error("PORTAL_MAIL_FROM: {0}")]
+    MailFrom(String),
 }
 
 impl PortalSettings {
@@ -136,32 +144,97 @@ impl PortalSettings {
             cookie_name: format!("{cookie_stem}_sessie"),
             cookie_path: path.to_owned(),
             secure_cookies: self.secure_cookies,
-            scopes: DEFAULT_SCOPES.to_owned(),
+            // offline_access: the portal refreshes its access token to ask the idp for the
+            // office's letterhead (P2); a refused refresh ends the session (O6).
+            scopes: format!("{DEFAULT_SCOPES} offline_access"),
             session_lifetime: DEFAULT_SESSION_LIFETIME,
         })
     }
 }
 
-/// The built-in adapters mounted for every registry product that has one.
-pub fn router(
-    settings: &PortalSettings,
-    registry: &Registry,
-    templates: &Templates,
-) -> Result<Router, PortalError> {
-    router_with(builtin_adapters(), settings, registry, templates)
+/// The product portals of one process: their shared context, adapters and routes.
+pub struct Portals {
+    ctx: Arc<Context>,
+    adapters: Vec<Arc<dyn ProductAdapter>>,
+    router: Router,
+    mailer: ProductMailer,
 }
 
-/// As [`router`], with a chosen set of adapters (a new product, or a test). The registry
-/// decides what exists: a product without an adapter is not mounted here (it may be served
-/// elsewhere), and an adapter whose code the registry lacks is ignored.
-pub fn router_with(
-    adapters: Vec<Box<dyn ProductAdapter>>,
+impl Portals {
+    /// Opens the products' database (migrating it), loads the tariffs and mounts every
+    /// registered product that has one of `adapters` at its registry `path`, each as its
+    /// own OIDC relying party. The registry decides what exists: a product without an
+    /// adapter is not mounted here (it may be served elsewhere), and an adapter whose code
+    /// the registry lacks is ignored.
+    pub async fn start(
+        adapters: Vec<Arc<dyn ProductAdapter>>,
+        settings: &PortalSettings,
+        registry: &Registry,
+        templates: &Templates,
+    ) -> Result<Self, PortalError> {
+        let db = ProductDb::connect(&settings.database_url).await?;
+        db.migrate().await?;
+        let tariffs = Tariffs::load_dir(&settings.tariff_dir)?;
+        let mail_waker = Arc::new(Notify::new());
+        let ctx = Arc::new(Context {
+            db: db.clone(),
+            tariffs,
+            letterheads: Letterheads::new(&settings.api_url)?,
+            templates: templates.clone(),
+            mail_waker: mail_waker.clone(),
+        });
+        let from = settings
+            .mail_from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| PortalError::MailFrom(e.to_string()))?;
+        let transport = Transport::new(settings.smtp_url.as_deref(), settings.mail_dir.clone())?;
+        let mailer = ProductMailer::new(db, transport, from, mail_waker);
+        let router = mount(&adapters, &ctx, settings, registry)?;
+        Ok(Self {
+            ctx,
+            adapters,
+            router,
+            mailer,
+        })
+    }
+
+    /// Every portal's routes.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The worker delivering product mail; spawn it once per process.
+    pub fn mailer(&self) -> ProductMailer {
+        self.mailer.clone()
+    }
+
+    /// The shared context (tests, the demo seed).
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// The adapter of right `code` here, if any.
+    pub fn adapter(&self, code: &str) -> Option<Arc<dyn ProductAdapter>> {
+        self.adapters.iter().find(|a| a.code() == code).cloned()
+    }
+
+    /// O7 for product `code`: `Err` when no adapter here can say.
+    pub async fn has_quotes(&self, code: &str, office_id: Uuid) -> Result<bool, QuoteLookupError> {
+        let adapter = self
+            .adapter(code)
+            .ok_or_else(|| QuoteLookupError("no adapter for this product here".into()))?;
+        adapter.has_quotes(&self.ctx, office_id).await
+    }
+}
+
+fn mount(
+    adapters: &[Arc<dyn ProductAdapter>],
+    ctx: &Arc<Context>,
     settings: &PortalSettings,
     registry: &Registry,
-    templates: &Templates,
 ) -> Result<Router, PortalError> {
     let mut app = Router::new();
-    for adapter in &adapters {
+    for adapter in adapters {
         let known = RightCode::parse(adapter.code())
             .ok()
             .and_then(|code| registry.get(&code));
@@ -172,18 +245,34 @@ pub fn router_with(
             );
         }
     }
+    let with_adapter = |code: &str| adapters.iter().find(|a| a.code() == code).cloned();
     for product in registry.products() {
-        let Some(adapter) = adapters.iter().find(|a| a.code() == product.code.as_str()) else {
+        let Some(adapter) = with_adapter(product.code.as_str()) else {
             tracing::info!(code = %product.code, "no adapter for this product here; not mounted");
             continue;
         };
         let rp = Arc::new(RelyingParty::new(
             &settings.relying_party(&product.client_id, &product.path)?,
-            templates.clone(),
+            ctx.templates.clone(),
         )?);
-        let portal = ProductPortal::new(product.clone(), rp.clone(), templates.clone());
-        let pages = adapter
-            .routes()
+        let dashboard = registry
+            .products()
+            .iter()
+            .filter_map(|p| {
+                let a = with_adapter(p.code.as_str())?;
+                (a.dashboard() == adapter.dashboard()).then(|| (p.clone(), a))
+            })
+            .collect();
+        let portal = ProductPortal::new(
+            product.clone(),
+            rp.clone(),
+            adapter.clone(),
+            ctx.clone(),
+            dashboard,
+            settings.public_url.trim_end_matches('/').to_owned(),
+        );
+        let pages = pages::routes()
+            .merge(adapter.routes())
             .route_layer(middleware::from_fn_with_state(
                 portal.clone(),
                 portal::guard,

@@ -17,6 +17,8 @@ use product_registry::Product;
 use relying_party::{RelyingParty, SignedInUser};
 use serde::Serialize;
 use web_kit::Templates;
+
+use crate::adapter::{Context, ProductAdapter};
 use web_kit::paths::safe_return_to;
 
 /// The state of one product portal's routes.
@@ -29,24 +31,65 @@ struct Inner {
     product: Product,
     rp: Arc<RelyingParty>,
     templates: Templates,
+    adapter: Arc<dyn ProductAdapter>,
+    ctx: Arc<Context>,
+    public_url: String,
+    /// The products of this portal's dashboard with their adapters.
+    dashboard: Vec<(Product, Arc<dyn ProductAdapter>)>,
 }
 
 #[derive(Serialize)]
-struct PageContext<'a> {
+struct PageContext<'a, T: Serialize> {
     product: &'a Product,
     user: &'a SignedInUser,
     logout_action: String,
+    dashboard_name: &'static str,
+    #[serde(flatten)]
+    page: T,
 }
 
 impl ProductPortal {
-    pub(crate) fn new(product: Product, rp: Arc<RelyingParty>, templates: Templates) -> Self {
+    pub(crate) fn new(
+        product: Product,
+        rp: Arc<RelyingParty>,
+        adapter: Arc<dyn ProductAdapter>,
+        ctx: Arc<Context>,
+        dashboard: Vec<(Product, Arc<dyn ProductAdapter>)>,
+        public_url: String,
+    ) -> Self {
+        let templates = ctx.templates.clone();
         Self {
             inner: Arc::new(Inner {
                 product,
                 rp,
                 templates,
+                adapter,
+                ctx,
+                public_url,
+                dashboard,
             }),
         }
+    }
+
+    /// The product's public base URL: `https://portal.example/dip`.
+    pub fn public_base(&self) -> String {
+        format!("{}{}", self.inner.public_url, self.inner.product.path)
+    }
+
+    /// The product's adapter.
+    pub fn adapter(&self) -> &dyn ProductAdapter {
+        self.inner.adapter.as_ref()
+    }
+
+    /// What every adapter works with.
+    pub fn context(&self) -> &Context {
+        &self.inner.ctx
+    }
+
+    /// The registry entries of the products sharing this portal's dashboard (itself
+    /// included), in registry order.
+    pub fn dashboard_products(&self) -> &[(Product, Arc<dyn ProductAdapter>)] {
+        &self.inner.dashboard
     }
 
     /// The product's registry entry.
@@ -62,10 +105,23 @@ impl ProductPortal {
     /// Renders one of the portal's pages for `user`, never cached (SECURITY HD-03). The
     /// template gets `product`, `user` and `logout_action`.
     pub fn page(&self, status: StatusCode, template: &str, user: &SignedInUser) -> Response {
+        self.render(status, template, user, ())
+    }
+
+    /// As [`Self::page`], with the page's own values beside them.
+    pub fn render(
+        &self,
+        status: StatusCode,
+        template: &str,
+        user: &SignedInUser,
+        page: impl Serialize,
+    ) -> Response {
         let ctx = PageContext {
             product: self.product(),
             user,
             logout_action: self.inner.rp.logout_action(),
+            dashboard_name: self.adapter().dashboard(),
+            page,
         };
         let html = self.inner.templates.page(status, template, ctx);
         ([web_kit::headers::no_store()], html).into_response()

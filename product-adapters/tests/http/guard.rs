@@ -110,8 +110,7 @@ async fn a_missing_client_secret_stops_start_up() {
         &registry,
     );
     s.client_secrets.remove("orv");
-    let err =
-        product_adapters::router(&s, &registry, &web_kit::Templates::load().unwrap()).unwrap_err();
+    let err = crate::router(&s, &registry).await.unwrap_err();
     assert!(
         matches!(err, product_adapters::PortalError::MissingSecret(ref c) if c == "orv"),
         "{err}"

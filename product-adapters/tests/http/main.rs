@@ -8,7 +8,7 @@ mod sign_in;
 
 use std::collections::BTreeMap;
 
-use product_adapters::{PortalSettings, router};
+use product_adapters::{PortalError, PortalSettings, Portals, builtin_adapters};
 use product_registry::Registry;
 use relying_party::test_op::{TestOp, TestUser};
 use tokio::net::TcpListener;
@@ -38,7 +38,32 @@ pub fn settings(public_url: &str, issuer: &str, registry: &Registry) -> PortalSe
             .iter()
             .map(|p| (p.client_id.clone(), format!("geheim-{}", p.client_id)))
             .collect::<BTreeMap<_, _>>(),
+        api_url: format!("{issuer}/api/v1"),
+        database_url: format!(
+            "sqlite://{}/portal-http-{}.db",
+            std::env::temp_dir().display(),
+            uuid::Uuid::now_v7()
+        ),
+        tariff_dir: "config/tariffs".into(),
+        smtp_url: None,
+        mail_dir: std::env::temp_dir().join("portal-http-mail"),
+        mail_from: "Offerte Portaal <noreply@offerteportaal.local>".into(),
     }
+}
+
+/// The built-in portals' routes for `settings`.
+pub async fn router(
+    settings: &PortalSettings,
+    registry: &Registry,
+) -> Result<axum::Router, PortalError> {
+    let portals = Portals::start(
+        builtin_adapters(),
+        settings,
+        registry,
+        &Templates::load().unwrap(),
+    )
+    .await?;
+    Ok(portals.router())
 }
 
 /// Starts the portals of `registry` and an OP that signs in `user`.
@@ -51,12 +76,9 @@ pub async fn spawn_with(registry: Registry, user: Option<TestUser>) -> App {
         op.register_client(&p.client_id, &format!("geheim-{}", p.client_id), &redirect);
     }
     op.sign_in_as(user);
-    let app = router(
-        &settings(&url, &op.issuer, &registry),
-        &registry,
-        &Templates::load().unwrap(),
-    )
-    .unwrap();
+    let app = router(&settings(&url, &op.issuer, &registry), &registry)
+        .await
+        .unwrap();
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });

@@ -31,7 +31,7 @@ async fn a_signed_out_visitor_signs_in_and_lands_on_the_page_asked_for() {
     let sent = app.op.last_authorize();
     assert_eq!(sent["client_id"], "dip");
     assert_eq!(sent["response_type"], "code");
-    assert_eq!(sent["scope"], "openid portal");
+    assert_eq!(sent["scope"], "openid portal offline_access");
     assert_eq!(sent["code_challenge_method"], "S256");
     assert_eq!(
         sent["redirect_uri"],
@@ -236,11 +236,11 @@ async fn an_unreachable_idp_gives_a_dutch_page_and_discovery_waits_for_first_use
     let registry = product_registry::Registry::builtin().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = product_adapters::router(
+    let app = crate::router(
         &crate::settings(&url, &format!("{op_url}/idp"), &registry),
         &registry,
-        &web_kit::Templates::load().unwrap(),
     )
+    .await
     .unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
