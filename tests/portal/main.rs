@@ -18,6 +18,7 @@ mod interop;
 mod lifecycle;
 mod logout;
 mod oidc;
+mod products;
 mod profiel;
 mod registry;
 mod rust_client;
