@@ -6,10 +6,15 @@
 //! Only access tokens issued to a client in `PORTAL_ADMIN_CLIENTS` (default: the portal's
 //! own shell) are accepted: a main user's token held by some product portal or third party
 //! cannot administer anything (SECURITY AC-01).
+//!
+//! One route is not administration: `GET /me/office` (`me`) answers any signed-in portal
+//! user, through any registered client's token with scope `portal`, about the user's own
+//! office only, for the product portals' quotes and mail (SPEC P2, P3).
 
 pub mod audit;
 pub mod clients;
 pub mod imports;
+pub mod me;
 pub mod offices;
 pub mod openapi;
 pub mod problem;
@@ -17,8 +22,8 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -61,6 +66,19 @@ pub fn routes() -> Router<AppState> {
         .route("/imports", post(imports::start))
         .route("/imports/{id}", get(imports::get))
         .route("/imports/{id}/report.csv", get(imports::report))
+        // The caller's own office, for the product portals (SPEC P2, P3); not admin.
+        .route("/me/office", get(me::office))
+}
+
+/// The bearer token of the `Authorization` header (RFC 6750 §2.1), the only place one is
+/// read from: never the query string (§2.3, SECURITY OP-22).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// The authenticated caller of an admin route: an active main user or insurer admin,
@@ -100,13 +118,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Problem> {
         let unauthorized = || Problem::unauthorized(text(app, "api.unauthorized"));
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(unauthorized)?;
+        let token = bearer_token(&parts.headers).ok_or_else(unauthorized)?;
         let claims = verify_access_token(app, token).ok_or_else(unauthorized)?;
         if !app.settings.admin_clients.contains(&claims.client_id) {
             return Err(Problem::forbidden(text(app, "api.not_an_admin_client")));

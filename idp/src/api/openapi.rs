@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{audit, clients, imports, offices, users};
+use super::{audit, clients, imports, me, offices, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -19,7 +19,8 @@ use super::{audit, clients, imports, offices, users};
         title = "Offerte Portaal admin API",
         version = "1",
         description = "Managing offices, users and rights of the Offerte Portaal. Called with a \
-            bearer access token that the portal's identity provider issued to an admin client. \
+            bearer access token that the portal's identity provider issued to an admin client; \
+            `GET /api/v1/me/office` takes any registered client's token with scope `portal`. \
             Errors are RFC 9457 problem details with a Dutch `detail`."
     ),
     paths(
@@ -41,6 +42,7 @@ use super::{audit, clients, imports, offices, users};
         imports::start,
         imports::get,
         imports::report,
+        me::office,
     ),
     components(schemas(
         users::UserJson,
@@ -71,6 +73,9 @@ use super::{audit, clients, imports, offices, users};
         clients::NewClientJson,
         clients::AuthMethodJson,
         clients::RegisteredJson,
+        me::MeOfficeJson,
+        me::MyOfficeJson,
+        me::MyHeadOfficeJson,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -80,6 +85,7 @@ use super::{audit, clients, imports, offices, users};
         (name = "audit", description = "Auditlog: who did what, on whom, when and from where (SPEC L1)"),
         (name = "clients", description = "OIDC clients of the identity provider, for insurer admins (SPEC §4)"),
         (name = "imports", description = "Importeren: head offices in bulk from the appointment register's CSV export (SPEC O1)"),
+        (name = "me", description = "The signed-in user's own data, for the product portals: any registered client's token with scope `portal`, employees included (SPEC P2, P3)"),
     )
 )]
 pub struct ApiDoc;
@@ -98,7 +104,8 @@ impl Modify for BearerAuth {
                     .bearer_format("JWT")
                     .description(Some(
                         "An access token (RFC 9068) of the portal's identity provider, issued \
-                         to an admin client",
+                         to an admin client (`/api/v1/me/office`: to any registered client, \
+                         with scope `portal`)",
                     ))
                     .build(),
             ),
@@ -286,5 +293,31 @@ mod tests {
             doc["paths"]["/api/v1/offices/{id}"]["delete"]["responses"]["503"].is_object(),
             "O7 fail closed is documented"
         );
+    }
+
+    #[test]
+    fn the_document_describes_the_own_office_route() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let get = &doc["paths"]["/api/v1/me/office"]["get"];
+        assert!(get.is_object(), "GET /api/v1/me/office");
+        for status in ["200", "400", "401", "403", "404"] {
+            assert!(get["responses"][status].is_object(), "{status}");
+        }
+        assert!(
+            get["parameters"].is_null(),
+            "no parameter can name an office"
+        );
+        let answer = &doc["components"]["schemas"]["MyOfficeAnswer"]["properties"];
+        assert!(answer["office"].is_object() && answer["head_office"].is_object());
+        let office = &doc["components"]["schemas"]["MyOffice"]["properties"];
+        for field in [
+            "id", "kind", "number", "name", "address", "postcode", "city", "phone", "email",
+        ] {
+            assert!(office[field].is_object(), "MyOffice.{field}");
+        }
+        let head = &doc["components"]["schemas"]["MyHeadOffice"]["properties"];
+        for field in ["id", "number", "name", "email"] {
+            assert!(head[field].is_object(), "MyHeadOffice.{field}");
+        }
     }
 }

@@ -23,7 +23,9 @@ pub struct Problem {
     pub detail: String,
     /// The request field the problem is about (an extension member), if one.
     pub field: Option<&'static str>,
-    /// The `WWW-Authenticate` challenge of a 401; `None` is `invalid_token`.
+    /// The `WWW-Authenticate` challenge: always sent with a 401 (`None` is
+    /// `invalid_token`), with another status only when set (RFC 6750 §3.1
+    /// `insufficient_scope` on a 403).
     pub challenge: Option<&'static str>,
 }
 
@@ -81,6 +83,15 @@ impl Problem {
         Self {
             challenge: Some(STEP_UP_CHALLENGE),
             ..Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
+        }
+    }
+
+    /// The same problem with this `WWW-Authenticate` challenge.
+    #[must_use]
+    pub fn with_challenge(self, challenge: &'static str) -> Self {
+        Self {
+            challenge: Some(challenge),
+            ..self
         }
     }
 
@@ -256,8 +267,12 @@ impl IntoResponse for Problem {
             HeaderValue::from_static("application/problem+json"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            let challenge = self.challenge.unwrap_or("Bearer error=\"invalid_token\"");
+        let challenge = match (self.status, self.challenge) {
+            (_, Some(c)) => Some(c),
+            (StatusCode::UNAUTHORIZED, None) => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             h.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
