@@ -55,6 +55,35 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         for l in logins {
             println!("  {:<32} {}", l.login, l.description);
         }
+        let advisors: Vec<_> = idp::demo::advisors(&idp.state)
+            .await?
+            .into_iter()
+            .map(|a| product_adapters::demo::DemoAdvisor {
+                advisor: product_adapters::store::quotes::Advisor {
+                    id: a.user_id,
+                    name: a.name,
+                    email: a.email,
+                    role: a.role.to_owned(),
+                },
+                office: product_adapters::store::quotes::OfficeSnapshot {
+                    id: a.office_id,
+                    head_office_id: a.head_office_id,
+                    kind: a.office_kind.to_owned(),
+                    number: a.office_number,
+                    name: a.office_name,
+                    address: a.address,
+                    postcode: a.postcode,
+                    city: a.city,
+                    email: a.office_email,
+                    head_office_email: a.head_office_email,
+                },
+                rights: a.rights,
+            })
+            .collect();
+        let quotes = product_adapters::demo::seed(&portals, &advisors).await?;
+        if quotes > 0 {
+            println!("  {quotes} demo quotes are in the product portals' dashboards");
+        }
     }
     if let Some(link) = idp::provision::setup_link(&idp.state, idp.state.now()).await? {
         println!(

@@ -231,3 +231,81 @@ pub async fn seed(
         .collect();
     Ok((logins, password))
 }
+
+/// A demo person who makes quotes, with the office as its quotes print it (SPEC P2), for
+/// seeding the product portals' demo quotes.
+#[derive(Debug, Clone)]
+pub struct DemoAdvisor {
+    /// The user's id (`sub`).
+    pub user_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Login e-mail.
+    pub email: String,
+    /// `main_user` or `employee`.
+    pub role: &'static str,
+    /// The user's rights (right codes).
+    pub rights: Vec<String>,
+    /// The office's id.
+    pub office_id: Uuid,
+    /// `head_office` or `sub_office`.
+    pub office_kind: &'static str,
+    /// Its number.
+    pub office_number: String,
+    /// Its name.
+    pub office_name: String,
+    /// Adres.
+    pub address: String,
+    /// Postcode.
+    pub postcode: String,
+    /// Plaats.
+    pub city: String,
+    /// The office e-mail.
+    pub office_email: String,
+    /// The head office (itself for a head office).
+    pub head_office_id: Uuid,
+    /// The head office's e-mail.
+    pub head_office_email: String,
+}
+
+/// The seeded demo people who hold product rights, with their offices.
+pub async fn advisors(core: &Core) -> Result<Vec<DemoAdvisor>, ProvisionError> {
+    let mut out = Vec::new();
+    for p in &PEOPLE {
+        let Some(i) = p.office else { continue };
+        let Some(user) =
+            accounts::user_by_email(&core.db, &Email::parse(p.login)?, &core.registry).await?
+        else {
+            continue;
+        };
+        let Some(principal) = accounts::principal(&core.db, user.id, &core.registry).await? else {
+            continue;
+        };
+        let Some(office) = principal.office else {
+            continue;
+        };
+        let head = principal.head_office.unwrap_or_else(|| office.clone());
+        let o = &OFFICES[i];
+        out.push(DemoAdvisor {
+            user_id: user.id,
+            name: user.name.clone(),
+            email: user.email.to_string(),
+            role: user.role.as_str(),
+            rights: user.rights.iter().map(|r| r.to_string()).collect(),
+            office_id: office.id,
+            office_kind: match office.kind {
+                OfficeKind::HeadOffice => "head_office",
+                OfficeKind::SubOffice => "sub_office",
+            },
+            office_number: office.number.clone(),
+            office_name: office.name.clone(),
+            address: o.address.into(),
+            postcode: o.postcode.into(),
+            city: o.city.into(),
+            office_email: office.email.to_string(),
+            head_office_id: head.id,
+            head_office_email: head.email.to_string(),
+        });
+    }
+    Ok(out)
+}

@@ -112,6 +112,13 @@ pub trait ProductAdapter: Send + Sync + 'static {
         Fields::default()
     }
 
+    /// A filled-in quote form for the demo data (`portal serve --demo`), if the product
+    /// has one.
+    fn demo_form(&self, today: Date) -> Option<Fields> {
+        let _ = today;
+        None
+    }
+
     /// Prices a submitted quote form with the tariff in force. Every problem is reported
     /// at once, each under its field, in Dutch; nothing is stored then.
     fn price(&self, ctx: &Context, values: &Fields, today: Date) -> Result<Priced, FieldErrors>;

@@ -31,6 +31,15 @@ impl ProductAdapter for Dil {
             .with("start_date", &next_month(today).to_string())
     }
 
+    fn demo_form(&self, today: Date) -> Option<Fields> {
+        Some(
+            self.form_defaults(today)
+                .with("client_name", "A. (Anne) Demo")
+                .with("purchase_sum", "64.500")
+                .with("birth_date", "1958-11-03"),
+        )
+    }
+
     fn quote_form(&self, ctx: &Context, values: &Fields, errors: &FieldErrors) -> Vec<Field> {
         let tariff = &ctx.tariffs.dil;
         FormBuilder::new(values, errors, ctx.texts(), "dil")

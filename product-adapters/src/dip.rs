@@ -69,6 +69,17 @@ impl ProductAdapter for Dip {
             .with("start_date", &next_month(today).to_string())
     }
 
+    fn demo_form(&self, today: Date) -> Option<Fields> {
+        Some(
+            self.form_defaults(today)
+                .with("client_name", "J. (Jan) Voorbeeld")
+                .with("purchase_sum", "185.000")
+                .with("birth_date", "1960-04-12")
+                .with("partner_percent", "70")
+                .with("partner_birth_date", "1963-09-30"),
+        )
+    }
+
     fn quote_form(&self, ctx: &Context, values: &Fields, errors: &FieldErrors) -> Vec<Field> {
         let tariff = &ctx.tariffs.dip;
         FormBuilder::new(values, errors, ctx.texts(), "dip")

@@ -16,6 +16,7 @@
 
 mod adapter;
 pub mod application;
+pub mod demo;
 mod dil;
 mod dip;
 pub mod document;

@@ -150,11 +150,11 @@ pub async fn store_quote(
             application: None,
         };
         let described = portal.adapter().describe(ctx, &stored);
-        Ok(NewProductMail {
+        Ok(Some(NewProductMail {
             id: Uuid::now_v7(),
             kind: "quote",
             mail: compose(portal, "quote", &stored, &described, true)?,
-        })
+        }))
     };
     quotes::create(&ctx.db, quote, compose_for, now).await?;
     Ok(quote.id)

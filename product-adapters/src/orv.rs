@@ -36,6 +36,16 @@ impl ProductAdapter for Orv {
             .with("start_date", &next_month(today).to_string())
     }
 
+    fn demo_form(&self, today: Date) -> Option<Fields> {
+        Some(
+            self.form_defaults(today)
+                .with("client_name", "K. (Kees) Proef")
+                .with("sum_insured", "300.000")
+                .with("birth_date", "1988-02-14")
+                .with("cover", "annuity"),
+        )
+    }
+
     fn quote_form(&self, ctx: &Context, values: &Fields, errors: &FieldErrors) -> Vec<Field> {
         let tariff = &ctx.tariffs.orv;
         FormBuilder::new(values, errors, ctx.texts(), "orv")

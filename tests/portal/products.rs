@@ -66,6 +66,13 @@ async fn quote(browser: &Browser, product: &str, form: &[(&'static str, String)]
     page
 }
 
+/// The quote number a quote page shows.
+fn number_of(page: &Page) -> String {
+    let needle = "id=\"quote-number\">";
+    let at = page.body.find(needle).expect("a quote page") + needle.len();
+    page.body[at..].split('<').next().unwrap().to_owned()
+}
+
 async fn quote_count(portal: &Portal) -> i64 {
     let db = portal.db().await;
     idp::with_db!(&db, |pool| sqlx::query_scalar::<_, i64>(
@@ -124,6 +131,8 @@ testkit::both_databases! {
     async fn a_sub_office_employee_quotes_and_applies(db: &TestDatabase) {
         let (portal, password) = demo(db, false).await;
         let tim = signed_in(&portal, SUB_EMPLOYEE, &password).await;
+        let quotes_before = quote_count(&portal).await;
+        let mails_before = count(&portal, "SELECT COUNT(*) FROM product_outbox").await;
 
         let form = tim.get("/dip/offertes/nieuw").await;
         assert_eq!(form.status, StatusCode::OK);
@@ -155,12 +164,13 @@ testkit::both_databases! {
         let body = unescape(&refused.body);
         assert!(body.contains("De koopsom is minimaal € 25.000,00"), "{body}");
         assert!(body.contains("minimumleeftijd"), "{body}");
-        assert_eq!(quote_count(&portal).await, 0, "nothing stored");
-        assert_eq!(count(&portal, "SELECT COUNT(*) FROM product_outbox").await, 0);
+        assert_eq!(quote_count(&portal).await, quotes_before, "nothing stored");
+        assert_eq!(count(&portal, "SELECT COUNT(*) FROM product_outbox").await, mails_before);
 
         let page = quote(&tim, "dip", &dip_form("Jan Jansen", &start_date())).await;
         let body = unescape(&page.body);
-        assert!(body.contains("DIP-0000001"), "{body}");
+        let number = number_of(&page);
+        assert!(number.starts_with("DIP-"), "{number}");
         assert!(body.contains("Onderbemiddeling Zuid (Z01)"), "P2: {body}");
         assert!(body.contains("Markt 5"), "P2, the address: {body}");
         assert!(body.contains("Direct Ingaand Zeker Pensioen"), "{body}");
@@ -168,7 +178,7 @@ testkit::both_databases! {
         assert!(body.contains("DIP-2026"), "the tariff version: {body}");
         let version: String = {
             let db = portal.db().await;
-            idp::with_db!(&db, |pool| sqlx::query_scalar("SELECT tariff_version FROM quotes")
+            idp::with_db!(&db, |pool| sqlx::query_scalar("SELECT tariff_version FROM quotes WHERE client_name = 'Jan Jansen'")
                 .fetch_one(pool)
                 .await
                 .unwrap())
@@ -176,7 +186,7 @@ testkit::both_databases! {
         assert!(version.starts_with("DIP-"), "{version}");
 
         // P2, P3: to the sub-office and Tim, a CC to the head office, the PDF attached.
-        let mail = &mails(&portal, "Offerte DIP-0000001", 1).await[0];
+        let mail = &mails(&portal, &format!("Offerte {number}"), 1).await[0];
         let mut rcpt = mail.to.clone();
         rcpt.sort();
         assert_eq!(
@@ -185,7 +195,7 @@ testkit::both_databases! {
         );
         assert_eq!(header(&mail.data, "Cc"), Some("info@voorbeeldadvies.nl"), "{}", mail.data);
         assert!(mail.data.contains("application/pdf"), "{}", mail.data);
-        assert!(mail.data.contains("offerte-DIP-0000001.pdf"), "{}", mail.data);
+        assert!(mail.data.contains(&format!("offerte-{number}.pdf")), "{}", mail.data);
 
         // The PDF carries the sub-office's letterhead.
         let pdf_url = format!("{}/pdf", page.url);
@@ -195,7 +205,7 @@ testkit::both_databases! {
         let bytes = pdf.bytes().await.unwrap();
         assert!(bytes.starts_with(b"%PDF-"));
         let text = pdf_text(&bytes);
-        for expected in ["Kantoor Z01", "Onderbemiddeling Zuid", "Markt 5", "DIP-0000001"] {
+        for expected in ["Kantoor Z01", "Onderbemiddeling Zuid", "Markt 5", number.as_str()] {
             assert!(text.contains(expected), "{expected} in the PDF: {text}");
         }
 
@@ -220,7 +230,7 @@ testkit::both_databases! {
         for text in ["Nederlandse postcode", "Dit IBAN klopt niet", "Bevestig dat de gegevens"] {
             assert!(body.contains(text), "{text}: {body}");
         }
-        assert_eq!(count(&portal, "SELECT COUNT(*) FROM applications").await, 0);
+        let applications = count(&portal, "SELECT COUNT(*) FROM applications").await;
         let good = [
             ("applicant_name", "Jan Jansen"),
             ("applicant_address", "Kerkstraat 1"),
@@ -238,14 +248,14 @@ testkit::both_databases! {
         )
         .await;
         assert_eq!(kept, 1, "P5: the application keeps the quote's figures");
-        let mail = &mails(&portal, "Bevestiging aanvraag DIP-0000001", 1).await[0];
+        let mail = &mails(&portal, &format!("Bevestiging aanvraag {number}"), 1).await[0];
         assert_eq!(header(&mail.data, "Cc"), Some("info@voorbeeldadvies.nl"));
         assert!(quoted_printable(&mail.data).contains("Jan Jansen"));
 
         let again = tim.post(&apply, &good).await;
         assert_eq!(again.status, StatusCode::CONFLICT);
         assert!(again.body.contains("al een aanvraag"), "{}", again.body);
-        assert_eq!(count(&portal, "SELECT COUNT(*) FROM applications").await, 1);
+        assert_eq!(count(&portal, "SELECT COUNT(*) FROM applications").await, applications + 1);
     }
 
     /// P3: a head office's main user, whose login is the office e-mail, gets the quote mail
@@ -260,7 +270,7 @@ testkit::both_databases! {
         let page = quote(&main, "dip", &form).await;
         assert!(unescape(&page.body).contains("Direct Ingaand Keuze Pensioen"), "{}", page.body);
         assert!(page.body.contains("na de hoge periode"), "hoog/laag: {}", page.body);
-        let mail = &mails(&portal, "Offerte DIP-0000001", 1).await[0];
+        let mail = &mails(&portal, &format!("Offerte {}", number_of(&page)), 1).await[0];
         assert_eq!(mail.to, vec!["info@voorbeeldadvies.nl"]);
         assert_eq!(header(&mail.data, "Cc"), None);
         assert!(
@@ -318,10 +328,14 @@ testkit::both_databases! {
         // The same dashboard from the DIL side, and filters.
         let dil_side = main.get("/dil/dashboard?zoek=tim").await;
         assert!(dil_side.body.contains("Klant Van Tim") && !dil_side.body.contains("Klant Van Ilse"));
-        let by_number = main.get("/dip/dashboard?zoek=DIL-0000001").await;
+        let by_number = main
+            .get(&format!("/dip/dashboard?zoek={}", number_of(&ilse_quote)))
+            .await;
         assert!(by_number.body.contains("Klant Van Ilse") && !by_number.body.contains("Klant Van Tim"));
         let applied_only = main.get("/dip/dashboard?soort=aanvragen").await;
         assert!(applied_only.body.contains("Er zijn geen offertes"), "{}", applied_only.body);
+        // The demo quotes (`serve --demo`) are there too, each office's in its own tree.
+        assert!(head.body.contains("J. (Jan) Voorbeeld") && head.body.contains("A. (Anne) Demo"));
 
         let sub = zuid.get("/dip/dashboard").await;
         assert!(sub.body.contains("Klant Van Tim"), "{}", sub.body);
@@ -331,6 +345,8 @@ testkit::both_databases! {
 
         let other = noord.get("/dil/dashboard").await;
         assert!(!other.body.contains("Klant Van"), "{}", other.body);
+        assert!(other.body.contains("Pensioenhuis Noord"), "its own demo quote: {}", other.body);
+        assert!(!other.body.contains("Voorbeeld Advies"), "{}", other.body);
 
         // A quote outside one's scope is not found, not shown.
         let path = ilse_quote.url.trim_start_matches(&portal.base).to_owned();

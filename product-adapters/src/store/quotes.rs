@@ -270,8 +270,8 @@ impl TryFrom<QuoteRow> for StoredQuote {
 /// How often a quote number is drawn again when another quote took it at the same moment.
 const NUMBER_ATTEMPTS: usize = 5;
 
-/// Stores a quote numbered per product, with the mail `compose` makes for that number, in
-/// one transaction. Returns the number's `seq`.
+/// Stores a quote numbered per product, with the mail `compose` makes for that number (a
+/// demo quote has none), in one transaction. Returns the number's `seq`.
 pub async fn create<F>(
     db: &ProductDb,
     quote: &NewQuote,
@@ -279,7 +279,7 @@ pub async fn create<F>(
     now: OffsetDateTime,
 ) -> Result<i64, StoreError>
 where
-    F: Fn(i64) -> Result<NewProductMail, StoreError> + Send + Sync,
+    F: Fn(i64) -> Result<Option<NewProductMail>, StoreError> + Send + Sync,
 {
     let mut last = None;
     for _ in 0..NUMBER_ATTEMPTS {
@@ -302,7 +302,7 @@ async fn insert_once<F>(
     now: OffsetDateTime,
 ) -> Result<i64, StoreError>
 where
-    F: Fn(i64) -> Result<NewProductMail, StoreError> + Send + Sync,
+    F: Fn(i64) -> Result<Option<NewProductMail>, StoreError> + Send + Sync,
 {
     let now = at(now);
     let request = serde_json::to_string(&q.request)?;
@@ -349,7 +349,9 @@ where
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        outbox::insert_mail!(&mut *tx, &mail, now)?;
+        if let Some(mail) = &mail {
+            outbox::insert_mail!(&mut *tx, mail, now)?;
+        }
         tx.commit().await?;
         Ok(seq)
     })
