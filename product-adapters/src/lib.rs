@@ -20,6 +20,7 @@ pub mod demo;
 mod dil;
 mod dip;
 pub mod document;
+pub mod example;
 pub mod forms;
 mod hints;
 pub mod letterhead;
@@ -52,9 +53,15 @@ use crate::letterhead::Letterheads;
 use crate::mail::{ProductMailer, Transport};
 use crate::store::ProductDb;
 
-/// The adapters shipped with the portal.
+/// The adapters shipped with the portal: DIP, DIL, ORV, and the example of a fourth
+/// product ([`example::Uitvaart`], `UVZ`), mounted only when the registry names it.
 pub fn builtin_adapters() -> Vec<Arc<dyn ProductAdapter>> {
-    vec![Arc::new(dip::Dip), Arc::new(dil::Dil), Arc::new(orv::Orv)]
+    vec![
+        Arc::new(dip::Dip),
+        Arc::new(dil::Dil),
+        Arc::new(orv::Orv),
+        Arc::new(example::Uitvaart),
+    ]
 }
 
 /// What the product portals need to know about their surroundings.
@@ -240,9 +247,9 @@ fn mount(
             .ok()
             .and_then(|code| registry.get(&code));
         if known.is_none() {
-            tracing::warn!(
+            tracing::info!(
                 code = adapter.code(),
-                "adapter for a product the registry lacks; not mounted"
+                "adapter for a product the registry does not name; not mounted"
             );
         }
     }

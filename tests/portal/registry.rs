@@ -75,5 +75,30 @@ testkit::both_databases! {
         assert!(text.contains("Uitvaartrechten (Uitvaartverzekering)"), "{}", form.body);
         assert!(!text.contains("Arbeidsongeschiktheidsrechten") && !form.body.contains("value=\"AOV\""),
             "a product sub-offices may not hold is not offered: {}", form.body);
+
+        // UVZ has an adapter (the example of a fourth product, product-adapters/src/example.rs):
+        // the portal gives it a quote form, pricing, the quote page, mail and a dashboard.
+        let uvz = browser.get("/uvz/offertes/nieuw").await;
+        assert_eq!(uvz.status, 200, "{}", uvz.body);
+        assert!(uvz.body.contains("Verzekerd bedrag"), "{}", uvz.body);
+        let start = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
+        let refused = browser.post("/uvz/offertes/nieuw", &[
+            ("client_name", "Mevrouw Klaassen"), ("sum_insured", "50.000"),
+            ("birth_date", "1950-01-01"), ("start_date", &start),
+        ]).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(unescape(&refused.body).contains("Van € 1.000,00 tot en met € 25.000,00."), "{}", refused.body);
+        let quote = browser.post("/uvz/offertes/nieuw", &[
+            ("client_name", "Mevrouw Klaassen"), ("sum_insured", "8.500"),
+            ("birth_date", "1950-01-01"), ("start_date", &start),
+        ]).await;
+        assert_eq!(quote.status, 200, "{}", quote.body);
+        assert!(quote.url.contains("/uvz/offertes/"), "{}", quote.url);
+        assert!(quote.body.contains("Koopsom (eenmalige premie)") && quote.body.contains("UVZ-0000001"), "{}", quote.body);
+        assert!(unescape(&quote.body).contains("Uitvaart Advies (55555)"), "P2: {}", quote.body);
+        let list = browser.get("/uvz/dashboard").await;
+        assert!(list.body.contains("Mevrouw Klaassen") && list.body.contains("eenmalig"), "{}", list.body);
+        // AOV has no adapter here: not mounted.
+        assert_eq!(browser.get("/aov/").await.status, 404);
     }
 }
