@@ -60,7 +60,8 @@ pub async fn seed(portals: &Portals, advisors: &[DemoAdvisor]) -> Result<usize, 
                 result: priced.result,
                 amount_cents: priced.amount_cents,
             };
-            quotes::create(&ctx.db, &quote, |_| Ok(None), OffsetDateTime::now_utc()).await?;
+            let seq = quotes::next_number(&ctx.db, code).await?;
+            quotes::create(&ctx.db, &quote, seq, None, OffsetDateTime::now_utc()).await?;
             made += 1;
         }
     }

@@ -23,6 +23,7 @@ pub mod document;
 pub mod example;
 pub mod forms;
 mod hints;
+mod internal;
 pub mod letterhead;
 pub mod mail;
 mod orv;
@@ -285,6 +286,9 @@ fn mount(
                 portal.clone(),
                 portal::guard,
             ))
+            // O7 for an idp in another process: outside the rights guard (no person signs
+            // in there), authenticated by the idp's signed question instead.
+            .route("/internal/quotes", axum::routing::get(internal::quotes))
             .with_state(portal);
         // `nest_service` serves both `/dip` and `/dip/` as the adapter's `/`; `nest` would
         // leave `/dip/` unrouted.

@@ -126,37 +126,43 @@ fn compose(
 }
 
 /// Stores a new quote with its mail (the PDF attached) in one transaction; returns its id.
+/// The number is drawn first, and the mail and PDF are rendered off the async runtime and
+/// outside the transaction.
 pub async fn store_quote(
     portal: &ProductPortal,
     quote: &NewQuote,
     now: OffsetDateTime,
 ) -> Result<Uuid, StoreError> {
     let ctx = portal.context();
-    let created_at = crate::store::at(now);
-    let compose_for = |seq: i64| {
-        let stored = StoredQuote {
-            id: quote.id,
-            product: quote.product.clone(),
-            variant: quote.variant.clone(),
-            seq,
-            office: quote.office.clone(),
-            advisor: quote.advisor.clone(),
-            client_name: quote.client_name.clone(),
-            tariff_version: quote.tariff_version.clone(),
-            request: quote.request.clone(),
-            result: quote.result.clone(),
-            amount_cents: quote.amount_cents,
-            created_at,
-            application: None,
-        };
-        let described = portal.adapter().describe(ctx, &stored);
-        Ok(Some(NewProductMail {
-            id: Uuid::now_v7(),
-            kind: "quote",
-            mail: compose(portal, "quote", &stored, &described, true)?,
-        }))
+    let seq = quotes::next_number(&ctx.db, &quote.product).await?;
+    let stored = StoredQuote {
+        id: quote.id,
+        product: quote.product.clone(),
+        variant: quote.variant.clone(),
+        seq,
+        office: quote.office.clone(),
+        advisor: quote.advisor.clone(),
+        client_name: quote.client_name.clone(),
+        tariff_version: quote.tariff_version.clone(),
+        request: quote.request.clone(),
+        result: quote.result.clone(),
+        amount_cents: quote.amount_cents,
+        created_at: crate::store::at(now),
+        application: None,
     };
-    quotes::create(&ctx.db, quote, compose_for, now).await?;
+    let rendering = portal.clone();
+    let mail = tokio::task::spawn_blocking(move || {
+        let described = rendering.adapter().describe(rendering.context(), &stored);
+        compose(&rendering, "quote", &stored, &described, true)
+    })
+    .await
+    .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+    let row = NewProductMail {
+        id: Uuid::now_v7(),
+        kind: "quote",
+        mail,
+    };
+    quotes::create(&ctx.db, quote, seq, Some(&row), now).await?;
     Ok(quote.id)
 }
 

@@ -272,13 +272,20 @@ async fn quote_pdf(
         Ok(q) => q,
         Err(page) => return page,
     };
-    match document::quote_pdf(&portal, &quote) {
+    // A PDF is CPU work: off the async runtime.
+    let rendering = portal.clone();
+    let number = quote.number();
+    let rendered = tokio::task::spawn_blocking(move || document::quote_pdf(&rendering, &quote))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match rendered {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, "application/pdf".to_owned()),
                 (
                     header::CONTENT_DISPOSITION,
-                    format!("inline; filename=\"offerte-{}.pdf\"", quote.number()),
+                    format!("inline; filename=\"offerte-{number}.pdf\""),
                 ),
                 (header::CACHE_CONTROL, "no-store".to_owned()),
             ],

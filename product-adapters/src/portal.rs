@@ -168,6 +168,15 @@ pub(crate) async fn guard(
         let return_to = safe_return_to(wanted, &portal.product().path);
         return rp.sign_in(jar, return_to).await;
     };
+    // O6 even when a back-channel logout was lost: the idp must still honour the session.
+    match rp.still_valid(&jar).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let return_to = safe_return_to(None, &portal.product().path);
+            return rp.sign_in(jar, return_to).await;
+        }
+        Err(e) => return rp.failure(e).into_response(),
+    }
     if !user.has_right(&portal.product().code) {
         tracing::info!(sub = %user.subject, product = %portal.product().code, "no right for this product");
         return portal.page(StatusCode::FORBIDDEN, "portal/forbidden.html", &user);

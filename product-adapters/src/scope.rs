@@ -27,18 +27,12 @@ impl Scope {
         }
     }
 
-    /// The SQL condition on the `quotes q` table with `placeholder` bound to [`Self::id`].
-    pub fn sql(&self, placeholder: &str) -> String {
+    /// The store's two scope parameters: (head office of a whole tree, single office);
+    /// exactly one is bound.
+    pub fn binds(&self) -> (Option<Uuid>, Option<Uuid>) {
         match self {
-            Self::Tree(_) => format!("q.head_office_id = {placeholder}"),
-            Self::Office(_) => format!("q.office_id = {placeholder}"),
-        }
-    }
-
-    /// The id the condition is bound to.
-    pub fn id(&self) -> Uuid {
-        match self {
-            Self::Tree(id) | Self::Office(id) => *id,
+            Self::Tree(id) => (Some(*id), None),
+            Self::Office(id) => (None, Some(*id)),
         }
     }
 }

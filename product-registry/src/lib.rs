@@ -75,6 +75,18 @@ pub struct Product {
     pub sub_offices: bool,
     /// The wording of the right on office forms.
     pub label: String,
+    /// Where the product portal runs when it runs in a process of its own (`portal serve
+    /// --only DIP`), e.g. `https://dip.example.nl/dip`; absent, it runs in the all-in-one
+    /// portal at `path`. The shell links there, and the idp asks it O7 over HTTP.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl Product {
+    /// Where people reach the portal: `url`, or `path` on the portal itself.
+    pub fn href(&self) -> &str {
+        self.url.as_deref().unwrap_or(&self.path)
+    }
 }
 
 /// All products, in the order of the registry file.
@@ -104,6 +116,11 @@ pub enum RegistryError {
     /// A path does not start with `/` or is not a single lower-case segment.
     #[error("product registry: path '{0}' must be one segment such as /dip")]
     BadPath(String),
+    /// A `url` is not an absolute http(s) URL ending in the product's path.
+    #[error(
+        "product registry: url '{0}' must be http(s)://host…/path, ending in the product's path"
+    )]
+    BadUrl(String),
     /// The registry lists no product at all.
     #[error("product registry: no products")]
     Empty,
@@ -139,6 +156,14 @@ impl Registry {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !path_ok {
                 return Err(RegistryError::BadPath(p.path.clone()));
+            }
+            if let Some(url) = &p.url {
+                let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.ends_with(&p.path)
+                    && !url.contains(['?', '#', ' ']);
+                if !ok {
+                    return Err(RegistryError::BadUrl(url.clone()));
+                }
             }
             for key in [
                 format!("code:{}", p.code),

@@ -365,25 +365,10 @@ impl RelyingParty {
     /// `sid` or `sub`, no `nonce`) and ends the sessions it names. Returns how many ended.
     pub async fn backchannel_logout(&self, token: &str) -> Result<usize, RpError> {
         let bad = |why: &str| RpError::IdToken(format!("logout token: {why}"));
-        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(&e.to_string()))?;
-        if header.alg != jsonwebtoken::Algorithm::RS256 {
-            return Err(bad("algorithm"));
-        }
-        let kid = header.kid.ok_or_else(|| bad("no kid"))?;
-        let mut provider = self.provider().await?;
-        if provider.jwks.find(&kid).is_none() {
-            provider = self.refresh(Some(&provider)).await?;
-        }
-        let jwk = provider.jwks.find(&kid).ok_or_else(|| bad("unknown key"))?;
-        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| bad(&e.to_string()))?;
-        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-        v.set_issuer(&[self.config.issuer.as_str()]);
-        v.set_audience(&[self.config.client_id.as_str()]);
-        v.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
-        v.leeway = 60;
-        let claims = jsonwebtoken::decode::<LogoutClaims>(token, &key, &v)
-            .map_err(|e| bad(&e.to_string()))?
-            .claims;
+        let claims: LogoutClaims = self
+            .decode_idp_jwt(token, None)
+            .await
+            .map_err(|e| bad(&e.to_string()))?;
         let event = claims
             .events
             .as_ref()
@@ -398,6 +383,50 @@ impl RelyingParty {
             .await?;
         tracing::info!(client = %self.config.client_id.as_str(), ended, "back-channel logout");
         Ok(ended)
+    }
+
+    /// Verifies a JWT the idp signed for this client, such as its O7 question to a product
+    /// portal: RS256 with one of the idp's published keys (the JWKS is fetched again for an
+    /// unknown `kid`), header `typ` exactly `typ`, our issuer, our client id as `aud`, and
+    /// `iat` and `exp` present and not expired (60 s leeway).
+    pub async fn verify_idp_jwt<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+    ) -> Result<T, RpError> {
+        self.decode_idp_jwt(token, Some(typ)).await
+    }
+
+    async fn decode_idp_jwt<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: Option<&str>,
+    ) -> Result<T, RpError> {
+        let bad = |why: &str| RpError::IdToken(why.to_owned());
+        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(&e.to_string()))?;
+        if header.alg != jsonwebtoken::Algorithm::RS256 {
+            return Err(bad("algorithm"));
+        }
+        if let Some(typ) = typ
+            && header.typ.as_deref() != Some(typ)
+        {
+            return Err(bad("typ"));
+        }
+        let kid = header.kid.ok_or_else(|| bad("no kid"))?;
+        let mut provider = self.provider().await?;
+        if provider.jwks.find(&kid).is_none() {
+            provider = self.refresh(Some(&provider)).await?;
+        }
+        let jwk = provider.jwks.find(&kid).ok_or_else(|| bad("unknown key"))?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| bad(&e.to_string()))?;
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_issuer(&[self.config.issuer.as_str()]);
+        v.set_audience(&[self.config.client_id.as_str()]);
+        v.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
+        v.leeway = 60;
+        Ok(jsonwebtoken::decode::<T>(token, &key, &v)
+            .map_err(|e| bad(&e.to_string()))?
+            .claims)
     }
 
     /// A live access token of this browser's session for calling the idp's APIs, refreshed
@@ -430,11 +459,14 @@ impl RelyingParty {
             .map_err(|e| RpError::Discovery(e.to_string()))?;
         let response = match request.request_async(&self.http).await {
             Ok(r) => r,
-            Err(e) => {
+            // The idp answered no: the grant is gone (deactivated, signed out, reset).
+            Err(e @ RequestTokenError::ServerResponse(_)) => {
                 tracing::info!(error = %describe_token_error(e), "refresh refused; session ends");
                 self.store.remove_session(&id.key()).await?;
                 return Ok(None);
             }
+            // The idp could not be asked: the session stays, the caller shows "try again".
+            Err(e) => return Err(RpError::Discovery(describe_token_error(e).to_string())),
         };
         let mut fresh = api_tokens(&response, now);
         if fresh.refresh_token.is_none() {
@@ -447,6 +479,25 @@ impl RelyingParty {
         session.tokens = Some(fresh);
         self.store.insert_session(&id.key(), session, now).await?;
         Ok(Some(access))
+    }
+
+    /// Whether the idp still honours this browser's session, so that a deactivation reaches
+    /// the portal even when its back-channel logout was lost (SPEC O6, SECURITY SE-05): a
+    /// session holding tokens refreshes its access token once that has expired (at most
+    /// once per access-token lifetime, default 5 minutes), and a refused refresh ends it.
+    /// A session without tokens is not checked here. `Err` when the idp cannot be asked.
+    pub async fn still_valid(&self, jar: &CookieJar) -> Result<bool, RpError> {
+        let Some(id) = cookies::session_id(jar, &self.config.cookies) else {
+            return Ok(false);
+        };
+        let now = OffsetDateTime::now_utc();
+        let Some(session) = self.store.session(&id.key(), now).await? else {
+            return Ok(false);
+        };
+        if session.tokens.is_none() {
+            return Ok(true);
+        }
+        Ok(self.access_token(jar).await?.is_some())
     }
 
     /// Ends this browser's session here and returns where to send it: the idp's

@@ -19,6 +19,7 @@ mod lifecycle;
 mod logout;
 mod oidc;
 mod products;
+mod products_session;
 mod profiel;
 mod registry;
 mod rust_client;

@@ -30,6 +30,12 @@ CREATE TABLE quotes (
     created_at       TIMESTAMPTZ NOT NULL,
     UNIQUE (product, seq)
 );
+-- The last quote number drawn per product: one atomic upsert draws the next.
+CREATE TABLE quote_numbers (
+    product          TEXT PRIMARY KEY,
+    last             BIGINT NOT NULL
+);
+
 CREATE INDEX quotes_head_office ON quotes (head_office_id, created_at);
 CREATE INDEX quotes_office ON quotes (office_id, created_at);
 

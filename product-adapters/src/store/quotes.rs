@@ -205,15 +205,35 @@ struct QuoteRow {
     a_created_at: Option<OffsetDateTime>,
 }
 
-const SELECT: &str =
-    "SELECT q.id, q.product, q.variant, q.seq, q.office_id, q.head_office_id, q.office_kind,
-        q.office_number, q.office_name, q.office_address, q.office_postcode, q.office_city,
-        q.office_email, q.head_office_email, q.user_id, q.user_name, q.user_email, q.user_role,
-        q.client_name, q.tariff_version, q.request, q.result, q.amount_cents, q.created_at,
-        a.id AS a_id, a.applicant_name AS a_name, a.applicant_address AS a_address,
-        a.applicant_postcode AS a_postcode, a.applicant_city AS a_city, a.applicant_iban AS a_iban,
-        a.result AS a_result, a.user_name AS a_user_name, a.created_at AS a_created_at
-   FROM quotes q LEFT JOIN applications a ON a.quote_id = q.id";
+/// The columns of a quote with its application, as one literal for `concat!`.
+macro_rules! quote_select {
+    () => {
+        "SELECT q.id, q.product, q.variant, q.seq, q.office_id, q.head_office_id, q.office_kind,
+            q.office_number, q.office_name, q.office_address, q.office_postcode, q.office_city,
+            q.office_email, q.head_office_email, q.user_id, q.user_name, q.user_email, q.user_role,
+            q.client_name, q.tariff_version, q.request, q.result, q.amount_cents, q.created_at,
+            a.id AS a_id, a.applicant_name AS a_name, a.applicant_address AS a_address,
+            a.applicant_postcode AS a_postcode, a.applicant_city AS a_city, a.applicant_iban AS a_iban,
+            a.result AS a_result, a.user_name AS a_user_name, a.created_at AS a_created_at
+       FROM quotes q LEFT JOIN applications a ON a.quote_id = q.id"
+    };
+}
+
+/// The scope condition (P4, SECURITY AC-03) on `$1` (a head office: its whole tree) and
+/// `$2` (one office), exactly one of which is bound; see [`Scope::binds`]. All SQL here is
+/// fixed text with bound values (SECURITY IO-01).
+macro_rules! in_scope {
+    () => {
+        "(q.head_office_id = $1 OR q.office_id = $2)"
+    };
+}
+
+/// `$3`: the products, comma-separated right codes (letters and digits only).
+macro_rules! in_products {
+    () => {
+        "(',' || $3 || ',') LIKE ('%,' || q.product || ',%')"
+    };
+}
 
 impl TryFrom<QuoteRow> for StoredQuote {
     type Error = StoreError;
@@ -267,54 +287,35 @@ impl TryFrom<QuoteRow> for StoredQuote {
     }
 }
 
-/// How often a quote number is drawn again when another quote took it at the same moment.
-const NUMBER_ATTEMPTS: usize = 5;
-
-/// Stores a quote numbered per product, with the mail `compose` makes for that number (a
-/// demo quote has none), in one transaction. Returns the number's `seq`.
-pub async fn create<F>(
-    db: &ProductDb,
-    quote: &NewQuote,
-    compose: F,
-    now: OffsetDateTime,
-) -> Result<i64, StoreError>
-where
-    F: Fn(i64) -> Result<Option<NewProductMail>, StoreError> + Send + Sync,
-{
-    let mut last = None;
-    for _ in 0..NUMBER_ATTEMPTS {
-        match insert_once(db, quote, &compose, now).await {
-            Ok(seq) => return Ok(seq),
-            // Two quotes drew the same number at once (PostgreSQL, several nodes): draw again.
-            Err(StoreError::Conflict(e)) if e.contains("seq") || e.contains("quotes_product") => {
-                last = Some(StoreError::Conflict(e));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| StoreError::Conflict("quote number".into())))
+/// Draws the next quote number of `product`: one statement on a counter row, so two quotes
+/// made at the same moment (two nodes, two tabs) never draw the same number and nobody
+/// waits for another's PDF to render. A quote that then fails to store leaves a gap in the
+/// numbers, never a duplicate.
+pub async fn next_number(db: &ProductDb, product: &str) -> Result<i64, StoreError> {
+    Ok(with_db!(db, |pool| sqlx::query_scalar(
+        "INSERT INTO quote_numbers (product, last) VALUES ($1, 1)
+         ON CONFLICT (product) DO UPDATE SET last = quote_numbers.last + 1
+         RETURNING last"
+    )
+    .bind(product)
+    .fetch_one(pool)
+    .await)?)
 }
 
-async fn insert_once<F>(
+/// Stores a quote under number `seq` (from [`next_number`]) with its mail (a demo quote
+/// has none), in one transaction.
+pub async fn create(
     db: &ProductDb,
     q: &NewQuote,
-    compose: &F,
+    seq: i64,
+    mail: Option<&NewProductMail>,
     now: OffsetDateTime,
-) -> Result<i64, StoreError>
-where
-    F: Fn(i64) -> Result<Option<NewProductMail>, StoreError> + Send + Sync,
-{
+) -> Result<(), StoreError> {
     let now = at(now);
     let request = serde_json::to_string(&q.request)?;
     let result = serde_json::to_string(&q.result)?;
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let seq: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM quotes WHERE product = $1")
-                .bind(&q.product)
-                .fetch_one(&mut *tx)
-                .await?;
-        let mail = compose(seq)?;
         sqlx::query(
             "INSERT INTO quotes (id, product, variant, seq, office_id, head_office_id, office_kind,
                 office_number, office_name, office_address, office_postcode, office_city, office_email,
@@ -349,11 +350,11 @@ where
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if let Some(mail) = &mail {
+        if let Some(mail) = mail {
             outbox::insert_mail!(&mut *tx, mail, now)?;
         }
         tx.commit().await?;
-        Ok(seq)
+        Ok(())
     })
 }
 
@@ -364,16 +365,17 @@ pub async fn get(
     id: Uuid,
     scope: &Scope,
 ) -> Result<Option<StoredQuote>, StoreError> {
-    let sql = format!(
-        "{SELECT} WHERE q.id = $1 AND q.product = $2 AND {}",
-        scope.sql("$3")
-    );
-    let row = with_db!(db, |pool| sqlx::query_as::<_, QuoteRow>(
-        sqlx::AssertSqlSafe(sql.as_str())
-    )
+    let (tree, office) = scope.binds();
+    let row = with_db!(db, |pool| sqlx::query_as::<_, QuoteRow>(concat!(
+        quote_select!(),
+        " WHERE ",
+        in_scope!(),
+        " AND q.id = $3 AND q.product = $4"
+    ))
+    .bind(tree)
+    .bind(office)
     .bind(id)
     .bind(product)
-    .bind(scope.id())
     .fetch_optional(pool)
     .await)?;
     row.map(StoredQuote::try_from).transpose()
@@ -405,6 +407,9 @@ pub struct QuotePage {
     pub more: bool,
 }
 
+/// The longest search text used; the rest is ignored.
+const MAX_SEARCH: usize = 100;
+
 /// A page of the quotes `scope` may see.
 pub async fn list(
     db: &ProductDb,
@@ -417,74 +422,46 @@ pub async fn list(
             more: false,
         });
     }
-    // Placeholders: $1 scope, then the products, then the optional filters, then
-    // limit/offset. Only placeholders and fixed SQL are formatted in; values are bound.
-    let mut sql = format!("{SELECT} WHERE {}", scope.sql("$1"));
-    let mut n = 1;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    let products: Vec<String> = filter.products.iter().map(|_| next()).collect();
-    sql.push_str(&format!(" AND q.product IN ({})", products.join(", ")));
-    match filter.applied {
-        Some(true) => sql.push_str(" AND a.id IS NOT NULL"),
-        Some(false) => sql.push_str(" AND a.id IS NULL"),
-        None => {}
-    }
-    let search = filter
+    let search: Option<String> = filter
         .search
         .as_deref()
         .map(str::trim)
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().take(MAX_SEARCH).collect());
     // A quote number (`DIP-0000042`, `dip-42`) finds that quote; anything else is part of
     // the insured's name.
-    let number = search.and_then(parse_quote_number);
-    let name = match (search, &number) {
+    let number = search.as_deref().and_then(parse_quote_number);
+    let name = match (&search, &number) {
         (Some(s), None) => Some(format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))),
         _ => None,
     };
-    if number.is_some() {
-        sql.push_str(&format!(
-            " AND q.product = {} AND q.seq = {}",
-            next(),
-            next()
-        ));
-    }
-    if name.is_some() {
-        sql.push_str(&format!(" AND LOWER(q.client_name) LIKE {}", next()));
-    }
-    if filter.office_id.is_some() {
-        sql.push_str(&format!(" AND q.office_id = {}", next()));
-    }
+    let (tree, office) = scope.binds();
     let limit = filter.limit.clamp(1, 200);
     let offset = i64::from(filter.page.max(1) - 1) * i64::from(limit);
-    sql.push_str(&format!(
-        " ORDER BY q.created_at DESC, q.id DESC LIMIT {} OFFSET {}",
-        next(),
-        next()
-    ));
-    let rows = with_db!(db, |pool| {
-        let mut query =
-            sqlx::query_as::<_, QuoteRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(scope.id());
-        for p in &filter.products {
-            query = query.bind(p);
-        }
-        if let Some((product, seq)) = &number {
-            query = query.bind(product).bind(*seq);
-        }
-        if let Some(n) = &name {
-            query = query.bind(n);
-        }
-        if let Some(o) = filter.office_id {
-            query = query.bind(o);
-        }
-        query
-            .bind(i64::from(limit) + 1)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
-    })?;
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, QuoteRow>(concat!(
+        quote_select!(),
+        " WHERE ",
+        in_scope!(),
+        " AND ",
+        in_products!(),
+        " AND ($4 IS NULL OR (a.id IS NOT NULL) = $4)
+          AND ($5 IS NULL OR (q.product = $5 AND q.seq = $6))
+          AND ($7 IS NULL OR LOWER(q.client_name) LIKE $7)
+          AND ($8 IS NULL OR q.office_id = $8)
+         ORDER BY q.created_at DESC, q.id DESC LIMIT $9 OFFSET $10"
+    ))
+    .bind(tree)
+    .bind(office)
+    .bind(filter.products.join(","))
+    .bind(filter.applied)
+    .bind(number.as_ref().map(|(p, _)| p.clone()))
+    .bind(number.as_ref().map(|(_, n)| *n))
+    .bind(name.clone())
+    .bind(filter.office_id)
+    .bind(i64::from(limit) + 1)
+    .bind(offset)
+    .fetch_all(pool)
+    .await)?;
     let more = rows.len() > limit as usize;
     let quotes = rows
         .into_iter()
@@ -503,23 +480,22 @@ pub async fn offices(
     if products.is_empty() {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (0..products.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "SELECT DISTINCT q.office_id, q.office_name, q.office_number FROM quotes q
-          WHERE {} AND q.product IN ({}) ORDER BY q.office_name, q.office_number",
-        scope.sql("$1"),
-        marks.join(", ")
-    );
-    let rows: Vec<(Uuid, String, String)> = with_db!(db, |pool| {
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(scope.id());
-        for p in products {
-            query = query.bind(p);
-        }
-        query.fetch_all(pool).await
-    })?;
+    let (tree, office) = scope.binds();
+    let rows: Vec<(Uuid, String, String)> = with_db!(db, |pool| sqlx::query_as(concat!(
+        "SELECT DISTINCT q.office_id, q.office_name, q.office_number FROM quotes q WHERE ",
+        in_scope!(),
+        " AND ",
+        in_products!(),
+        " ORDER BY q.office_name, q.office_number"
+    ))
+    .bind(tree)
+    .bind(office)
+    .bind(products.join(","))
+    .fetch_all(pool)
+    .await)?;
     let mut out: Vec<(Uuid, String)> = Vec::new();
     for (id, name, number) in rows {
-        // An office renamed between quotes is listed once, by its latest-sorted name.
+        // An office renamed between quotes is listed once.
         if !out.iter().any(|(o, _)| *o == id) {
             out.push((id, format!("{name} ({number})")));
         }
