@@ -41,6 +41,16 @@ pub struct ServeArgs {
     /// Seeds demo offices and users and prints their logins.
     #[arg(long)]
     pub demo: bool,
+    /// Runs only this product portal (its right code, e.g. DIP) in this process: no idp,
+    /// no shell. It signs in at PORTAL_ISSUER, keeps its quotes in
+    /// PORTAL_PRODUCTS_DATABASE_URL and answers the idp's O7 questions; the registry
+    /// gives it a `url` so the idp and the shell find it.
+    #[arg(long, value_name = "CODE", conflicts_with = "demo")]
+    pub only: Option<String>,
+    /// With --only: the product's OIDC client secret, as registered at the idp with
+    /// `portal client add`. Read from PORTAL_CLIENT_SECRET when not given.
+    #[arg(long, env = "PORTAL_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,9 @@ const SHELL_CLIENT: &str = "offerteportaal";
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = &args.only {
+        return run_only(settings, code, args.client_secret.as_deref()).await;
+    }
     let listen = settings.listen;
     let https = settings.https();
     if !https {
@@ -135,7 +138,9 @@ pub async fn build(
         )
         .await?;
     let mut client_secrets = BTreeMap::new();
-    for p in registry.products() {
+    // A product that runs in a process of its own (`url` in the registry) has its client
+    // registered by the operator (`portal client add`), with that process's URIs.
+    for p in registry.products().iter().filter(|p| p.url.is_none()) {
         let redirect = format!("{public_url}{}/auth/callback", p.path);
         let secret = idp
             .register_own_client(
@@ -177,18 +182,25 @@ pub async fn build(
                 smtp_url: settings.smtp_url.clone(),
                 mail_dir: settings.data_dir.join("mail"),
                 mail_from: settings.mail_from.to_string(),
+                only: None,
             },
             &registry,
             &templates,
         )
         .await?,
     );
-    idp.set_quote_checks(quote_checks(&registry, &portals));
+    idp.set_quote_checks(quote_checks(idp, &registry, &portals)?);
     let app = Router::new()
         .merge(idp.router())
         .merge(idp.api_router())
         .merge(shell.router())
-        .merge(portals.router())
+        .merge(portals.router());
+    Ok((harden(app, https), portals))
+}
+
+/// What every process serves besides its parts, and the layers around all of it.
+fn harden(app: Router, https: bool) -> Router {
+    let app = app
         .merge(web_kit::assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         // Every state-changing request of every part must come from our own pages
@@ -203,23 +215,111 @@ pub async fn build(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    Ok((web_kit::headers::secure(app, https), portals))
+    web_kit::headers::secure(app, https)
 }
 
-/// O7: one quote check per registered product, answered by its adapter. A product without
-/// an adapter in this process cannot answer, so a deletion is refused (fail closed).
+/// `portal serve --only CODE`: one product portal on its own, against its own database,
+/// signing in at the idp named by PORTAL_ISSUER (SPEC §1: each part can run alone).
+async fn run_only(
+    settings: Settings,
+    code: &str,
+    client_secret: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let registry = crate::settings::registry(&settings)?;
+    let right = product_registry::RightCode::parse(&code.to_ascii_uppercase())
+        .with_context(|| format!("--only {code}: not a right code"))?;
+    let product = registry
+        .get(&right)
+        .with_context(|| format!("--only {code}: the product registry has no such product"))?
+        .clone();
+    let secret = client_secret.with_context(|| {
+        format!(
+            "--only {}: set PORTAL_CLIENT_SECRET to the secret of client '{}', registered at the idp with `portal client add`",
+            product.code, product.client_id
+        )
+    })?;
+    let https = settings.https();
+    let public_url = settings.public_url.clone();
+    // The idp's admin API lives at the root of the idp's public address, beside its
+    // issuer path (`https://idp.example.nl/idp` → `https://idp.example.nl/api/v1`).
+    let idp_base = settings
+        .issuer
+        .strip_suffix(&settings.issuer_path)
+        .unwrap_or(&settings.issuer)
+        .trim_end_matches('/')
+        .to_owned();
+    let templates = web_kit::Templates::load()?;
+    let portals = Portals::start(
+        product_adapters::builtin_adapters(),
+        &PortalSettings {
+            public_url: public_url.clone(),
+            issuer: settings.issuer.clone(),
+            secure_cookies: https,
+            client_secrets: BTreeMap::from([(product.client_id.clone(), secret.to_owned())]),
+            api_url: format!("{idp_base}/api/v1"),
+            database_url: settings.products_database_url.clone(),
+            tariff_dir: settings.tariff_dir.clone(),
+            smtp_url: settings.smtp_url.clone(),
+            mail_dir: settings.data_dir.join("mail"),
+            mail_from: settings.mail_from.to_string(),
+            only: Some(product.code.to_string()),
+        },
+        &registry,
+        &templates,
+    )
+    .await?;
+    portals
+        .adapter(product.code.as_str())
+        .with_context(|| format!("--only {}: no adapter for this product", product.code))?;
+    portals.mailer().spawn();
+    let app = harden(portals.router(), https);
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+        format!(
+            "setting PORTAL_LISTEN: cannot listen on {}",
+            settings.listen
+        )
+    })?;
+    println!(
+        "{} listens on {public_url}{}/ (signs in at {}; quotes in {})",
+        product.name,
+        product.path,
+        settings.issuer,
+        redact(&settings.products_database_url)
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// O7: one quote check per registered product: its adapter here, or — for a product that
+/// runs in a process of its own (`url` in the registry) — its internal endpoint there. A
+/// product without either cannot answer, so a deletion is refused (fail closed).
 fn quote_checks(
+    idp: &Idp,
     registry: &product_registry::Registry,
     portals: &Arc<Portals>,
-) -> Vec<Arc<dyn QuoteCheck>> {
+) -> anyhow::Result<Vec<Arc<dyn QuoteCheck>>> {
     registry
         .products()
         .iter()
-        .map(|p| {
-            Arc::new(AdapterQuotes {
-                code: p.code.to_string(),
-                portals: portals.clone(),
-            }) as Arc<dyn QuoteCheck>
+        .map(|p| -> anyhow::Result<Arc<dyn QuoteCheck>> {
+            Ok(match &p.url {
+                Some(url) => Arc::new(idp::quotes::HttpQuoteCheck::new(
+                    p.code.as_str(),
+                    &p.client_id,
+                    url,
+                    &idp.state.settings.issuer,
+                    idp.state.keys.clone(),
+                )?),
+                None => Arc::new(AdapterQuotes {
+                    code: p.code.to_string(),
+                    portals: portals.clone(),
+                }),
+            })
         })
         .collect()
 }

@@ -91,6 +91,10 @@ pub struct PortalSettings {
     pub mail_dir: PathBuf,
     /// The sender of product mail.
     pub mail_from: String,
+    /// `None`: the all-in-one portal, which mounts every product with an adapter except
+    /// those the registry says run elsewhere (`url`). `Some(code)`: `portal serve --only
+    /// code`, which mounts that product alone.
+    pub only: Option<String>,
 }
 
 impl std::fmt::Debug for PortalSettings {
@@ -198,7 +202,7 @@ impl Portals {
             .map_err(|e: lettre::address::AddressError| PortalError::MailFrom(e.to_string()))?;
         let transport = Transport::new(settings.smtp_url.as_deref(), settings.mail_dir.clone())?;
         let mailer = ProductMailer::new(db, transport, from, mail_waker);
-        let router = mount(&adapters, &ctx, settings, registry)?;
+        let (router, adapters) = mount(&adapters, &ctx, settings, registry)?;
         Ok(Self {
             ctx,
             adapters,
@@ -222,7 +226,7 @@ impl Portals {
         &self.ctx
     }
 
-    /// The adapter of right `code` here, if any.
+    /// The adapter of right `code` mounted here, if any.
     pub fn adapter(&self, code: &str) -> Option<Arc<dyn ProductAdapter>> {
         self.adapters.iter().find(|a| a.code() == code).cloned()
     }
@@ -236,13 +240,15 @@ impl Portals {
     }
 }
 
+/// Mounts the products that run here; returns their routes and their adapters.
 fn mount(
     adapters: &[Arc<dyn ProductAdapter>],
     ctx: &Arc<Context>,
     settings: &PortalSettings,
     registry: &Registry,
-) -> Result<Router, PortalError> {
+) -> Result<(Router, Vec<Arc<dyn ProductAdapter>>), PortalError> {
     let mut app = Router::new();
+    let mut mounted = Vec::new();
     for adapter in adapters {
         let known = RightCode::parse(adapter.code())
             .ok()
@@ -255,7 +261,15 @@ fn mount(
         }
     }
     let with_adapter = |code: &str| adapters.iter().find(|a| a.code() == code).cloned();
+    let runs_here = |product: &product_registry::Product| match &settings.only {
+        Some(code) => product.code.as_str() == code,
+        None => product.url.is_none(),
+    };
     for product in registry.products() {
+        if !runs_here(product) {
+            tracing::info!(code = %product.code, "this product runs elsewhere; not mounted");
+            continue;
+        }
         let Some(adapter) = with_adapter(product.code.as_str()) else {
             tracing::info!(code = %product.code, "no adapter for this product here; not mounted");
             continue;
@@ -267,6 +281,7 @@ fn mount(
         let dashboard = registry
             .products()
             .iter()
+            .filter(|p| runs_here(p))
             .filter_map(|p| {
                 let a = with_adapter(p.code.as_str())?;
                 (a.dashboard() == adapter.dashboard()).then(|| (p.clone(), a))
@@ -293,6 +308,7 @@ fn mount(
         // `nest_service` serves both `/dip` and `/dip/` as the adapter's `/`; `nest` would
         // leave `/dip/` unrouted.
         app = app.nest_service(&product.path, pages.merge(rp.routes()));
+        mounted.push(adapter);
     }
-    Ok(app)
+    Ok((app, mounted))
 }

@@ -18,6 +18,7 @@ mod interop;
 mod lifecycle;
 mod logout;
 mod oidc;
+mod only;
 mod products;
 mod products_session;
 mod profiel;

@@ -48,6 +48,7 @@ pub fn settings(public_url: &str, issuer: &str, registry: &Registry) -> PortalSe
         smtp_url: None,
         mail_dir: std::env::temp_dir().join("portal-http-mail"),
         mail_from: "Offerte Portaal <noreply@offerteportaal.local>".into(),
+        only: None,
     }
 }
 
