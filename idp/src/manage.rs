@@ -475,7 +475,11 @@ pub async fn update(
             now,
         )?);
     }
-    if deactivate {
+    // O6 for the portals, and the rights event of P1: a deactivation ends the person's
+    // portal sessions; so does a right taken away, so that each portal signs the person
+    // in again (silently, while the idp session lasts) and reads the new rights.
+    let narrowed = !before.rights.is_subset(&rights);
+    if deactivate || narrowed {
         let targets = grants::logout_targets_of_user(&core.db, id).await?;
         mails.extend(logout_deliveries(core, &targets, now)?);
     }

@@ -465,7 +465,11 @@ pub async fn update(
         return Ok(view);
     }
     let deactivate = view.active && !active;
-    let mails = if deactivate {
+    // A right taken from the office (the appointment, or what a head office gives its
+    // sub-office) reaches its people's portal sessions as a deactivation does: they are
+    // ended, and the next request signs in again with the narrowed rights (P1, O6).
+    let narrowed = !view.rights.is_subset(&rights);
+    let mails = if deactivate || narrowed {
         let targets = grants::logout_targets_of_office(&core.db, id).await?;
         logout_deliveries(core, &targets, now)?
     } else {

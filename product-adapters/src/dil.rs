@@ -34,9 +34,9 @@ impl ProductAdapter for Dil {
     fn demo_form(&self, today: Date) -> Option<Fields> {
         Some(
             self.form_defaults(today)
-                .with("client_name", "A. (Anne) Demo")
-                .with("purchase_sum", "64.500")
-                .with("birth_date", "1958-11-03"),
+                .set("client_name", "A. (Anne) Demo")
+                .set("purchase_sum", "64.500")
+                .set("birth_date", "1958-11-03"),
         )
     }
 
@@ -114,7 +114,20 @@ impl ProductAdapter for Dil {
             term,
             refund_on_death,
         };
-        let quote = pricing::quote_lijfrente(&ctx.tariffs.dil, &request, today)?;
+        let quote =
+            pricing::quote_lijfrente(&ctx.tariffs.dil, &request, today).map_err(|list| {
+                // The engine speaks of the term; the form asks it as a number of years.
+                let mut errors = FieldErrors::default();
+                for e in list {
+                    let field = if e.field == "term" {
+                        "term_years"
+                    } else {
+                        e.field
+                    };
+                    errors.add(field, e.message);
+                }
+                errors
+            })?;
         Ok(Priced {
             variant: "DIL",
             client_name,

@@ -72,11 +72,11 @@ impl ProductAdapter for Dip {
     fn demo_form(&self, today: Date) -> Option<Fields> {
         Some(
             self.form_defaults(today)
-                .with("client_name", "J. (Jan) Voorbeeld")
-                .with("purchase_sum", "185.000")
-                .with("birth_date", "1960-04-12")
-                .with("partner_percent", "70")
-                .with("partner_birth_date", "1963-09-30"),
+                .set("client_name", "J. (Jan) Voorbeeld")
+                .set("purchase_sum", "185.000")
+                .set("birth_date", "1960-04-12")
+                .set("partner_percent", "70")
+                .set("partner_birth_date", "1963-09-30"),
         )
     }
 

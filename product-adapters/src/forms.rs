@@ -29,6 +29,12 @@ impl Fields {
         self.0.get(name).map(|v| v.trim()).unwrap_or("")
     }
 
+    /// Sets `name` to `value`.
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        self.0.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
     /// Sets a default for a field not given.
     pub fn with(mut self, name: &str, value: &str) -> Self {
         self.0
@@ -103,7 +109,7 @@ impl<'a> Reader<'a> {
         if v.is_empty() {
             return self.fail(field, "form.required");
         }
-        if v.chars().count() > MAX_TEXT || v.chars().any(char::is_control) {
+        if v.chars().count() > MAX_TEXT || v.chars().any(|c| c.is_control() || is_invisible(c)) {
             return self.fail(field, "form.text");
         }
         Some(v.to_owned())
@@ -168,6 +174,14 @@ impl<'a> Reader<'a> {
     pub fn ticked(&self, field: &str) -> bool {
         !self.fields.get(field).is_empty()
     }
+}
+
+/// Invisible format characters and line or paragraph separators (Unicode Cf, Zl, Zp) that
+/// could reorder or hide text on a quote, in a PDF or in a mail (SECURITY IO-05).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// `250000`, `250.000`, `250.000,50`, `€ 250.000,-` → cents. Dots group thousands; a comma
@@ -366,6 +380,18 @@ mod tests {
         ] {
             assert_eq!(parse_euro(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn texts_refuse_control_and_invisible_characters() {
+        let texts = Texts::load().unwrap();
+        for bad in ["a\nb", "a\u{202E}b", "a\u{200B}b", "a\u{2028}b", "\u{FEFF}"] {
+            let fields = Fields::default().set("n", bad);
+            let mut r = Reader::new(&fields, &texts);
+            assert_eq!(r.text("n"), None, "{bad:?}");
+        }
+        let fields = Fields::default().set("n", "Émile Zoë d'Ancona");
+        assert!(Reader::new(&fields, &texts).text("n").is_some());
     }
 
     #[test]

@@ -39,10 +39,10 @@ impl ProductAdapter for Orv {
     fn demo_form(&self, today: Date) -> Option<Fields> {
         Some(
             self.form_defaults(today)
-                .with("client_name", "K. (Kees) Proef")
-                .with("sum_insured", "300.000")
-                .with("birth_date", "1988-02-14")
-                .with("cover", "annuity"),
+                .set("client_name", "K. (Kees) Proef")
+                .set("sum_insured", "300.000")
+                .set("birth_date", "1988-02-14")
+                .set("cover", "annuity"),
         )
     }
 

@@ -39,6 +39,12 @@ pub(crate) fn routes() -> Router<ProductPortal> {
         .route("/dashboard", get(dashboard))
 }
 
+/// At most this many quotes per advisor in [`QUOTE_WINDOW`].
+pub(crate) const QUOTE_LIMIT: i64 = 30;
+
+/// The window of [`QUOTE_LIMIT`].
+pub(crate) const QUOTE_WINDOW: time::Duration = time::Duration::minutes(10);
+
 /// Today in the Netherlands, for start dates and ages.
 pub(crate) fn today() -> time::Date {
     let now = OffsetDateTime::now_utc();
@@ -92,11 +98,53 @@ async fn create_quote(
     let ctx = portal.context();
     let adapter = portal.adapter();
     let values = Fields::parse(&body);
+    let Ok(user_id) = Uuid::parse_str(&user.subject) else {
+        return portal.page(StatusCode::FORBIDDEN, "portal/no_office.html", &user);
+    };
+    // Each quote renders a PDF and mails up to three addresses: an advisor gets at most
+    // QUOTE_LIMIT quotes per QUOTE_WINDOW, in every product, on every node (SECURITY AV).
+    let now = OffsetDateTime::now_utc();
+    match quotes::made_since(&ctx.db, user_id, now - QUOTE_WINDOW).await {
+        Ok(n) if n >= QUOTE_LIMIT => {
+            tracing::warn!(sub = %user.subject, "quote limit reached");
+            let fields = adapter.quote_form(ctx, &values, &FieldErrors::default());
+            let text = ctx.texts().text("quote.limit");
+            let mut page = portal.render(
+                StatusCode::TOO_MANY_REQUESTS,
+                "portal/quote_form.html",
+                &user,
+                FormPage {
+                    fields,
+                    form_error: Some(&text),
+                },
+            );
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("600"));
+            return page;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "the quote limit could not be read");
+            return portal.page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "portal/unavailable.html",
+                &user,
+            );
+        }
+    }
     let priced = match adapter.price(ctx, &values, today()) {
         Ok(p) => p,
         Err(errors) => {
             let fields = adapter.quote_form(ctx, &values, &errors);
-            let form_error = ctx.texts().text("form.fix");
+            // A rule about no single field (or one the form does not show) is said above
+            // the form, so no message is ever lost.
+            let mut form_error = ctx.texts().text("form.fix");
+            for (field, message) in &errors.0 {
+                if !fields.iter().any(|f| f.name == field) {
+                    form_error.push(' ');
+                    form_error.push_str(message);
+                }
+            }
             return portal.render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "portal/quote_form.html",
@@ -147,10 +195,6 @@ async fn create_quote(
             return unavailable(&values);
         }
     };
-    let Ok(user_id) = Uuid::parse_str(&user.subject) else {
-        return unavailable(&values);
-    };
-    let now = OffsetDateTime::now_utc();
     let quote = NewQuote {
         id: Uuid::now_v7(),
         product: portal.product().code.to_string(),

@@ -338,10 +338,12 @@ testkit::both_databases! {
         assert_eq!(r.status, 200, "{}", r.body);
     }
 
-    /// O7: a sub-office is deleted with its users when no product holds a quote of it (the
-    /// built-in adapters hold none yet); a head office is never deleted; audit entries stay.
+    /// O7: a sub-office is deleted with its users when no product holds a quote of it (its
+    /// demo quotes are removed first; a refusal with quotes is in `products.rs`); a head
+    /// office is never deleted; audit entries stay.
     async fn a_sub_office_is_deleted_with_its_users(db: &TestDatabase) {
         let (portal, password) = demo(db, false).await;
+        portal.forget_quotes_of("Z01").await;
         let main = token_for(&portal, MAIN, &password).await;
         let admin = token_for(&portal, ADMIN, &password).await;
         let _sub = token_for(&portal, SUB_EMPLOYEE, &password).await;

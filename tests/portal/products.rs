@@ -390,4 +390,31 @@ testkit::both_databases! {
         let still = call(&portal, "GET", &format!("/offices/{zuid}"), &token, None, None).await;
         assert_eq!(still.status, 200);
     }
+
+    /// An advisor makes at most 30 quotes in ten minutes (each renders a PDF and mails up to
+    /// three addresses): the next is refused with 429 and a Dutch message, keeps the input and
+    /// stores nothing.
+    async fn an_advisor_is_limited_to_thirty_quotes_in_ten_minutes(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let tim = signed_in(&portal, SUB_EMPLOYEE, &password).await;
+        let by_tim = "SELECT COUNT(*) FROM quotes WHERE user_email = 'tim@onderbemiddeling.nl'";
+        let form = dip_form("Reeks", &start_date());
+        assert_eq!(tim.get("/dip/offertes/nieuw").await.status, StatusCode::OK);
+        let mut refused = None;
+        for _ in 0..40 {
+            let page = tim.post("/dip/offertes/nieuw", &borrowed(&form)).await;
+            if page.status == StatusCode::TOO_MANY_REQUESTS {
+                refused = Some(page);
+                break;
+            }
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        }
+        let refused = refused.expect("the limit was reached");
+        assert!(refused.body.contains("veel offertes gemaakt"), "{}", refused.body);
+        assert!(refused.body.contains("value=\"Reeks\""), "the input is kept");
+        assert_eq!(count(&portal, by_tim).await, 30, "exactly the limit was stored");
+        // Another advisor is not held up by Tim's limit.
+        let zuid = signed_in(&portal, SUB_MAIN, &password).await;
+        quote(&zuid, "dip", &dip_form("Ander", &start_date())).await;
+    }
 }

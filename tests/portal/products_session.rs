@@ -183,4 +183,36 @@ testkit::both_databases! {
 
         tims_product_session_has_ended(&portal, &tim, &main).await;
     }
+
+    /// P1 with the rights event: the main user takes the DIP right from Tim; his DIP
+    /// session ends within seconds (the idp's back-channel logout), the portal signs him in
+    /// again silently (his idp session stays) and now refuses him with the 403 page.
+    async fn a_right_taken_away_reaches_the_product_session_within_seconds(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let (tim, _main, token) = tim_at_work(&portal, &password).await;
+
+        let path = format!("/users/{}", user_id(&portal, SUB_EMPLOYEE).await);
+        let etag = call(&portal, "GET", &path, &token, None, None)
+            .await
+            .header("etag")
+            .expect("a user's ETag");
+        let r = call(&portal, "PATCH", &path, &token, Some(json!({"rights": []})), Some(&etag)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+
+        let mut refused = None;
+        for _ in 0..100 {
+            let page = tim.get(DASHBOARD).await;
+            if page.status == StatusCode::FORBIDDEN {
+                refused = Some(page);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let page = refused.expect("P1: the DIP dashboard is still shown 10 s after the right was taken");
+        assert!(page.body.contains("U heeft geen rechten voor het product"), "{}", page.body);
+        let before = quote_count(&portal).await;
+        let posted = post_quote(&tim, "Klant Zonder Recht").await;
+        assert_eq!(posted.status, StatusCode::FORBIDDEN);
+        assert_eq!(quote_count(&portal).await, before, "nothing stored");
+    }
 }

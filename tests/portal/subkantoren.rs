@@ -345,7 +345,13 @@ testkit::both_databases! {
         assert!(sent.body.contains("De activatie e-mail is opnieuw verstuurd."), "{}", sent.body);
         assert!(portal.activation_link(OOST).await.contains("/idp/activate/"));
 
-        // Delete: no product holds a quote of it, so it goes, with its users.
+        // Delete: with the demo's quotes of it, it stays (O7); without, it goes, with its users.
+        let list = main.get("/subkantoren").await;
+        let edit = main.get(&link(&list, "Onderbemiddeling Zuid-Oost")).await;
+        let (delete, v) = button(&edit, "/verwijderen");
+        let kept = main.post(&delete, &[("version", &v.unwrap())]).await;
+        assert!(kept.body.contains("offertes heeft gemaakt"), "{}", kept.body);
+        portal.forget_quotes_of("Z01").await;
         let list = main.get("/subkantoren").await;
         let edit = main.get(&link(&list, "Onderbemiddeling Zuid-Oost")).await;
         let (delete, v) = button(&edit, "/verwijderen");

@@ -137,6 +137,20 @@ impl Portal {
 }
 
 impl Portal {
+    /// Removes the demo quotes of office `number` from the product portals' store (here the
+    /// same database), for tests of deleting an office that never quoted (O7).
+    pub async fn forget_quotes_of(&self, number: &str) {
+        let db = self.db().await;
+        idp::with_db!(&db, |pool| sqlx::query(
+            "DELETE FROM quotes WHERE office_number = $1"
+        )
+        .bind(number)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .unwrap());
+    }
+
     /// Adds a setting for the next start or CLI command.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.extra_env.push((key.to_owned(), value.to_owned()));

@@ -38,6 +38,7 @@ CREATE TABLE quote_numbers (
 
 CREATE INDEX quotes_head_office ON quotes (head_office_id, created_at);
 CREATE INDEX quotes_office ON quotes (office_id, created_at);
+CREATE INDEX quotes_advisor ON quotes (user_id, created_at);   -- the quote limit
 
 CREATE TABLE applications (
     id               UUID PRIMARY KEY,

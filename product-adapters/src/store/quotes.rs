@@ -511,6 +511,21 @@ fn parse_quote_number(s: &str) -> Option<(String, i64)> {
     ok.then(|| (product.to_ascii_uppercase(), seq))
 }
 
+/// How many quotes `user_id` made since `since`, in every product (the quote limit).
+pub async fn made_since(
+    db: &ProductDb,
+    user_id: Uuid,
+    since: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    Ok(with_db!(db, |pool| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM quotes WHERE user_id = $1 AND created_at > $2"
+    )
+    .bind(user_id)
+    .bind(at(since))
+    .fetch_one(pool)
+    .await)?)
+}
+
 /// O7: whether `office_id` (or one of its users) ever made a quote in `product`.
 pub async fn office_has_quotes(
     db: &ProductDb,
