@@ -215,4 +215,39 @@ testkit::both_databases! {
         assert_eq!(posted.status, StatusCode::FORBIDDEN);
         assert_eq!(quote_count(&portal).await, before, "nothing stored");
     }
+
+    /// The same for a right taken from the office: the main user takes DIP from the
+    /// sub-office Z01, and its employee Tim is refused in DIP within seconds.
+    async fn a_right_taken_from_the_office_reaches_its_peoples_sessions(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let (tim, main, token) = tim_at_work(&portal, &password).await;
+        let offices = call(&portal, "GET", "/offices", &token, None, None).await;
+        let zuid = offices.body["offices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["number"] == "Z01")
+            .expect("the sub-office Z01")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/offices/{zuid}");
+        let etag = call(&portal, "GET", &path, &token, None, None)
+            .await
+            .header("etag")
+            .expect("an office's ETag");
+        let r = call(&portal, "PATCH", &path, &token, Some(json!({"rights": ["DIL"]})), Some(&etag)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+
+        let mut refused = false;
+        for _ in 0..100 {
+            if tim.get(DASHBOARD).await.status == StatusCode::FORBIDDEN {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(refused, "P1: Tim still sees DIP 10 s after his office lost it");
+        assert!(is_dashboard(&portal, &main.get(DASHBOARD).await), "the head office keeps DIP");
+    }
 }
