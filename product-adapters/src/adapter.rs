@@ -79,6 +79,28 @@ pub struct DashboardRow {
     pub figure: String,
 }
 
+impl DashboardRow {
+    /// A row of `product` showing `cents` followed by the text `per` ("per jaar").
+    pub fn amount(ctx: &Context, product: String, cents: i64, per: &str) -> Self {
+        Self {
+            product,
+            figure: format!("{} {}", crate::forms::euro(cents), ctx.texts().text(per)),
+        }
+    }
+}
+
+/// A stored quote's request and result, as the adapter's own types; `None` when they no
+/// longer read (see [`Described::unreadable`]).
+pub fn stored<Req, Res>(quote: &StoredQuote) -> Option<(Req, Res)>
+where
+    Req: serde::de::DeserializeOwned,
+    Res: serde::de::DeserializeOwned,
+{
+    let req = serde_json::from_value(quote.request.clone()).ok()?;
+    let res = serde_json::from_value(quote.result.clone()).ok()?;
+    Some((req, res))
+}
+
 /// A product could not say whether an office holds quotes.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -145,6 +167,31 @@ pub trait ProductAdapter: Send + Sync + 'static {
 }
 
 impl Described {
+    /// The usual reading of a quote: "Uw gegevens" (the inputs) and "Uitkomst" (the
+    /// figures), with the engine's notes.
+    pub fn inputs_and_result(
+        ctx: &Context,
+        title: String,
+        input: Vec<(String, String)>,
+        result: Vec<(String, String)>,
+        notes: Vec<String>,
+    ) -> Self {
+        Self {
+            title,
+            sections: vec![
+                Section {
+                    heading: ctx.texts().text("quote.input"),
+                    rows: input,
+                },
+                Section {
+                    heading: ctx.texts().text("quote.result"),
+                    rows: result,
+                },
+            ],
+            notes,
+        }
+    }
+
     /// What a quote whose stored JSON no longer reads (a bug, or a tariff format changed
     /// without a migration) shows instead of failing the page.
     pub fn unreadable(ctx: &Context, quote: &StoredQuote) -> Self {

@@ -3,10 +3,9 @@
 //! refund on death (SPEC §7).
 
 use pricing::{LijfrenteQuote, LijfrenteRequest, LijfrenteTerm};
-use quote_pdf::Section;
 use time::Date;
 
-use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter};
+use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter, stored};
 use crate::dip::{FREQUENCIES, FREQUENCY_OPTIONS, frequency_text, json, next_month};
 use crate::forms::{Field, FieldErrors, Fields, FormBuilder, Reader, date_nl, euro};
 use crate::hints;
@@ -140,10 +139,7 @@ impl ProductAdapter for Dil {
 
     fn describe(&self, ctx: &Context, quote: &StoredQuote) -> Described {
         let t = |k: &str| ctx.texts().text(k);
-        let (Ok(req), Ok(res)) = (
-            serde_json::from_value::<LijfrenteRequest>(quote.request.clone()),
-            serde_json::from_value::<LijfrenteQuote>(quote.result.clone()),
-        ) else {
+        let Some((req, res)) = stored::<LijfrenteRequest, LijfrenteQuote>(quote) else {
             return Described::unreadable(ctx, quote);
         };
         let term = match req.term {
@@ -182,20 +178,13 @@ impl ProductAdapter for Dil {
                 euro(res.per_payment),
             ),
         ];
-        Described {
-            title: format!("{} {}", t("quote.title"), t("dil.variant_dil")),
-            sections: vec![
-                Section {
-                    heading: t("quote.input"),
-                    rows: input,
-                },
-                Section {
-                    heading: t("quote.result"),
-                    rows: result,
-                },
-            ],
-            notes: res.notes,
-        }
+        Described::inputs_and_result(
+            ctx,
+            format!("{} {}", t("quote.title"), t("dil.variant_dil")),
+            input,
+            result,
+            res.notes,
+        )
     }
 
     fn dashboard(&self) -> &'static str {
@@ -203,13 +192,11 @@ impl ProductAdapter for Dil {
     }
 
     fn dashboard_row(&self, ctx: &Context, quote: &StoredQuote) -> DashboardRow {
-        DashboardRow {
-            product: ctx.texts().text("dil.variant_dil"),
-            figure: format!(
-                "{} {}",
-                euro(quote.amount_cents),
-                ctx.texts().text("quote.per_year")
-            ),
-        }
+        DashboardRow::amount(
+            ctx,
+            ctx.texts().text("dil.variant_dil"),
+            quote.amount_cents,
+            "quote.per_year",
+        )
     }
 }

@@ -3,10 +3,9 @@
 //! and a fixed yearly indexation), bought with a pension capital (SPEC §7).
 
 use pricing::{Frequency, PensionKind, PensionQuote, PensionRequest};
-use quote_pdf::Section;
 use time::Date;
 
-use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter};
+use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter, stored};
 use crate::forms::{Field, FieldErrors, Fields, FormBuilder, Reader, date_nl, euro};
 use crate::hints;
 use crate::store::quotes::StoredQuote;
@@ -202,10 +201,7 @@ impl ProductAdapter for Dip {
 
     fn describe(&self, ctx: &Context, quote: &StoredQuote) -> Described {
         let t = |k: &str| ctx.texts().text(k);
-        let (Ok(req), Ok(res)) = (
-            serde_json::from_value::<PensionRequest>(quote.request.clone()),
-            serde_json::from_value::<PensionQuote>(quote.result.clone()),
-        ) else {
+        let Some((req, res)) = stored::<PensionRequest, PensionQuote>(quote) else {
             return Described::unreadable(ctx, quote);
         };
         let variant = variant_name(ctx, &quote.variant);
@@ -260,20 +256,13 @@ impl ProductAdapter for Dip {
         if let Some(p) = res.partner_yearly_benefit {
             result.push((t("quote.partner_yearly_benefit"), euro(p)));
         }
-        Described {
-            title: format!("{} {variant}", t("quote.title")),
-            sections: vec![
-                Section {
-                    heading: t("quote.input"),
-                    rows: input,
-                },
-                Section {
-                    heading: t("quote.result"),
-                    rows: result,
-                },
-            ],
-            notes: res.notes,
-        }
+        Described::inputs_and_result(
+            ctx,
+            format!("{} {variant}", t("quote.title")),
+            input,
+            result,
+            res.notes,
+        )
     }
 
     fn dashboard(&self) -> &'static str {
@@ -281,14 +270,12 @@ impl ProductAdapter for Dip {
     }
 
     fn dashboard_row(&self, ctx: &Context, quote: &StoredQuote) -> DashboardRow {
-        DashboardRow {
-            product: variant_name(ctx, &quote.variant),
-            figure: format!(
-                "{} {}",
-                euro(quote.amount_cents),
-                ctx.texts().text("quote.per_year")
-            ),
-        }
+        DashboardRow::amount(
+            ctx,
+            variant_name(ctx, &quote.variant),
+            quote.amount_cents,
+            "quote.per_year",
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use quote_pdf::Section;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter};
+use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter, stored};
 use crate::dip::json;
 use crate::forms::{Field, FieldErrors, Fields, FormBuilder, Reader, date_nl, euro};
 use crate::store::quotes::StoredQuote;
@@ -124,10 +124,7 @@ impl ProductAdapter for Uitvaart {
 
     fn describe(&self, ctx: &Context, quote: &StoredQuote) -> Described {
         let t = |k: &str| ctx.texts().text(k);
-        let (Ok(req), Ok(res)) = (
-            serde_json::from_value::<Request>(quote.request.clone()),
-            serde_json::from_value::<Result>(quote.result.clone()),
-        ) else {
+        let Some((req, res)) = stored::<Request, Result>(quote) else {
             return Described::unreadable(ctx, quote);
         };
         Described {
@@ -152,13 +149,11 @@ impl ProductAdapter for Uitvaart {
     }
 
     fn dashboard_row(&self, ctx: &Context, quote: &StoredQuote) -> DashboardRow {
-        DashboardRow {
-            product: ctx.texts().text("uvz.name"),
-            figure: format!(
-                "{} {}",
-                euro(quote.amount_cents),
-                ctx.texts().text("uvz.once")
-            ),
-        }
+        DashboardRow::amount(
+            ctx,
+            ctx.texts().text("uvz.name"),
+            quote.amount_cents,
+            "uvz.once",
+        )
     }
 }

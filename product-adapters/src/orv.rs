@@ -3,10 +3,9 @@
 //! Only head offices and their people hold it (O4), and it has its own quote list (P4).
 
 use pricing::{Cover, TermLifeQuote, TermLifeRequest};
-use quote_pdf::Section;
 use time::Date;
 
-use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter};
+use crate::adapter::{Context, DashboardRow, Described, Priced, ProductAdapter, stored};
 use crate::dip::{json, next_month};
 use crate::forms::{Field, FieldErrors, Fields, FormBuilder, Reader, date_nl, euro};
 use crate::hints;
@@ -125,10 +124,7 @@ impl ProductAdapter for Orv {
 
     fn describe(&self, ctx: &Context, quote: &StoredQuote) -> Described {
         let t = |k: &str| ctx.texts().text(k);
-        let (Ok(req), Ok(res)) = (
-            serde_json::from_value::<TermLifeRequest>(quote.request.clone()),
-            serde_json::from_value::<TermLifeQuote>(quote.result.clone()),
-        ) else {
+        let Some((req, res)) = stored::<TermLifeRequest, TermLifeQuote>(quote) else {
             return Described::unreadable(ctx, quote);
         };
         let cover = match req.cover {
@@ -169,20 +165,13 @@ impl ProductAdapter for Orv {
                 ));
             }
         }
-        Described {
-            title: format!("{} {}", t("quote.title"), t("orv.variant_orv")),
-            sections: vec![
-                Section {
-                    heading: t("quote.input"),
-                    rows: input,
-                },
-                Section {
-                    heading: t("quote.result"),
-                    rows: result,
-                },
-            ],
-            notes: res.notes,
-        }
+        Described::inputs_and_result(
+            ctx,
+            format!("{} {}", t("quote.title"), t("orv.variant_orv")),
+            input,
+            result,
+            res.notes,
+        )
     }
 
     fn dashboard(&self) -> &'static str {
@@ -190,13 +179,11 @@ impl ProductAdapter for Orv {
     }
 
     fn dashboard_row(&self, ctx: &Context, quote: &StoredQuote) -> DashboardRow {
-        DashboardRow {
-            product: ctx.texts().text("orv.variant_orv"),
-            figure: format!(
-                "{} {}",
-                euro(quote.amount_cents),
-                ctx.texts().text("quote.per_month")
-            ),
-        }
+        DashboardRow::amount(
+            ctx,
+            ctx.texts().text("orv.variant_orv"),
+            quote.amount_cents,
+            "quote.per_month",
+        )
     }
 }
