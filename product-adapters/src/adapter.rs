@@ -114,7 +114,15 @@ pub struct QuoteLookupError(pub String);
 /// guard (P1): start page, quote form (`offertes/nieuw`), quote page and its PDF, the
 /// application form (`offertes/{id}/aanvraag`) and the dashboard of its group (P4), plus
 /// the relying party's sign-in, callback, logout and **back-channel logout** receiver
-/// (`auth/backchannel-logout`, SECURITY RP-03). What differs per product is below.
+/// (`auth/backchannel-logout`, SECURITY RP-03), and the O7 endpoint for an idp in another
+/// process (`internal/quotes`).
+///
+/// **Rights events** reach every adapter through that same receiver: when the idp takes a
+/// right from a person or an office, or deactivates either, it sends the person's portals
+/// a logout token; the portal ends those sessions, and the next request signs in again
+/// (silently while the idp session lasts) with the new rights, which the guard checks
+/// (P1, O6). Should a delivery be lost, the guard's periodic re-check with the idp ends the
+/// session once its access token expires. What differs per product is below.
 #[async_trait::async_trait]
 pub trait ProductAdapter: Send + Sync + 'static {
     /// The right code of the registry entry this adapter serves, e.g. `DIP`.

@@ -416,5 +416,21 @@ testkit::both_databases! {
         // Another advisor is not held up by Tim's limit.
         let zuid = signed_in(&portal, SUB_MAIN, &password).await;
         quote(&zuid, "dip", &dip_form("Ander", &start_date())).await;
+
+        // Paging: 25 rows a page, newest first, the rest on the next page.
+        let total = count(
+            &portal,
+            "SELECT COUNT(*) FROM quotes WHERE office_number = 'Z01' AND product = 'DIP'",
+        )
+        .await;
+        assert!(total > 25, "{total}");
+        let rows = |page: &Page| page.body.matches("<tr><td><a href=").count() as i64;
+        let first = tim.get("/dip/dashboard").await;
+        assert_eq!(rows(&first), 25);
+        assert!(first.body.contains("Volgende") && !first.body.contains("Vorige"));
+        assert!(first.body.find("Ander").unwrap() < first.body.find("Reeks").unwrap(), "newest first");
+        let second = tim.get("/dip/dashboard?pagina=2").await;
+        assert_eq!(rows(&second), total - 25);
+        assert!(second.body.contains("Vorige") && !second.body.contains("Volgende"));
     }
 }
