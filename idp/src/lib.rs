@@ -109,7 +109,8 @@ impl Idp {
         let keys = Keys::load(&db, master.sealer("signing-keys")?, now).await?;
         let outbox = Arc::new(master.sealer("outbox")?);
         let transport =
-            Transport::new(settings.smtp_url.as_deref(), settings.data_dir.join("mail"))?;
+            Transport::new(settings.smtp_url.as_deref(), settings.data_dir.join("mail"))
+                .map_err(mail::MailError::from)?;
         let mailer = Mailer::new(
             db.clone(),
             outbox.clone(),

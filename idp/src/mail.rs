@@ -13,11 +13,10 @@
 //! failing client does not hold up other rows, and a delivery is abandoned once its token
 //! has expired (it could only be refused by then).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
@@ -47,8 +46,8 @@ pub enum MailError {
     #[error("payload: {0}")]
     Payload(#[from] serde_json::Error),
     /// The transport refused the configuration.
-    #[error("transport: {0}")]
-    Transport(String),
+    #[error(transparent)]
+    Transport(#[from] mail_transport::TransportError),
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -133,47 +132,7 @@ pub fn seal_backchannel(sealer: &Sealer, d: &BackchannelDelivery) -> Result<NewM
     })
 }
 
-/// Where mail goes.
-#[derive(Clone)]
-pub enum Transport {
-    /// An SMTP server.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// `.eml` files in a directory (no SMTP server configured).
-    Files(AsyncFileTransport<Tokio1Executor>),
-}
-
-impl Transport {
-    /// The SMTP transport for `url`, or the file transport writing into `dir`.
-    pub fn new(smtp_url: Option<&str>, dir: PathBuf) -> Result<Self, MailError> {
-        match smtp_url {
-            Some(url) => {
-                let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| MailError::Transport(e.to_string()))?
-                    .timeout(Some(std::time::Duration::from_secs(20)))
-                    .build();
-                Ok(Self::Smtp(t))
-            }
-            None => {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| MailError::Transport(format!("{}: {e}", dir.display())))?;
-                Ok(Self::Files(AsyncFileTransport::new(dir)))
-            }
-        }
-    }
-
-    async fn send(&self, msg: Message) -> Result<(), String> {
-        match self {
-            Self::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
-            Self::Files(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
-        }
-    }
-}
-
-/// The delay before attempt `attempts + 1`: 5 s, 10 s, 20 s … at most 10 minutes.
-pub fn backoff(attempts: i32) -> Duration {
-    let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
-    Duration::seconds((5_i64 << exp).min(600))
-}
+pub use mail_transport::{Transport, backoff};
 
 /// Delivers due mails from the outbox.
 #[derive(Clone)]
@@ -199,7 +158,7 @@ impl Mailer {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(BACKCHANNEL_TIMEOUT)
             .build()
-            .map_err(|e| MailError::Transport(e.to_string()))?;
+            .map_err(|e| MailError::Transport(mail_transport::TransportError(e.to_string())))?;
         Ok(Self {
             db,
             sealer,
@@ -339,19 +298,4 @@ fn build(from: &Mailbox, c: &MailContent) -> Result<Message, MailError> {
         c.text.clone(),
         c.html.clone(),
     ))?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(0), Duration::seconds(5));
-        assert_eq!(backoff(1), Duration::seconds(10));
-        assert_eq!(backoff(3), Duration::seconds(40));
-        assert_eq!(backoff(9), Duration::seconds(600));
-        assert_eq!(backoff(50), Duration::seconds(600));
-        assert_eq!(backoff(-1), Duration::seconds(5));
-    }
 }

@@ -200,7 +200,8 @@ impl Portals {
             .mail_from
             .parse()
             .map_err(|e: lettre::address::AddressError| PortalError::MailFrom(e.to_string()))?;
-        let transport = Transport::new(settings.smtp_url.as_deref(), settings.mail_dir.clone())?;
+        let transport = Transport::new(settings.smtp_url.as_deref(), settings.mail_dir.clone())
+            .map_err(mail::MailError::from)?;
         let mailer = ProductMailer::new(db, transport, from, mail_waker);
         let (router, adapters) = mount(&adapters, &ctx, settings, registry)?;
         Ok(Self {

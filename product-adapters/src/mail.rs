@@ -6,13 +6,12 @@
 //! (or as `.eml` files when no SMTP server is set), retrying with back-off; nothing of a
 //! mail's content is logged.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine;
+use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
@@ -34,8 +33,8 @@ pub enum MailError {
     #[error(transparent)]
     Template(#[from] web_kit::TemplateError),
     /// The transport refused its configuration.
-    #[error("mail transport: {0}")]
-    Transport(String),
+    #[error(transparent)]
+    Transport(#[from] mail_transport::TransportError),
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -183,46 +182,7 @@ pub async fn store_application(
     quotes::apply(&ctx.db, application, &mail, now).await
 }
 
-/// Where product mail goes.
-#[derive(Clone)]
-pub enum Transport {
-    /// An SMTP server (`PORTAL_SMTP_URL`).
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// `.eml` files in a directory.
-    Files(AsyncFileTransport<Tokio1Executor>),
-}
-
-impl Transport {
-    /// The SMTP transport for `url`, or files in `dir`.
-    pub fn new(smtp_url: Option<&str>, dir: PathBuf) -> Result<Self, MailError> {
-        match smtp_url {
-            Some(url) => Ok(Self::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| MailError::Transport(e.to_string()))?
-                    .timeout(Some(std::time::Duration::from_secs(20)))
-                    .build(),
-            )),
-            None => {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| MailError::Transport(format!("{}: {e}", dir.display())))?;
-                Ok(Self::Files(AsyncFileTransport::new(dir)))
-            }
-        }
-    }
-
-    async fn send(&self, msg: Message) -> Result<(), String> {
-        match self {
-            Self::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
-            Self::Files(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
-        }
-    }
-}
-
-/// The delay before attempt `attempts + 1`: 5 s, 10 s, 20 s … at most 10 minutes.
-fn backoff(attempts: i32) -> Duration {
-    let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
-    Duration::seconds((5_i64 << exp).min(600))
-}
+pub use mail_transport::{Transport, backoff};
 
 /// Delivers due product mail.
 #[derive(Clone)]

@@ -9,6 +9,7 @@ mod audit;
 mod bad_input;
 mod browser_2fa;
 mod browser_beheer;
+mod browser_products;
 mod cli;
 mod console;
 mod first_path;
