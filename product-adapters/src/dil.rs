@@ -173,7 +173,7 @@ impl ProductAdapter for Dil {
                 format!(
                     "{} ({})",
                     t("quote.per_payment"),
-                    frequency_text(ctx, req.frequency)
+                    frequency_text(ctx, req.frequency).to_lowercase()
                 ),
                 euro(res.per_payment),
             ),

@@ -245,7 +245,7 @@ impl ProductAdapter for Dip {
                 format!(
                     "{} ({})",
                     t("quote.per_payment"),
-                    frequency_text(ctx, req.frequency)
+                    frequency_text(ctx, req.frequency).to_lowercase()
                 ),
                 euro(res.per_payment),
             ),

@@ -19,7 +19,7 @@
 //
 // Prints one JSON line with each step's result and exits non-zero when a step fails.
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -130,9 +130,40 @@ const card = () => page.locator('main section.card');
 /** The product's own menu under the header. */
 const productMenu = () => page.getByRole('navigation', { name: 'Direct Ingaand Pensioen' });
 
-/** Whether the page is wider than the window (a horizontal scroll bar on the page). */
+/** What in `main` sticks out of the window (outside a scrolling box), as `tag.class`. */
 async function overflows() {
-  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  return page.evaluate(() => {
+    const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    const out = [];
+    for (const e of document.querySelectorAll('main *')) {
+      let p = e.parentElement;
+      let clipped = false;
+      while (p && p.tagName !== 'MAIN') {
+        if (scrolls(p)) clipped = true;
+        p = p.parentElement;
+      }
+      if (!clipped && e.getBoundingClientRect().right > window.innerWidth + 1) {
+        out.push(`${e.tagName.toLowerCase()}${e.className ? '.' + String(e.className).replace(/ /g, '.') : ''}`);
+      }
+    }
+    return [...new Set(out)];
+  });
+}
+
+/** Whether the shared header is wider than the window. */
+async function headerOverflows() {
+  return page.evaluate(() => document.querySelector('header.site').scrollWidth > window.innerWidth + 1);
+}
+
+/** The roles the accessibility tree gives a table: still a table with rows and cells? */
+async function tableRoles(selector) {
+  const snapshot = await page.locator(selector).first().ariaSnapshot();
+  return {
+    table: /^- table/m.test(snapshot),
+    rowheader: /- rowheader/.test(snapshot),
+    columnheader: /- columnheader/.test(snapshot),
+    cell: /- cell/.test(snapshot),
+  };
 }
 
 async function signIn(username) {
@@ -178,7 +209,8 @@ async function fillQuoteForm(purchaseSum) {
   await page.getByRole('radio', { name: 'Direct Ingaand Zeker Pensioen (DIZP)' }).check();
   await page.getByLabel('Naam verzekerde', { exact: true }).fill(args.client);
   await page.getByLabel('Koopsom (pensioenkapitaal)', { exact: true }).fill(purchaseSum);
-  // A date field takes yyyy-mm-dd from Playwright, whatever the locale shows.
+  // A date field takes yyyy-mm-dd from Playwright, whatever the locale shows (this
+  // Chromium, without Dutch system locales, shows mm/dd/jjjj even under nl-NL).
   await page.getByLabel('Geboortedatum verzekerde', { exact: true }).fill(args['birth-date']);
   await page.getByLabel('Ingangsdatum', { exact: true }).fill(args['start-date']);
   await page.getByLabel('Uitkering', { exact: true }).selectOption({ label: 'Per maand' });
@@ -187,7 +219,7 @@ async function fillQuoteForm(purchaseSum) {
 }
 
 async function advisor(browser) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL', acceptDownloads: true });
   page = await context.newPage();
   watch(page);
   const quote = {};
@@ -201,7 +233,7 @@ async function advisor(browser) {
 
   await step('product', async (report) => {
     await page.getByRole('link', { name: /^Direct Ingaand Pensioen/ }).click();
-    await page.waitForURL((u) => u.pathname === '/dip/', { timeout: TIMEOUT });
+    await page.waitForURL((u) => /^\/dip\/?$/.test(u.pathname), { timeout: TIMEOUT });
     report.title = await heading();
     report.text = (await card().innerText()).trim();
     report.menu = (await productMenu().getByRole('link').allInnerTexts()).map((t) => t.trim());
@@ -264,37 +296,45 @@ async function advisor(browser) {
   });
 
   await step('pdf', async (report) => {
-    // An inline PDF: headless Chromium has no viewer and hands it over as a download.
+    // Content-Disposition inline: Chromium opens the PDF in its viewer, in the same tab.
     const link = card().getByRole('link', { name: 'Offerte als PDF', exact: true });
     report.href = await link.getAttribute('href');
     const [response, download] = await Promise.all([
-      page.waitForResponse((r) => new URL(r.url()).pathname.endsWith('/pdf')),
-      page.waitForEvent('download', { timeout: TIMEOUT }).catch(() => null),
+      page.waitForResponse((r) => new URL(r.url()).pathname === report.href),
+      page.waitForEvent('download', { timeout: 5_000 }).catch(() => null),
       link.click(),
     ]);
     report.status = response.status();
     report.content_type = response.headers()['content-type'];
     report.disposition = response.headers()['content-disposition'];
+    let bytes;
     if (download) {
+      // A Chromium without a viewer hands it over as a download instead.
+      report.opened_as = 'download';
       report.filename = download.suggestedFilename();
-      const file = join(args.shots, report.filename);
-      await download.saveAs(file);
-      const bytes = readFileSync(file);
-      report.bytes = bytes.length;
-      report.magic = bytes.subarray(0, 5).toString('latin1');
-      report.file = file;
+      report.file = join(args.shots, report.filename);
+      await download.saveAs(report.file);
+      bytes = readFileSync(report.file);
     } else {
-      // A browser with a viewer shows it instead: the response itself is the PDF.
-      const bytes = await response.body();
-      report.bytes = bytes.length;
-      report.magic = bytes.subarray(0, 5).toString('latin1');
-      await page.goto(quote.url);
+      report.opened_as = 'viewer';
+      await page.waitForURL((u) => u.pathname === report.href);
+      await page.waitForTimeout(1500);
+      await shot('offerte-pdf');
+      // The viewer keeps the document to itself: the same request, with the browser's own
+      // cookies, gives the bytes.
+      const again = await page.context().request.get(`${base}${report.href}`);
+      report.again_content_type = again.headers()['content-type'];
+      bytes = await again.body();
+      report.file = join(args.shots, `offerte-${quote.number}.pdf`);
+      writeFileSync(report.file, bytes);
     }
-    // The advisor is still (or again) on the quote.
-    report.still_on_quote = page.url() === quote.url;
-    if (!report.still_on_quote) {
-      await page.goto(quote.url);
+    report.bytes = bytes.length;
+    report.magic = bytes.subarray(0, 5).toString('latin1');
+    if (page.url() !== quote.url) {
+      await page.goBack();
+      await page.waitForURL((u) => u.href === quote.url);
     }
+    report.back_on_quote = page.url() === quote.url;
   });
 
   await step('application', async (report) => {
@@ -326,7 +366,7 @@ async function advisor(browser) {
 }
 
 async function headOffice(browser, quote) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
   page = await context.newPage();
   watch(page);
 
@@ -338,7 +378,7 @@ async function headOffice(browser, quote) {
 
   await step('dashboard', async (report) => {
     await page.getByRole('link', { name: /^Direct Ingaand Pensioen/ }).click();
-    await page.waitForURL((u) => u.pathname === '/dip/', { timeout: TIMEOUT });
+    await page.waitForURL((u) => /^\/dip\/?$/.test(u.pathname), { timeout: TIMEOUT });
     await productMenu().getByRole('link', { name: 'DIL/DIP Dashboard', exact: true }).click();
     await page.waitForURL((u) => u.pathname === '/dip/dashboard');
     report.title = await heading();
@@ -348,6 +388,7 @@ async function headOffice(browser, quote) {
     report.rows = rows.length;
     report.row = rows.find((r) => r.Offertenummer === quote.number) ?? null;
     report.overflows = await overflows();
+    report.roles = await tableRoles('main table#dashboard');
     await shot('dashboard');
   });
 
@@ -372,13 +413,30 @@ async function headOffice(browser, quote) {
     });
   });
 
+  await step('tablet', async (report) => {
+    await page.setViewportSize({ width: 800, height: 900 });
+    report.dashboard_overflows = await overflows();
+    await shot('dashboard-800');
+  });
+
   await step('phone', async (report) => {
     // The same pages at a phone's width: nothing wider than the screen but the table.
     await page.setViewportSize({ width: 390, height: 844 });
     report.dashboard_overflows = await overflows();
+    report.header_overflows = await headerOverflows();
+    report.dashboard_roles = await tableRoles('main table#dashboard');
+    report.dashboard_scrolls = await page.locator('main table#dashboard').evaluate((t) => {
+      let e = t;
+      while (e && e.tagName !== 'MAIN') {
+        if (['auto', 'scroll'].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth) return true;
+        e = e.parentElement;
+      }
+      return false;
+    });
     await shot('dashboard-390');
     await page.goto(quote.url);
     report.quote_overflows = await overflows();
+    report.figures_roles = await tableRoles('main table.figures');
     await shot('offerte-390');
     await page.goto(`${base}/dip/offertes/nieuw`);
     report.form_overflows = await overflows();

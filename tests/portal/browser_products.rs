@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use testkit::{Backend, TestDatabase};
 
 use crate::admin_api::{MAIN, SUB_EMPLOYEE, demo};
@@ -53,7 +53,8 @@ async fn run_browser(portal: &Portal, password: &str, shots: &Path) -> Value {
         .args(["--password", password])
         .args(["--advisor", SUB_EMPLOYEE, "--main", MAIN])
         .args(["--client", CLIENT, "--purchase-sum", "150.000"])
-        .args(["--birth-date", "1960-05-17", "--partner-birth-date", "1962-08-01"])
+        .args(["--birth-date", "1960-05-17"])
+        .args(["--partner-birth-date", "1962-08-01"])
         .args(["--start-date", &start_date(), "--office", OFFICE])
         .current_dir(&portal.data_dir)
         .stdin(Stdio::null())
@@ -187,7 +188,7 @@ testkit::both_databases! {
             strings(&quote["buttons"]),
             ["Offerte als PDF", "Aanvraag indienen"]
         );
-        assert_eq!(quote["overflows"], false, "the quote fits 1280 px");
+        assert_eq!(quote["overflows"], json!([]), "the quote fits 1280 px");
 
         // The PDF, as the browser gets it.
         let pdf = &steps["pdf"];
@@ -195,7 +196,7 @@ testkit::both_databases! {
         assert_eq!(pdf["content_type"], "application/pdf");
         assert_eq!(pdf["magic"], "%PDF-");
         assert!(pdf["bytes"].as_u64().unwrap() > 1000, "{pdf}");
-        assert_eq!(pdf["still_on_quote"], true, "the advisor stays on the quote");
+        assert_eq!(pdf["back_on_quote"], true, "the advisor returns to the quote");
         if let Some(name) = pdf["filename"].as_str() {
             assert_eq!(name, format!("offerte-{number}.pdf"));
         }
@@ -230,11 +231,25 @@ testkit::both_databases! {
             "the head office's own quotes are filtered out: {filtered}"
         );
 
-        // At 390 px only the dashboard's table may be wider than the screen, in its card.
+        let table = json!({"table": true, "rowheader": false, "columnheader": true, "cell": true});
+        assert_eq!(dashboard["roles"], table, "{dashboard}");
+        assert_eq!(dashboard["overflows"], json!([]), "the dashboard fits 1280 px");
+        assert_eq!(steps["tablet"]["dashboard_overflows"], json!([]), "and 800 px");
+
+        // At 390 px nothing sticks out of the screen but the dashboard's table, which
+        // scrolls sideways in its own box and stays a table for a screen reader; the quote's
+        // figures stack label over value and stay rows with a header each.
         let phone = &steps["phone"];
-        assert_eq!(phone["quote_overflows"], false, "{phone}");
-        assert_eq!(phone["form_overflows"], false, "{phone}");
-        assert_eq!(phone["dashboard_overflows"], false, "{phone}");
+        assert_eq!(phone["form_overflows"], json!([]), "{phone}");
+        assert_eq!(phone["quote_overflows"], json!([]), "{phone}");
+        assert_eq!(phone["dashboard_overflows"], json!([]), "{phone}");
+        assert_eq!(phone["dashboard_scrolls"], true, "{phone}");
+        assert_eq!(phone["dashboard_roles"], table, "{phone}");
+        assert_eq!(
+            phone["figures_roles"],
+            json!({"table": true, "rowheader": true, "columnheader": false, "cell": true}),
+            "{phone}"
+        );
 
         // P2, P3: the quote mail to the sub-office and Tim, a CC to the head office.
         let subject = format!("Subject: Offerte {number}");
@@ -258,7 +273,7 @@ testkit::both_databases! {
 
         // Every screen was saved.
         let files = strings(&report["screenshots"]);
-        assert!(files.len() >= 11, "{files:?}");
+        assert!(files.len() >= 14, "{files:?}");
         for s in &files {
             let bytes = std::fs::read(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert!(bytes.starts_with(b"\x89PNG"), "{s} is no PNG");
