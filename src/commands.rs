@@ -36,8 +36,18 @@ fn text(idp: &Idp, key: &str) -> String {
 }
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+    let products_url = settings.products_database_url.clone();
     let idp = open(settings).await?;
     println!("database migrated ({})", idp.state.db.kind());
+    let products = product_adapters::store::ProductDb::connect(&products_url)
+        .await
+        .context("cannot open the product portals' database")?;
+    products
+        .migrate()
+        .await
+        .context("cannot migrate the product portals' database")?;
+    products.close().await;
+    println!("product portals' database migrated");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -174,3 +174,70 @@ async fn client_add_without_a_secret_makes_a_random_one() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[test]
+fn migrate_prepares_the_idp_and_the_product_portals_and_can_run_twice() {
+    let dir =
+        std::env::temp_dir().join(format!("portal-migrate-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/portal.db", dir.display());
+    for _ in 0..2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+            .env("PORTAL_DATABASE_URL", &url)
+            .env("PORTAL_DATA_DIR", &dir)
+            .arg("migrate")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            said.contains("product portals' database migrated"),
+            "{said}"
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let n: i64 = rt.block_on(async {
+        let db = product_adapters::store::ProductDb::connect(&url)
+            .await
+            .unwrap();
+        let product_adapters::store::ProductDb::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        sqlx::query_scalar("SELECT COUNT(*) FROM _product_migrations")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert!(
+        n >= 1,
+        "the products' migrations are recorded apart from the idp's"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_broken_tariff_file_stops_start_up_and_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("portal-tariff-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("tariffs")).unwrap();
+    std::fs::write(
+        dir.join("tariffs/dip.toml"),
+        "product = \"DIP\"\nversion = \n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+        .env(
+            "PORTAL_DATABASE_URL",
+            format!("sqlite://{}/portal.db", dir.display()),
+        )
+        .env("PORTAL_DATA_DIR", &dir)
+        .env("PORTAL_TARIFF_DIR", dir.join("tariffs"))
+        .env("PORTAL_LISTEN", "127.0.0.1:0")
+        .arg("serve")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a broken tariff was accepted");
+    assert!(stderr(&out).contains("dip.toml"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
