@@ -13,7 +13,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use idp::Idp;
 use idp::config::Settings;
-use idp::quotes::{QuoteCheck, QuoteCheckError};
+use idp::quotes::QuoteCheck;
 use product_adapters::{PortalSettings, Portals};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
@@ -189,7 +189,7 @@ pub async fn build(
         )
         .await?,
     );
-    idp.set_quote_checks(quote_checks(idp, &registry, &portals)?);
+    idp.set_quote_checks(quote_checks(idp, &registry)?);
     let app = Router::new()
         .merge(idp.router())
         .merge(idp.api_router())
@@ -295,56 +295,49 @@ async fn run_only(
     Ok(ExitCode::SUCCESS)
 }
 
-/// O7: one quote check per registered product: its adapter here, or — for a product that
-/// runs in a process of its own (`url` in the registry) — its internal endpoint there. A
-/// product without either cannot answer, so a deletion is refused (fail closed).
+/// O7: one quote check per registered product, over the product portal's internal
+/// endpoint (STYLE: the parts talk over HTTP even in one process, so each can run alone):
+/// at the registry's `url` for a portal running elsewhere, else at this process's own
+/// listening address. A product that cannot answer (no adapter, not running) makes the
+/// deletion fail closed.
 fn quote_checks(
     idp: &Idp,
     registry: &product_registry::Registry,
-    portals: &Arc<Portals>,
 ) -> anyhow::Result<Vec<Arc<dyn QuoteCheck>>> {
+    let settings = &idp.state.settings;
+    let here = own_address(settings.listen);
     registry
         .products()
         .iter()
         .map(|p| -> anyhow::Result<Arc<dyn QuoteCheck>> {
-            Ok(match &p.url {
-                Some(url) => Arc::new(idp::quotes::HttpQuoteCheck::new(
-                    p.code.as_str(),
-                    &p.client_id,
-                    url,
-                    &idp.state.settings.issuer,
-                    idp.state.keys.clone(),
-                )?),
-                None => Arc::new(AdapterQuotes {
-                    code: p.code.to_string(),
-                    portals: portals.clone(),
-                }),
-            })
+            let url = match &p.url {
+                Some(url) => url.clone(),
+                None => format!("{here}{}", p.path),
+            };
+            Ok(Arc::new(idp::quotes::HttpQuoteCheck::new(
+                p.code.as_str(),
+                &p.client_id,
+                &url,
+                &settings.issuer,
+                idp.state.keys.clone(),
+            )?))
         })
         .collect()
 }
 
-/// A product's adapter as the idp's quote check.
-struct AdapterQuotes {
-    code: String,
-    portals: Arc<Portals>,
-}
-
-#[async_trait::async_trait]
-impl QuoteCheck for AdapterQuotes {
-    fn product(&self) -> &str {
-        &self.code
-    }
-
-    async fn has_quotes(&self, office_id: uuid::Uuid) -> Result<bool, QuoteCheckError> {
-        self.portals
-            .has_quotes(&self.code, office_id)
-            .await
-            .map_err(|e| QuoteCheckError {
-                product: self.code.clone(),
-                reason: e.to_string(),
-            })
-    }
+/// How this process reaches itself: its listening address, with an unspecified address
+/// (`0.0.0.0`, `::`) replaced by the loopback address of the same family.
+fn own_address(listen: std::net::SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
 }
 
 /// Hides a password in a database URL for printing.
@@ -378,4 +371,19 @@ async fn shutdown() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_process_reaches_itself_on_its_listening_address() {
+        let at = |s: &str| own_address(s.parse().unwrap());
+        assert_eq!(at("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(at("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(at("[::]:8443"), "http://[::1]:8443");
+        assert_eq!(at("10.1.2.3:80"), "http://10.1.2.3:80");
+    }
 }

@@ -179,7 +179,7 @@ testkit::both_databases! {
         for label in [
             "Bruto uitkering per jaar",
             "Partnerpensioen per jaar",
-            "Bruto uitkering per termijn (Per maand)",
+            "Bruto uitkering per termijn (per maand)",
         ] {
             let value = figure(steps, label).unwrap_or_else(|| panic!("{label}: {quote}"));
             assert!(value.starts_with("€ ") && value != "€ 0,00", "{label}: {value}");
