@@ -57,6 +57,61 @@ fn encoding_key(alg: Algorithm, der: &[u8]) -> Result<EncodingKey, String> {
     }
 }
 
+/// A private key parsed once, when the key set is loaded. jsonwebtoken's `encode` parses and
+/// checks the key again on every call, which made an RS256 signature cost about three
+/// times the RSA arithmetic itself (bench `access_token/sign/RS256`: 856 µs against
+/// openssl's 270 µs). The JWS is still JSON → base64url → `header.claims.signature`, with
+/// jsonwebtoken's own `Header`; only the signature comes from this pre-parsed aws-lc-rs
+/// key, one algorithm per key, fixed when the key was made (no algorithm is ever read
+/// from input here).
+enum PreparedKey {
+    /// RS256: RSASSA-PKCS1-v1_5 with SHA-256.
+    Rsa(KeyPair),
+    /// ES256: P-256, the fixed-width `r || s` form JWS requires (RFC 7518 §3.4).
+    Ecdsa(EcdsaKeyPair),
+    /// EdDSA: Ed25519.
+    Ed25519(Ed25519KeyPair),
+}
+
+impl PreparedKey {
+    /// Parses the stored PKCS#8 DER of a key of `alg`.
+    fn parse(alg: Algorithm, der: &[u8]) -> Result<Self, String> {
+        match alg {
+            Algorithm::RS256 => KeyPair::from_pkcs8(der)
+                .map(Self::Rsa)
+                .map_err(|e| e.to_string()),
+            Algorithm::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .map(Self::Ecdsa)
+                .map_err(|e| e.to_string()),
+            Algorithm::EdDSA => Ed25519KeyPair::from_pkcs8(der)
+                .map(Self::Ed25519)
+                .map_err(|e| e.to_string()),
+            other => Err(format!("unsupported algorithm {other:?}")),
+        }
+    }
+
+    /// The signature of `message`.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let failed = |e: aws_lc_rs::error::Unspecified| KeyError::SignFailed(e.to_string());
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        match self {
+            Self::Rsa(k) => {
+                let mut signature = vec![0; k.public_modulus_len()];
+                k.sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    message,
+                    &mut signature,
+                )
+                .map_err(failed)?;
+                Ok(signature)
+            }
+            Self::Ecdsa(k) => Ok(k.sign(&rng, message).map_err(failed)?.as_ref().to_vec()),
+            Self::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
 /// Why keys could not be made, loaded or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -77,6 +132,9 @@ pub enum KeyError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
+    /// The signature or the token's JSON could not be made.
+    #[error("signing failed: {0}")]
+    SignFailed(String),
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -88,7 +146,7 @@ pub enum KeyError {
 struct ActiveKey {
     kid: String,
     alg: Algorithm,
-    encoding: EncodingKey,
+    prepared: PreparedKey,
     use_from: OffsetDateTime,
 }
 
@@ -116,7 +174,7 @@ impl KeySet {
             let der = sealer
                 .open(row.kid.as_bytes(), &row.private_key)
                 .map_err(|e| unusable(e.to_string()))?;
-            let encoding = encoding_key(alg, &der).map_err(unusable)?;
+            let prepared = PreparedKey::parse(alg, &der).map_err(unusable)?;
             let jwk: Jwk =
                 serde_json::from_str(&row.public_jwk).map_err(|e| unusable(e.to_string()))?;
             let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| unusable(e.to_string()))?;
@@ -125,7 +183,7 @@ impl KeySet {
             signers.push(ActiveKey {
                 kid: row.kid.clone(),
                 alg,
-                encoding,
+                prepared,
                 use_from: row.use_from,
             });
         }
@@ -179,7 +237,12 @@ impl KeySet {
         let mut header = Header::new(key.alg);
         header.kid = Some(key.kid.clone());
         header.typ = Some(typ.to_owned());
-        Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
+        let json = |e: serde_json::Error| KeyError::SignFailed(e.to_string());
+        let head = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(json)?);
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(json)?);
+        let message = format!("{head}.{body}");
+        let signature = key.prepared.sign(message.as_bytes())?;
+        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     /// The verification key for `kid`.
