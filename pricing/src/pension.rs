@@ -6,7 +6,7 @@
 use crate::actuarial::{Survival, stepped_annuity_due};
 use crate::money::{format_decimal, format_euro, format_rate, round_cents};
 use crate::rules::{
-    FieldError, check_age, check_amount, check_product, check_start_date, check_years,
+    FieldError, check_age, check_amount, check_insured, check_product, check_years,
 };
 use crate::{Cents, Frequency, Product, Tariff};
 use serde::{Deserialize, Serialize};
@@ -95,16 +95,7 @@ pub fn quote_pension(
         l.min_purchase_sum,
         l.max_purchase_sum,
     );
-    let age = check_age(
-        &mut errors,
-        "birth_date",
-        "De verzekerde",
-        r.birth_date,
-        r.start_date,
-        l.min_age,
-        l.max_age,
-    );
-    check_start_date(&mut errors, r.start_date, today, l.max_start_months);
+    let age = check_insured(&mut errors, l, r.birth_date, r.start_date, today);
 
     if !l.partner_percents.contains(&r.partner_percent) {
         errors.push(FieldError::new(

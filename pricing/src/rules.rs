@@ -4,7 +4,7 @@
 
 use crate::calendar::{add_months, age_nearest_birthday};
 use crate::money::{format_date, format_euro};
-use crate::{Cents, Product, Tariff};
+use crate::{Cents, Limits, Product, Tariff};
 use serde::Serialize;
 use time::Date;
 
@@ -131,6 +131,29 @@ pub(crate) fn check_age(
         ));
     }
     Some(age)
+}
+
+/// What every product checks of the insured the same way: the age nearest birthday on the
+/// start date within the tariff's ages (under `birth_date`), and the start date's window.
+/// Returns the age as [`check_age`] does.
+pub(crate) fn check_insured(
+    errors: &mut Vec<FieldError>,
+    limits: &Limits,
+    birth: Date,
+    start: Date,
+    today: Date,
+) -> Option<u32> {
+    let age = check_age(
+        errors,
+        "birth_date",
+        "De verzekerde",
+        birth,
+        start,
+        limits.min_age,
+        limits.max_age,
+    );
+    check_start_date(errors, start, today, limits.max_start_months);
+    age
 }
 
 /// A whole number of years within `[min, max]`; `noun` starts the sentence ("De looptijd").
