@@ -1,0 +1,2 @@
+//! The data generator (bench/run): placeholder until written.
+fn main() {}

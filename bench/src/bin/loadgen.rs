@@ -1,0 +1,2 @@
+//! The load generator (bench/run): placeholder until written.
+fn main() {}
