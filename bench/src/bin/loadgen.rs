@@ -1,2 +1,0 @@
-//! The load generator (bench/run): placeholder until written.
-fn main() {}
