@@ -1,7 +1,7 @@
 //! A running portal process and a browser-like HTTP client for it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use idp::store::Db;
@@ -73,29 +73,54 @@ impl Portal {
     }
 
     /// Starts `portal serve ARGS…` (its standard output goes to `serve.out` in the data
-    /// directory, see [`Portal::output`]) and waits until it answers.
+    /// directory, see [`Portal::output`]; its standard error to `serve.err`) and waits
+    /// until it answers. The port was only free when [`Portal::new`] looked: when another
+    /// process took it meanwhile (an outgoing connection of a test running in parallel
+    /// draws from the same range), the server stops at once saying it cannot listen, and it
+    /// is started again on a port that is free now.
     pub async fn start_with(&mut self, args: &[&str]) {
-        self.stop();
-        let out = std::fs::File::create(self.data_dir.join("serve.out")).unwrap();
-        let child = self
-            .command()
-            .arg("serve")
-            .args(args)
-            .stdout(out)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
-                && r.status() == StatusCode::OK
-            {
-                return;
+        for _ in 0..3 {
+            self.stop();
+            let out = std::fs::File::create(self.data_dir.join("serve.out")).unwrap();
+            let err = std::fs::File::create(self.data_dir.join("serve.err")).unwrap();
+            let child = self
+                .command()
+                .arg("serve")
+                .args(args)
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .unwrap();
+            self.child = Some(child);
+            let client = reqwest::Client::new();
+            for _ in 0..600 {
+                if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
+                    && r.status() == StatusCode::OK
+                {
+                    return;
+                }
+                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                    let err = std::fs::read_to_string(self.data_dir.join("serve.err"))
+                        .unwrap_or_default();
+                    assert!(
+                        err.contains("cannot listen"),
+                        "portal serve ended ({status}) before answering: {err}"
+                    );
+                    self.child = None;
+                    self.base = format!("http://127.0.0.1:{}", testkit::free_port());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if self.child.is_some() {
+                break;
+            }
         }
-        panic!("the portal did not start at {}", self.base);
+        panic!(
+            "the portal did not start at {}: {}",
+            self.base,
+            std::fs::read_to_string(self.data_dir.join("serve.err")).unwrap_or_default()
+        );
     }
 
     /// What `portal serve` printed so far.
