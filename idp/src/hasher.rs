@@ -3,18 +3,21 @@
 //! of starving token issuance and health checks (SECURITY AV-05).
 //!
 //! The hashes run on a fixed set of threads, one per permit, not on tokio's blocking
-//! pool: every argon2 run allocates its 19 MiB, and the allocator keeps that memory in the
-//! arena of the thread that used it. The blocking pool starts new threads whenever none is
-//! idle at that instant, so under a stream of sign-ins the portal grew to ~265 MB RSS
-//! (bench/run, 4 parallel sign-ins); with fixed threads it stays at about one argon2
-//! memory per thread.
+//! pool, and each thread keeps its 19 MiB of argon2 memory for the next hash instead of
+//! allocating it per hash: the allocator kept every freed 19 MiB in the arena of the
+//! thread that used it, the blocking pool starts new threads whenever none is idle at
+//! that instant, and under a stream of sign-ins the portal grew to ~265 MB RSS (bench/run,
+//! 4 parallel sign-ins; 130 MB with fixed threads alone). Now the memory of the hashes is
+//! one argon2 memory per thread, made at its first hash.
 //!
 //! An unknown login still costs one verification against a dummy hash, so the answer
 //! takes as long as for a known login with a wrong password (AU-02).
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, mpsc};
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Semaphore, oneshot};
 
@@ -44,10 +47,7 @@ impl Hasher {
     /// A hasher allowing `parallel` hashes at once (the number of cores is right), on as
     /// many threads of its own. The threads end when the last clone of the hasher is gone.
     pub fn new(parallel: usize) -> Result<Self, HashError> {
-        let dummy = Argon2::default()
-            .hash_password(b"dummy password for unknown logins")
-            .map_err(|e| HashError::Argon2(e.to_string()))?
-            .to_string();
+        let dummy = hash_password(b"dummy password for unknown logins")?;
         let parallel = parallel.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -96,13 +96,8 @@ impl Hasher {
 
     /// A PHC string for `password`.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
-        self.run(move || {
-            Argon2::default()
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Argon2(e.to_string()))
-        })
-        .await?
+        self.run(move || hash_password(password.expose_secret().as_bytes()))
+            .await?
     }
 
     /// Whether `password` matches `phc`; with no hash (unknown login, not activated) it
@@ -121,9 +116,7 @@ impl Hasher {
             let Ok(parsed) = PasswordHash::new(hash) else {
                 return Ok(Verdict::Wrong);
             };
-            let ok = Argon2::default()
-                .verify_password(password.expose_secret().as_bytes(), hash)
-                .is_ok();
+            let ok = matches(password.expose_secret().as_bytes(), &parsed);
             Ok(match (real && ok, outdated(&parsed)) {
                 (false, _) => Verdict::Wrong,
                 (true, false) => Verdict::Right,
@@ -132,6 +125,77 @@ impl Hasher {
         })
         .await?
     }
+}
+
+thread_local! {
+    /// The argon2 memory of this thread, kept from one hash to the next.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `blocks` blocks of this thread's argon2 memory (grown when a hash needs
+/// more, as an old hash with other parameters may). argon2 writes every block before it
+/// reads it, so what a previous hash left there does not matter.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        f(&mut memory[..blocks])
+    })
+}
+
+fn argon2_error(e: impl std::fmt::Display) -> HashError {
+    HashError::Argon2(e.to_string())
+}
+
+/// A PHC string of `password` with today's parameters (argon2id, v=19, OWASP) and a
+/// random 16-byte salt.
+fn hash_password(password: &[u8]) -> Result<String, HashError> {
+    let params = Params::default();
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    aws_lc_rs::rand::fill(&mut salt).map_err(argon2_error)?;
+    let salt = Salt::new(&salt).map_err(argon2_error)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    with_memory(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, &salt, &mut out, memory)
+    })
+    .map_err(argon2_error)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(argon2_error)?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out).map_err(argon2_error)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` hashes to `phc`'s output with `phc`'s algorithm, version,
+/// parameters and salt; compared in constant time.
+fn matches(password: &[u8], phc: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(phc.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match phc.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(phc) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    with_memory(blocks, |memory| {
+        argon2.hash_password_into_with_memory(password, salt, &mut out, memory)
+    })
+    .is_ok()
+        && crate::crypto::same(&out, expected.as_bytes())
 }
 
 /// The outcome of a verification.
@@ -198,8 +262,39 @@ mod tests {
         );
     }
 
+    /// The hashes made with the reused memory are the argon2 crate's own: each side
+    /// verifies the other's (stored hashes from before keep working), and a reused
+    /// memory holding another hash's blocks changes nothing.
+    #[test]
+    fn reused_memory_gives_the_argon2_crates_hashes() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let ours = hash_password(b"correct horse battery").unwrap();
+        let ours_parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &ours_parsed)
+                .is_ok()
+        );
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string();
+        let theirs = PasswordHash::new(&theirs).unwrap();
+        // The thread's memory now holds the blocks of `ours`: still the same result.
+        assert!(matches(b"correct horse battery", &theirs));
+        assert!(matches(b"correct horse battery", &ours_parsed));
+        assert!(!matches(b"correct horse batterY", &theirs));
+        assert!(!matches(b"correct horse batterY", &ours_parsed));
+        assert_ne!(
+            ours,
+            hash_password(b"correct horse battery").unwrap(),
+            "a fresh salt each time"
+        );
+    }
+
     #[tokio::test]
     async fn weaker_hashes_are_flagged_for_rehash() {
+        use argon2::PasswordHasher;
         let weak = Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
