@@ -114,6 +114,83 @@ macro_rules! in_scope {
     };
 }
 
+/// The order of the list: by office (a head office, then its sub-offices, by name), then by
+/// name; insurer admins last.
+macro_rules! list_order {
+    () => {
+        " ORDER BY o.id IS NULL, COALESCE(h.name, o.name), COALESCE(h.id, o.id),
+                  o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id"
+    };
+}
+
+/// The name-or-e-mail filter on `$n`.
+macro_rules! name_or_email {
+    ($n:literal) => {
+        concat!(
+            "LOWER(u.name) LIKE ",
+            $n,
+            " ESCAPE '\\' OR LOWER(u.email) LIKE ",
+            $n,
+            " ESCAPE '\\'"
+        )
+    };
+}
+
+/// `$1` is the office whose tree the caller sees; `$2` an office filter; `$3` the text
+/// filter. The tree is found through the offices table's keys, then its users (a
+/// condition mixing both tables, as in `in_scope!`, is answered by reading every user).
+const LIST_TREE: &str = concat!(
+    view_select!(),
+    " WHERE (o.id = $1 OR o.parent_id = $1)
+        AND ($2 IS NULL OR u.office_id = $2)
+        AND ($3 IS NULL OR ",
+    name_or_email!("$3"),
+    ")",
+    list_order!(),
+    " LIMIT $4 OFFSET $5"
+);
+
+/// Everyone, one office (`$1`), the text filter `$2`.
+const LIST_OFFICE: &str = concat!(
+    view_select!(),
+    " WHERE u.office_id = $1 AND ($2 IS NULL OR ",
+    name_or_email!("$2"),
+    ")",
+    list_order!(),
+    " LIMIT $3 OFFSET $4"
+);
+
+/// Everyone whose name or e-mail contains `$1` (every user is read: a text search).
+const LIST_SEARCH: &str = concat!(
+    view_select!(),
+    " WHERE ",
+    name_or_email!("$1"),
+    list_order!(),
+    " LIMIT $2 OFFSET $3"
+);
+
+/// Everyone in an office, unfiltered, in the order of [`list_order!`] without sorting them
+/// all: the head offices are walked by name (index `offices_kind_name`), each followed by
+/// its own sub-offices; only the users of the head offices a page reaches are sorted. A
+/// head office's name and id are what `COALESCE(h.name, o.name)` and `COALESCE(h.id, o.id)`
+/// give for every office of its tree.
+const LIST_OFFICES_WALK: &str =
+    "SELECT u.id, u.office_id, u.role, u.name, u.email, u.rights, u.active, u.activated_at,
+            u.version, o.number AS office_number, o.name AS office_name,
+            o.kind AS office_kind, o.parent_id AS office_parent_id, o.rights AS office_rights
+     FROM offices hd
+     JOIN offices o ON o.id = hd.id OR o.parent_id = hd.id
+     JOIN users u ON u.office_id = o.id
+     WHERE hd.kind = 'head_office'
+     ORDER BY hd.name, hd.id, o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id
+     LIMIT $1 OFFSET $2";
+
+/// The users without an office (insurer admins), who follow everyone else.
+const LIST_NO_OFFICE: &str = concat!(
+    view_select!(),
+    " WHERE u.office_id IS NULL ORDER BY u.name, u.id LIMIT $1 OFFSET $2"
+);
+
 /// The `$1` of [`in_scope!`]; `None` when the scope holds no one.
 fn scope_param(scope: Scope) -> Option<Option<Uuid>> {
     match scope {
@@ -220,30 +297,82 @@ pub async fn list(
             more: false,
         });
     };
-    let sql = concat!(
-        view_select!(),
-        in_scope!(),
-        " AND ($2 IS NULL OR u.office_id = $2)
-          AND ($3 IS NULL OR LOWER(u.name) LIKE $3 ESCAPE '\\' OR LOWER(u.email) LIKE $3 ESCAPE '\\')
-         ORDER BY o.id IS NULL, COALESCE(h.name, o.name), COALESCE(h.id, o.id),
-                  o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id
-         LIMIT $4 OFFSET $5"
-    );
     let q = filter.q.as_deref().map(contains_pattern);
-    let mut rows = with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(sql)
-        .bind(tree)
-        .bind(filter.office_id)
-        .bind(q.as_deref())
-        .bind(page.sql_limit())
-        .bind(page.sql_offset())
-        .fetch_all(pool)
-        .await)?;
+    let (limit, offset) = (page.sql_limit(), page.sql_offset());
+    // One SQL text per kind of list, so that each is answered from an index (a `$n IS NULL
+    // OR …` condition is not, and PostgreSQL's generic plan of one text for every case
+    // reads every row).
+    let mut rows = match (tree, filter.office_id, q.as_deref()) {
+        (Some(tree), office, q) => with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(LIST_TREE)
+            .bind(tree)
+            .bind(office)
+            .bind(q)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await)?,
+        (None, Some(office), q) => with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(LIST_OFFICE)
+            .bind(office)
+            .bind(q)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await)?,
+        (None, None, Some(q)) => with_db!(db, |pool| sqlx::query_as::<_, ViewRow>(LIST_SEARCH)
+            .bind(q)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await)?,
+        (None, None, None) => list_everyone(db, limit, offset).await?,
+    };
     let more = page.cut(&mut rows);
     let rows = rows
         .into_iter()
         .map(|r| r.into_view(registry))
         .collect::<Result<_, _>>()?;
     Ok(Paged { rows, more })
+}
+
+/// Everyone, unfiltered: the users of offices ([`LIST_OFFICES_WALK`]), then, on the page
+/// that reaches past them, the users without an office. Both reads see one snapshot.
+async fn list_everyone(db: &Db, limit: i64, offset: i64) -> Result<Vec<ViewRow>, StoreError> {
+    let postgres = matches!(db, Db::Postgres(_));
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        if postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut rows: Vec<ViewRow> = sqlx::query_as(LIST_OFFICES_WALK)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *tx)
+            .await?;
+        let found = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        if found < limit {
+            // The users of offices end on this page: `offset + found` of them, or (when
+            // the page lies wholly past them) as many as are counted.
+            let in_offices = if found > 0 {
+                offset + found
+            } else {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM users WHERE office_id IS NOT NULL",
+                )
+                .fetch_one(&mut *tx)
+                .await?
+            };
+            let rest: Vec<ViewRow> = sqlx::query_as(LIST_NO_OFFICE)
+                .bind(limit - found)
+                .bind((offset + found - in_offices).max(0))
+                .fetch_all(&mut *tx)
+                .await?;
+            rows.extend(rest);
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(rows)
+    })
 }
 
 /// One user, if it exists within `scope`.

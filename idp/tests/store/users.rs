@@ -112,6 +112,43 @@ testkit::both_databases! {
         assert!(admin_view.office.is_none());
     }
 
+    /// U2 for an insurer admin (issue 8: read by walking the head offices by name): every
+    /// head office, then its sub-offices, by name within each, and the insurer admins last;
+    /// pages of every size cut that one order, across the last office user and the first
+    /// admin too, and a page past the end is empty.
+    async fn everyones_pages_cut_one_order(db: &TestDatabase) {
+        let db = open(db).await;
+        offices(&db).await;
+        store(&db, &insurer_admin("beheer@verzekeraar.nl")).await;
+        let all = emails(&db, Scope::Everyone, &Filter::default()).await;
+        assert_eq!(
+            all,
+            [
+                "emp@a.nl", "info@a.nl", "emp@s.nl", "info@s.nl", "emp@b.nl", "info@b.nl",
+                "admin@verzekeraar.nl", "beheer@verzekeraar.nl",
+            ]
+        );
+        let reg = registry();
+        for limit in 1..=9 {
+            let mut paged = Vec::new();
+            for number in 1..=10 {
+                let page = users::Page::new(number, limit).unwrap();
+                let p = users::list(&db, Scope::Everyone, &Filter::default(), page, &reg)
+                    .await
+                    .unwrap();
+                paged.extend(p.rows.into_iter().map(|v| v.user.email.to_string()));
+                if !p.more {
+                    break;
+                }
+            }
+            assert_eq!(paged, all, "pages of {limit}");
+        }
+        let past = users::list(&db, Scope::Everyone, &Filter::default(), users::Page::new(5, 2).unwrap(), &reg)
+            .await
+            .unwrap();
+        assert!(past.rows.is_empty() && !past.more);
+    }
+
     /// Optimistic concurrency: a change made from an old version writes nothing at all.
     async fn a_change_from_a_stale_version_writes_nothing(db: &TestDatabase) {
         let db = open(db).await;

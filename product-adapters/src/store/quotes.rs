@@ -228,11 +228,103 @@ macro_rules! in_scope {
     };
 }
 
-/// `$3`: the products, comma-separated right codes (letters and digits only).
-macro_rules! in_products {
-    () => {
-        "(',' || $3 || ',') LIKE ('%,' || q.product || ',%')"
+/// A dashboard page (see [`list`]): `$1` the scope, `$2` (and `$10`…`$16`) the products,
+/// `$3` applied or not, `$4`/`$5` a quote number, `$6` part of the insured's name, `$7` one
+/// office, `$8`/`$9` limit and offset; the rest is [`cond!`].
+macro_rules! list_sql {
+    ($scope:ident, $number:ident, $office:ident, $products:ident) => {
+        concat!(
+            quote_select!(),
+            " WHERE ",
+            cond!($scope),
+            " AND ",
+            cond!($products),
+            " AND ($3 IS NULL OR (a.id IS NOT NULL) = $3) AND ",
+            cond!($number),
+            " AND ($6 IS NULL OR LOWER(q.client_name) LIKE $6) AND ",
+            cond!($office),
+            " ORDER BY q.created_at DESC, q.id DESC LIMIT $8 OFFSET $9"
+        )
     };
+}
+
+/// The conditions that differ between the SQL texts of [`list_sql!`] and [`offices_sql!`].
+/// The scope is on `$1` alone, one text per kind of scope, so that each is answered from
+/// the index on its column (`a = $1 OR b = $2` with one of them NULL is not, and
+/// PostgreSQL's generic plan for it reads a whole tree and sorts it). A quote number or an
+/// office that is given is looked up by its index; "any, unless given" otherwise.
+macro_rules! cond {
+    (tree) => {
+        "q.head_office_id = $1"
+    };
+    (office) => {
+        "q.office_id = $1"
+    };
+    (any_number) => {
+        "($4 IS NULL OR (q.product = $4 AND q.seq = $5))"
+    };
+    (the_number) => {
+        "q.product = $4 AND q.seq = $5"
+    };
+    (any_office) => {
+        "($7 IS NULL OR q.office_id = $7)"
+    };
+    (the_office) => {
+        "q.office_id = $7"
+    };
+    // The products as a list of [`PRODUCT_SLOTS`] values (unused ones NULL), which
+    // PostgreSQL estimates from its statistics; matching one code in a text of codes with
+    // `LIKE` it takes for rare, and then reads a whole tree rather than its newest rows.
+    (products) => {
+        "q.product IN ($2, $10, $11, $12, $13, $14, $15, $16)"
+    };
+    (office_products) => {
+        "q.product IN ($2, $3, $4, $5, $6, $7, $8, $9)"
+    };
+    // More products than slots: `$2` holds them all, comma-separated right codes (letters
+    // and digits only).
+    (many_products) => {
+        "(',' || $2 || ',') LIKE ('%,' || q.product || ',%')"
+    };
+}
+
+/// How many products [`cond!`]`(products)` holds; a dashboard of more uses `many_products`.
+const PRODUCT_SLOTS: usize = 8;
+
+/// The SQL text of a dashboard page: by scope (`tree` or one office), a quote number asked
+/// for, an office asked for, and whether the products fit the slots.
+fn list_text(tree: bool, by_number: bool, by_office: bool, slots: bool) -> &'static str {
+    macro_rules! pick {
+        ($products:ident) => {
+            match (tree, by_number, by_office) {
+                (true, true, _) => list_sql!(tree, the_number, any_office, $products),
+                (true, false, true) => list_sql!(tree, any_number, the_office, $products),
+                (true, false, false) => list_sql!(tree, any_number, any_office, $products),
+                (false, true, _) => list_sql!(office, the_number, any_office, $products),
+                (false, false, true) => list_sql!(office, any_number, the_office, $products),
+                (false, false, false) => list_sql!(office, any_number, any_office, $products),
+            }
+        };
+    }
+    if slots {
+        pick!(products)
+    } else {
+        pick!(many_products)
+    }
+}
+
+/// The products as `$2` and the further slots: the first code and up to seven more (NULL
+/// when unused), or, beyond [`PRODUCT_SLOTS`], all codes in `$2` and no slots.
+fn product_binds(products: &[String]) -> (bool, String, Vec<Option<String>>) {
+    if products.len() <= PRODUCT_SLOTS {
+        let first = products.first().cloned().unwrap_or_default();
+        let rest = (1..PRODUCT_SLOTS)
+            .map(|i| products.get(i).cloned())
+            .collect();
+        (true, first, rest)
+    } else {
+        (false, products.join(","), Vec::new())
+    }
 }
 
 impl TryFrom<QuoteRow> for StoredQuote {
@@ -435,33 +527,34 @@ pub async fn list(
         (Some(s), None) => Some(format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))),
         _ => None,
     };
-    let (tree, office) = scope.binds();
     let limit = filter.limit.clamp(1, 200);
     let offset = i64::from(filter.page.max(1) - 1) * i64::from(limit);
-    let rows = with_db!(db, |pool| sqlx::query_as::<_, QuoteRow>(concat!(
-        quote_select!(),
-        " WHERE ",
-        in_scope!(),
-        " AND ",
-        in_products!(),
-        " AND ($4 IS NULL OR (a.id IS NOT NULL) = $4)
-          AND ($5 IS NULL OR (q.product = $5 AND q.seq = $6))
-          AND ($7 IS NULL OR LOWER(q.client_name) LIKE $7)
-          AND ($8 IS NULL OR q.office_id = $8)
-         ORDER BY q.created_at DESC, q.id DESC LIMIT $9 OFFSET $10"
-    ))
-    .bind(tree)
-    .bind(office)
-    .bind(filter.products.join(","))
-    .bind(filter.applied)
-    .bind(number.as_ref().map(|(p, _)| p.clone()))
-    .bind(number.as_ref().map(|(_, n)| *n))
-    .bind(name.clone())
-    .bind(filter.office_id)
-    .bind(i64::from(limit) + 1)
-    .bind(offset)
-    .fetch_all(pool)
-    .await)?;
+    let (tree, scope_id) = match scope {
+        Scope::Tree(id) => (true, *id),
+        Scope::Office(id) => (false, *id),
+    };
+    let (slots, products, more_products) = product_binds(&filter.products);
+    let sql = list_text(tree, number.is_some(), filter.office_id.is_some(), slots);
+    // Planned for its values every time (not persistent): PostgreSQL's generic plan of a
+    // cached statement is made for an average office tree and reads the whole of a big
+    // one, sorting tens of thousands of quotes for 25 rows.
+    let rows = with_db!(db, |pool| {
+        let mut q = sqlx::query_as::<_, QuoteRow>(sql)
+            .persistent(false)
+            .bind(scope_id)
+            .bind(products.clone())
+            .bind(filter.applied)
+            .bind(number.as_ref().map(|(p, _)| p.clone()))
+            .bind(number.as_ref().map(|(_, n)| *n))
+            .bind(name.clone())
+            .bind(filter.office_id)
+            .bind(i64::from(limit) + 1)
+            .bind(offset);
+        for p in &more_products {
+            q = q.bind(p.clone());
+        }
+        q.fetch_all(pool).await
+    })?;
     let more = rows.len() > limit as usize;
     let quotes = rows
         .into_iter()
@@ -469,6 +562,19 @@ pub async fn list(
         .map(StoredQuote::try_from)
         .collect::<Result<_, _>>()?;
     Ok(QuotePage { quotes, more })
+}
+
+/// The offices' list on `$1` (the scope) and `$2`…`$9` (the products, [`cond!`]).
+macro_rules! offices_sql {
+    ($scope:ident, $products:ident) => {
+        concat!(
+            "SELECT DISTINCT q.office_id, q.office_name, q.office_number FROM quotes q WHERE ",
+            cond!($scope),
+            " AND ",
+            cond!($products),
+            " ORDER BY q.office_name, q.office_number"
+        )
+    };
 }
 
 /// The offices whose quotes `scope` may see in `products`, by name: (id, "Naam (nummer)").
@@ -480,19 +586,25 @@ pub async fn offices(
     if products.is_empty() {
         return Ok(Vec::new());
     }
-    let (tree, office) = scope.binds();
-    let rows: Vec<(Uuid, String, String)> = with_db!(db, |pool| sqlx::query_as(concat!(
-        "SELECT DISTINCT q.office_id, q.office_name, q.office_number FROM quotes q WHERE ",
-        in_scope!(),
-        " AND ",
-        in_products!(),
-        " ORDER BY q.office_name, q.office_number"
-    ))
-    .bind(tree)
-    .bind(office)
-    .bind(products.join(","))
-    .fetch_all(pool)
-    .await)?;
+    // A tree's offices come from the covering index (head office, office name, number,
+    // id, product) in the order asked for; planned for their values, as a page is.
+    let (slots, first, more_products) = product_binds(products);
+    let (sql, id) = match (scope, slots) {
+        (Scope::Tree(id), true) => (offices_sql!(tree, office_products), *id),
+        (Scope::Tree(id), false) => (offices_sql!(tree, many_products), *id),
+        (Scope::Office(id), true) => (offices_sql!(office, office_products), *id),
+        (Scope::Office(id), false) => (offices_sql!(office, many_products), *id),
+    };
+    let rows: Vec<(Uuid, String, String)> = with_db!(db, |pool| {
+        let mut q = sqlx::query_as(sql)
+            .persistent(false)
+            .bind(id)
+            .bind(first.clone());
+        for p in &more_products {
+            q = q.bind(p.clone());
+        }
+        q.fetch_all(pool).await
+    })?;
     let mut out: Vec<(Uuid, String)> = Vec::new();
     for (id, name, number) in rows {
         // An office renamed between quotes is listed once.
