@@ -47,7 +47,7 @@ impl Hasher {
     /// A hasher allowing `parallel` hashes at once (the number of cores is right), on as
     /// many threads of its own. The threads end when the last clone of the hasher is gone.
     pub fn new(parallel: usize) -> Result<Self, HashError> {
-        let dummy = hash_password(b"dummy password for unknown logins")?;
+        let dummy = dummy_hash()?;
         let parallel = parallel.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -149,27 +149,44 @@ fn argon2_error(e: impl std::fmt::Display) -> HashError {
     HashError::Argon2(e.to_string())
 }
 
+/// A PHC string with today's parameters, a random salt and a random output: verifying
+/// against it costs exactly what a real hash costs, and nothing matches it (no password
+/// is known to give that output, and a match would count as wrong anyway). Made without
+/// hashing, so the portal does not hold argon2 memory before its first sign-in.
+fn dummy_hash() -> Result<String, HashError> {
+    let params = Params::default();
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    aws_lc_rs::rand::fill(&mut salt).map_err(argon2_error)?;
+    aws_lc_rs::rand::fill(&mut out).map_err(argon2_error)?;
+    phc_string(&params, &salt, &out)
+}
+
+/// The PHC string of an argon2id v=19 hash.
+fn phc_string(params: &Params, salt: &[u8], out: &[u8]) -> Result<String, HashError> {
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(argon2_error)?,
+        salt: Some(Salt::new(salt).map_err(argon2_error)?),
+        hash: Some(Output::new(out).map_err(argon2_error)?),
+    };
+    Ok(phc.to_string())
+}
+
 /// A PHC string of `password` with today's parameters (argon2id, v=19, OWASP) and a
 /// random 16-byte salt.
 fn hash_password(password: &[u8]) -> Result<String, HashError> {
     let params = Params::default();
     let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
     aws_lc_rs::rand::fill(&mut salt).map_err(argon2_error)?;
-    let salt = Salt::new(&salt).map_err(argon2_error)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     with_memory(params.block_count(), |memory| {
         argon2.hash_password_into_with_memory(password, &salt, &mut out, memory)
     })
     .map_err(argon2_error)?;
-    let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(argon2_error)?,
-        salt: Some(salt),
-        hash: Some(Output::new(&out).map_err(argon2_error)?),
-    };
-    Ok(phc.to_string())
+    phc_string(&params, &salt, &out)
 }
 
 /// Whether `password` hashes to `phc`'s output with `phc`'s algorithm, version,
