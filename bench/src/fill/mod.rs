@@ -591,6 +591,7 @@ fn summary(
             "id": b.id, "name": b.name, "advisor_number": b.number,
             "sub_offices": b.subs, "users_in_tree": tree_users(big_head),
             "main_user": login_of(big_head), "employee": employee_of(big_head),
+            "main_user_rights": model::rights_text(plan.users[b.main_user].rights),
         },
         "seconds": total.as_secs_f64(),
         "mean_request_result_bytes": mean_payload,
