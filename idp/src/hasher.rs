@@ -63,7 +63,11 @@ impl Hasher {
                             Err(poisoned) => poisoned.into_inner().recv(),
                         };
                         match job {
-                            Ok(job) => job(),
+                            // A panicking job must not take a thread of the pool with it
+                            // (its caller gets HashError::Task from the dropped sender).
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
                             Err(mpsc::RecvError) => return,
                         }
                     }
@@ -79,16 +83,25 @@ impl Hasher {
 
     /// Runs `work` on a hashing thread once a permit is free. Waiting for the permit is
     /// async and ends when the caller is dropped (a client that gave up queues no work).
+    /// The permit goes with the job and is given back when the hash is done, so callers
+    /// that leave after queueing cannot pile up work beyond `parallel` jobs (AV-05); a
+    /// job whose caller has gone by the time it starts is skipped.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Task)?;
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                // The caller may have gone; then the result is not wanted.
-                let _ = done.send(work());
+                let _permit = permit;
+                if !done.is_closed() {
+                    // The caller may still go meanwhile; then the result is not wanted.
+                    let _ = done.send(work());
+                }
             }))
             .map_err(|_| HashError::Task)?;
         result.await.map_err(|_| HashError::Task)
@@ -133,16 +146,36 @@ thread_local! {
 }
 
 /// Runs `f` with `blocks` blocks of this thread's argon2 memory (grown when a hash needs
-/// more, as an old hash with other parameters may). argon2 writes every block before it
-/// reads it, so what a previous hash left there does not matter.
-fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+/// more, as an old hash with other parameters may; shrunk back to today's size after it).
+/// argon2 writes every block before it reads it, so what a previous hash left there does
+/// not matter. Memory that cannot be had is an error, not an abort.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> Result<T, HashError> {
     MEMORY.with(|memory| {
         let mut memory = memory.borrow_mut();
-        if memory.len() < blocks {
+        let missing = blocks.saturating_sub(memory.len());
+        if missing > 0 {
+            memory
+                .try_reserve_exact(missing)
+                .map_err(|e| HashError::Argon2(e.to_string()))?;
             memory.resize(blocks, Block::default());
         }
-        f(&mut memory[..blocks])
+        let result = f(&mut memory[..blocks]);
+        let usual = Params::default().block_count();
+        if memory.len() > usual {
+            memory.truncate(usual);
+            memory.shrink_to_fit();
+        }
+        Ok(result)
     })
+}
+
+/// Whether a stored hash asks for more work than a sign-in may cost: at most twice
+/// today's memory, ten passes and four lanes. Every hash the portal stores has today's
+/// parameters (older ones have less), so only a hash written outside the portal can be
+/// over this; it is treated as wrong instead of tying up a hashing thread (AV-05).
+fn too_costly(params: &Params) -> bool {
+    let usual = Params::default();
+    params.m_cost() > 2 * usual.m_cost() || params.t_cost() > 10 || params.p_cost() > 4
 }
 
 fn argon2_error(e: impl std::fmt::Display) -> HashError {
@@ -184,7 +217,7 @@ fn hash_password(password: &[u8]) -> Result<String, HashError> {
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     with_memory(params.block_count(), |memory| {
         argon2.hash_password_into_with_memory(password, &salt, &mut out, memory)
-    })
+    })?
     .map_err(argon2_error)?;
     phc_string(&params, &salt, &out)
 }
@@ -205,13 +238,19 @@ fn matches(password: &[u8], phc: &PasswordHash) -> bool {
     let Ok(params) = Params::try_from(phc) else {
         return false;
     };
+    if too_costly(&params) {
+        tracing::warn!(
+            "a stored password hash asks for more than a sign-in may cost; treated as wrong"
+        );
+        return false;
+    }
     let mut out = vec![0u8; expected.len()];
     let blocks = params.block_count();
     let argon2 = Argon2::new(algorithm, version, params);
     with_memory(blocks, |memory| {
         argon2.hash_password_into_with_memory(password, salt, &mut out, memory)
     })
-    .is_ok()
+    .is_ok_and(|hashed| hashed.is_ok())
         && crate::crypto::same(&out, expected.as_bytes())
 }
 

@@ -74,47 +74,36 @@ impl Portal {
 
     /// Starts `portal serve ARGS…` (its standard output goes to `serve.out` in the data
     /// directory, see [`Portal::output`]; its standard error to `serve.err`) and waits
-    /// until it answers. The port was only free when [`Portal::new`] looked: when another
-    /// process took it meanwhile (an outgoing connection of a test running in parallel
-    /// draws from the same range), the server stops at once saying it cannot listen, and it
-    /// is started again on a port that is free now.
+    /// until it answers, at most 30 s. A server that stops before answering fails the
+    /// test with what it said (e.g. that it cannot listen on its port).
     pub async fn start_with(&mut self, args: &[&str]) {
-        for _ in 0..3 {
-            self.stop();
-            let out = std::fs::File::create(self.data_dir.join("serve.out")).unwrap();
-            let err = std::fs::File::create(self.data_dir.join("serve.err")).unwrap();
-            let child = self
-                .command()
-                .arg("serve")
-                .args(args)
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .unwrap();
-            self.child = Some(child);
-            let client = reqwest::Client::new();
-            for _ in 0..600 {
-                if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
-                    && r.status() == StatusCode::OK
-                {
-                    return;
-                }
-                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
-                    let err = std::fs::read_to_string(self.data_dir.join("serve.err"))
-                        .unwrap_or_default();
-                    assert!(
-                        err.contains("cannot listen"),
-                        "portal serve ended ({status}) before answering: {err}"
-                    );
-                    self.child = None;
-                    self.base = format!("http://127.0.0.1:{}", testkit::free_port());
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        self.stop();
+        let out = std::fs::File::create(self.data_dir.join("serve.out")).unwrap();
+        let err = std::fs::File::create(self.data_dir.join("serve.err")).unwrap();
+        let child = self
+            .command()
+            .arg("serve")
+            .args(args)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                self.child = None;
+                panic!(
+                    "portal serve ended ({status}) before answering: {}",
+                    std::fs::read_to_string(self.data_dir.join("serve.err")).unwrap_or_default()
+                );
             }
-            if self.child.is_some() {
-                break;
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
             }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!(
             "the portal did not start at {}: {}",
