@@ -35,8 +35,9 @@
 //! The summary (stdout, and `--summary FILE` as JSON) names the biggest head office and
 //! sub-office with their main users' and an employee's logins.
 //!
-//! **Idempotence**: a database that already holds bench users, clients or quotes is
-//! refused; fill a fresh one (delete the SQLite file, or DROP and CREATE the PostgreSQL
+//! **Idempotence and safety**: a database that holds any user, office, client or quote
+//! is refused (fill writes a known password and predictable client secrets); fill a
+//! fresh one (delete the SQLite file, or DROP and CREATE the PostgreSQL
 //! database). On SQLite the rows are committed every 100,000 rows with `synchronous = OFF`
 //! on the filling connection, so an interrupted fill leaves part of the data: start again
 //! from an empty file. On PostgreSQL each database is filled in one transaction (COPY)

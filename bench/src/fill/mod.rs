@@ -177,24 +177,25 @@ pub async fn migrate(database_url: &str, products_database_url: &str) -> Result<
     Ok((db, products))
 }
 
-/// Refuses a database that holds bench data already.
+/// Refuses any database that is not empty: fill adds an activated insurer admin, users
+/// with a known password and clients with predictable secrets, which must never land in
+/// a database that serves people (SECURITY AU-06, KS-03).
 async fn refuse_filled(idp: &mut Conn, products: &mut Conn) -> Result<()> {
     let found = idp
         .any(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE email LIKE '%@bench.example')
-                 OR EXISTS (SELECT 1 FROM clients WHERE client_id LIKE 'bench-%')",
+            "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM offices)
+                 OR EXISTS (SELECT 1 FROM clients)",
         )
         .await?;
-    let quotes = products
-        .any("SELECT EXISTS (SELECT 1 FROM quotes WHERE user_email LIKE '%@bench.example')")
-        .await?;
+    let quotes = products.any("SELECT EXISTS (SELECT 1 FROM quotes)").await?;
     if found || quotes {
         bail!(
-            "the database already holds bench data ({}); fill an empty one: remove the SQLite \
-             file or DROP and CREATE the PostgreSQL database, then run fill again",
+            "the database is not empty ({}): fill writes users with a known password and \
+             clients with predictable secrets, so it only fills a fresh database made for the \
+             benchmark: a new SQLite file, or a PostgreSQL database just CREATEd",
             match (found, quotes) {
-                (true, true) => "users and quotes",
-                (true, false) => "users or clients",
+                (true, true) => "users, offices or clients, and quotes",
+                (true, false) => "users, offices or clients",
                 _ => "quotes",
             }
         );
