@@ -106,7 +106,7 @@ const GOALS: &[Goal] = &[
         text: "p99 <= 50 ms",
     },
     Goal {
-        workload: "DIP dashboard (filled)",
+        workload: "dashboard (filled)",
         limit: None,
         min_per_core: None,
         min_of_limit: None,
