@@ -4,63 +4,23 @@
 //! (`idp::store::users::list`, `product_adapters::store::quotes::{list, offices}`), the
 //! way the admin API and the dashboard page call them.
 //!
-//! The SQL texts below are copies of the stores' (private there), used only for the plans;
-//! the times come from the real functions. Keep them in step with
-//! `idp/src/store/users.rs` and `product-adapters/src/store/quotes.rs`.
+//! The Gebruikers list's plans are asked for the store's own SQL texts
+//! (`idp::store::users::{LIST_TREE, LIST_SEARCH, LIST_OFFICES_WALK}`). The dashboard's
+//! texts are made by macros inside `product-adapters/src/store/quotes.rs` and are copied
+//! below: keep those in step. The times come from the real functions.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use idp::domain::manage::Scope as UserScope;
 use idp::store::Db;
-use idp::store::users::{Filter, Page};
+use idp::store::users::{self, Filter, Page};
 use product_adapters::scope::Scope as QuoteScope;
 use product_adapters::store::ProductDb;
 use product_adapters::store::quotes::{self, ListFilter};
 use product_registry::Registry;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
-
-/// The columns and joins of `idp::store::users` (`view_select!`).
-const USERS_SELECT: &str =
-    "SELECT u.id, u.office_id, u.role, u.name, u.email, u.rights, u.active, u.activated_at,
-                u.version, o.number AS office_number, o.name AS office_name,
-                o.kind AS office_kind, o.parent_id AS office_parent_id, o.rights AS office_rights
-         FROM users u
-         LEFT JOIN offices o ON o.id = u.office_id
-         LEFT JOIN offices h ON h.id = o.parent_id";
-
-/// The order of the list (`list_order!`).
-const USERS_ORDER: &str = " ORDER BY o.id IS NULL, COALESCE(h.name, o.name), COALESCE(h.id, o.id),
-                  o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id";
-
-/// `LIST_TREE`: `$1` tree, `$2` office, `$3` text, `$4`/`$5` limit/offset.
-fn users_tree_sql() -> String {
-    format!(
-        "{USERS_SELECT} WHERE (o.id = $1 OR o.parent_id = $1)
-        AND ($2 IS NULL OR u.office_id = $2)
-        AND ($3 IS NULL OR LOWER(u.name) LIKE $3 ESCAPE '\\' OR LOWER(u.email) LIKE $3 ESCAPE '\\'){USERS_ORDER} LIMIT $4 OFFSET $5"
-    )
-}
-
-/// `LIST_SEARCH`: `$1` text, `$2`/`$3` limit/offset.
-fn users_search_sql() -> String {
-    format!(
-        "{USERS_SELECT} WHERE LOWER(u.name) LIKE $1 ESCAPE '\\' OR LOWER(u.email) LIKE $1 ESCAPE '\\'{USERS_ORDER} LIMIT $2 OFFSET $3"
-    )
-}
-
-/// `LIST_OFFICES_WALK`: `$1`/`$2` limit/offset.
-const USERS_WALK_SQL: &str =
-    "SELECT u.id, u.office_id, u.role, u.name, u.email, u.rights, u.active, u.activated_at,
-            u.version, o.number AS office_number, o.name AS office_name,
-            o.kind AS office_kind, o.parent_id AS office_parent_id, o.rights AS office_rights
-     FROM offices hd
-     JOIN offices o ON o.id = hd.id OR o.parent_id = hd.id
-     JOIN users u ON u.office_id = o.id
-     WHERE hd.kind = 'head_office'
-     ORDER BY hd.name, hd.id, o.parent_id IS NOT NULL, o.name, o.id, u.name, u.id
-     LIMIT $1 OFFSET $2";
 
 /// `product_adapters::store::quotes::list` (`list_sql!` with its `cond!`s; up to eight
 /// products).
@@ -321,11 +281,14 @@ pub async fn run(db: &Db, products: &ProductDb, runs: usize, show_plans: bool) -
             let offset = B::Int(Some((i64::from(page.number) - 1) * i64::from(page.limit)));
             let (sql, binds) = match (scope, pattern) {
                 (UserScope::OfficeTree(o), p) => (
-                    users_tree_sql(),
+                    users::LIST_TREE.to_owned(),
                     vec![B::Uuid(Some(o)), B::Uuid(None), B::Text(p), limit, offset],
                 ),
-                (_, Some(p)) => (users_search_sql(), vec![B::Text(Some(p)), limit, offset]),
-                (_, None) => (USERS_WALK_SQL.to_owned(), vec![limit, offset]),
+                (_, Some(p)) => (
+                    users::LIST_SEARCH.to_owned(),
+                    vec![B::Text(Some(p)), limit, offset],
+                ),
+                (_, None) => (users::LIST_OFFICES_WALK.to_owned(), vec![limit, offset]),
             };
             print_plan(name, &plan(db, &sql, &binds).await?);
         }

@@ -136,10 +136,13 @@ macro_rules! name_or_email {
     };
 }
 
+// The list's SQL texts that are `pub` are so for the benchmark's plan checks
+// (`bench/src/fill/check.rs` asks the database how it runs exactly these texts).
+
 /// `$1` is the office whose tree the caller sees; `$2` an office filter; `$3` the text
 /// filter. The tree is found through the offices table's keys, then its users (a
 /// condition mixing both tables, as in `in_scope!`, is answered by reading every user).
-const LIST_TREE: &str = concat!(
+pub const LIST_TREE: &str = concat!(
     view_select!(),
     " WHERE (o.id = $1 OR o.parent_id = $1)
         AND ($2 IS NULL OR u.office_id = $2)
@@ -161,7 +164,7 @@ const LIST_OFFICE: &str = concat!(
 );
 
 /// Everyone whose name or e-mail contains `$1` (every user is read: a text search).
-const LIST_SEARCH: &str = concat!(
+pub const LIST_SEARCH: &str = concat!(
     view_select!(),
     " WHERE ",
     name_or_email!("$1"),
@@ -174,7 +177,7 @@ const LIST_SEARCH: &str = concat!(
 /// its own sub-offices; only the users of the head offices a page reaches are sorted. A
 /// head office's name and id are what `COALESCE(h.name, o.name)` and `COALESCE(h.id, o.id)`
 /// give for every office of its tree.
-const LIST_OFFICES_WALK: &str =
+pub const LIST_OFFICES_WALK: &str =
     "SELECT u.id, u.office_id, u.role, u.name, u.email, u.rights, u.active, u.activated_at,
             u.version, o.number AS office_number, o.name AS office_name,
             o.kind AS office_kind, o.parent_id AS office_parent_id, o.rights AS office_rights
