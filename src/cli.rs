@@ -133,6 +133,10 @@ pub struct AddClientArgs {
     /// The ID-token signing algorithm (SPEC §4).
     #[arg(long = "id-token-alg", default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
     pub id_token_alg: String,
+    /// The access-token signing algorithm (RFC 9068 `at+jwt`); resource servers verify it
+    /// from the JWKS like the ID token.
+    #[arg(long = "access-token-alg", default_value = "RS256", value_parser = ["RS256", "ES256", "EdDSA"])]
+    pub access_token_alg: String,
     /// A JSON Web Key Set file with the client's public keys, for private_key_jwt client
     /// authentication (RFC 7523).
     #[arg(long = "jwks-file")]

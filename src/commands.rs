@@ -163,6 +163,7 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         grant_types: a.grant_types,
         require_pkce: !a.insecure_no_pkce,
         id_token_alg: a.id_token_alg.clone(),
+        access_token_alg: Some(a.access_token_alg.clone()),
     };
     let prepared = match idp::oidc_clients::prepare(&request) {
         Ok(p) => p,
@@ -173,14 +174,16 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         Err(e) => return Err(e.into()),
     };
     let client = &prepared.client;
-    // SPEC §4: a client may have its ID tokens signed ES256 or EdDSA; a key of that kind
-    // is made and published the first time one is registered.
-    let alg = keys::ID_TOKEN_ALGS
-        .into_iter()
-        .find(|a| keys::alg_name(*a) == client.id_token_alg)
-        .context("--id-token-alg must be RS256, ES256 or EdDSA")?;
-    if keys::ensure_alg(&idp.state.db, &idp.key_sealer()?, alg, idp.state.now()).await? {
-        println!("a new {} signing key is published", client.id_token_alg);
+    // SPEC §4: a client may have its ID tokens (and its access tokens) signed ES256 or
+    // EdDSA; a key of that kind is made and published the first time one is registered.
+    for name in [&client.id_token_alg, &client.access_token_alg] {
+        let alg = keys::ID_TOKEN_ALGS
+            .into_iter()
+            .find(|a| keys::alg_name(*a) == name.as_str())
+            .context("the signing algorithm must be RS256, ES256 or EdDSA")?;
+        if keys::ensure_alg(&idp.state.db, &idp.key_sealer()?, alg, idp.state.now()).await? {
+            println!("a new {name} signing key is published");
+        }
     }
     // The operator may replace a registration (a new secret, other URIs).
     idp::oidc_clients::store(

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use idp::Idp;
 use idp::config::Settings;
 use idp::quotes::QuoteCheck;
+use product_adapters::store::ProductDb;
 use product_adapters::{PortalSettings, Portals};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
@@ -27,6 +28,9 @@ const SHELL_CLIENT: &str = "offerteportaal";
 /// A request not answered within this time gets 408, so a slow sender cannot hold a task
 /// for ever (SECURITY AV-06).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a stopping process waits for its outbox workers' last pass.
+const WORKER_GRACE: Duration = Duration::from_secs(30);
 
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(code) = &args.only {
@@ -43,6 +47,17 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     let public_url = settings.public_url.clone();
     let issuer = settings.issuer.clone();
     let database = settings.database_url.clone();
+    // Start-up waits mostly on database connections (on PostgreSQL each is a TCP, TLS and
+    // SCRAM handshake): the products' database is opened and migrated while the idp starts.
+    // The first random bytes seed aws-lc's generator (CPU-jitter entropy, tens of ms):
+    // done on a blocking thread meanwhile, not later on the start-up path.
+    tokio::task::spawn_blocking(|| idp::crypto::random_token().map(drop));
+    let products_url = settings.products_database_url.clone();
+    let products = tokio::spawn(async move {
+        let db = ProductDb::connect(&products_url).await?;
+        db.migrate().await?;
+        Ok::<_, product_adapters::store::StoreError>(db)
+    });
     let idp = commands::open(settings).await?;
     if idp.created_master_key {
         println!(
@@ -50,7 +65,11 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             idp.state.settings.data_dir.display()
         );
     }
-    let (app, portals) = build(&idp, &public_url, &issuer, https).await?;
+    let products = products
+        .await
+        .context("opening the products' database")?
+        .context("opening the products' database")?;
+    let (app, portals) = build(&idp, products, &public_url, &issuer, https).await?;
 
     if args.demo {
         let (logins, password) = idp::demo::seed(&idp.state, idp.state.now()).await?;
@@ -95,9 +114,13 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         println!("  {link}");
     }
 
-    idp.mailer.clone().spawn();
-    portals.mailer().spawn();
+    let (stop_workers, stop) = tokio::sync::watch::channel(false);
+    let workers = [
+        idp.mailer.clone().spawn(stop.clone()),
+        portals.mailer().spawn(stop),
+    ];
     idp.spawn_key_refresh();
+    idp.spawn_client_watch();
     idp.spawn_housekeeping();
     idp.spawn_import_resume();
     let listener = TcpListener::bind(listen)
@@ -114,6 +137,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     )
     .with_graceful_shutdown(shutdown())
     .await?;
+    stop_outbox_workers(stop_workers, workers).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -121,6 +145,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
 /// are returned beside the routes so the caller can start their mail worker.
 pub async fn build(
     idp: &Idp,
+    products: ProductDb,
     public_url: &str,
     issuer: &str,
     https: bool,
@@ -169,7 +194,8 @@ pub async fn build(
     )?;
     let settings = &idp.state.settings;
     let portals = Arc::new(
-        Portals::start(
+        Portals::start_on(
+            products,
             product_adapters::builtin_adapters(),
             &PortalSettings {
                 public_url: public_url.to_owned(),
@@ -271,7 +297,8 @@ async fn run_only(
     portals
         .adapter(product.code.as_str())
         .with_context(|| format!("--only {}: no adapter for this product", product.code))?;
-    portals.mailer().spawn();
+    let (stop_workers, stop) = tokio::sync::watch::channel(false);
+    let workers = [portals.mailer().spawn(stop)];
     let app = harden(portals.router(), https);
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {
         format!(
@@ -292,7 +319,32 @@ async fn run_only(
     )
     .with_graceful_shutdown(shutdown())
     .await?;
+    stop_outbox_workers(stop_workers, workers).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// After the last request is answered: tells the outbox workers to stop and waits until
+/// each has finished the pass under way, so a mail being handed to the SMTP server is
+/// marked sent before the process ends. A pass that hangs (an SMTP server that stops
+/// answering; lettre gives up after 20 s per mail) is not waited for beyond
+/// `WORKER_GRACE`: its claimed rows are then taken up again after their claim lapses.
+async fn stop_outbox_workers(
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: impl IntoIterator<Item = tokio::task::JoinHandle<()>>,
+) {
+    let _ = stop.send(true);
+    let all = async {
+        for worker in workers {
+            let _ = worker.await;
+        }
+    };
+    match tokio::time::timeout(WORKER_GRACE, all).await {
+        Ok(_) => tracing::info!("outbox workers stopped"),
+        Err(_) => tracing::warn!(
+            "outbox workers still busy after {} s; stopping without them",
+            WORKER_GRACE.as_secs()
+        ),
+    }
 }
 
 /// O7: one quote check per registered product, over the product portal's internal

@@ -1,6 +1,7 @@
 //! The insurer's console (issue 6), for insurer admins only: **Zoeken** across every office
-//! and user (`/beheer/zoeken`), and the provider's **OIDC-clients** (`/beheer/clients`):
-//! the list and "Nieuwe client", whose generated secret is shown once.
+//! and user (`/beheer/zoeken`), with the e-mail backlog under it (issue 9: an outage of the
+//! mail server shows there), and the provider's **OIDC-clients** (`/beheer/clients`): the
+//! list and "Nieuwe client", whose generated secret is shown once.
 //!
 //! Like every page of the admin UI it reads and changes data only through the idp's admin
 //! API with the signed-in user's token; the API refuses a main user as well (403), so the
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::api::ApiError;
 use crate::api::clients::{NewClient, OidcClient};
+use crate::api::outbox::Backlog;
 use crate::form::{PageForm, PageQuery};
 use crate::users::{api_failure, no_store};
 
@@ -110,6 +112,78 @@ struct SearchPage<'a> {
     more_offices: bool,
     users: Vec<UserHit>,
     more_users: bool,
+    /// The block "E-mail": one sentence a line, plain text (the template escapes it).
+    mail: Vec<String>,
+}
+
+/// The longest part of the mail server's answer the console shows.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// `2026-01-31T09:05:00.123Z` → `31-01-2026 09:05:00 UTC`, as the audit log shows times
+/// (`crate::audit`); anything else as it is.
+fn when(at: &str) -> String {
+    let (Some(date), Some(time)) = (at.get(..10), at.get(11..19)) else {
+        return at.to_owned();
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    match (parts.as_slice(), at.ends_with('Z')) {
+        ([y, m, d], true) => format!("{d}-{m}-{y} {time} UTC"),
+        _ => at.to_owned(),
+    }
+}
+
+/// The sentences of the block "E-mail" for a backlog, in Dutch from `texts`. The server's
+/// answer is outside text: it goes into the page as text, escaped by the template.
+fn mail_lines(texts: &web_kit::Texts, b: &Backlog) -> Vec<String> {
+    let t = |key: &str| texts.text(&format!("outbox.{key}"));
+    let mut lines = Vec::new();
+    if b.waiting == 0 {
+        let key = if b.given_up == 0 {
+            "all_sent"
+        } else {
+            "none_waiting"
+        };
+        lines.push(t(key));
+    } else {
+        let since = b.oldest_queued_at.as_deref().map(when).unwrap_or_default();
+        let key = if b.waiting == 1 {
+            "waiting_one"
+        } else {
+            "waiting"
+        };
+        let mut line = t(key)
+            .replace("{count}", &b.waiting.to_string())
+            .replace("{since}", &since);
+        if let Some(error) = b
+            .last_error
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+            let error = error.trim_end_matches('.');
+            line.push(' ');
+            line.push_str(&t("last_error").replace("{error}", error));
+        }
+        if b.attempts > 0
+            && let Some(next) = b.next_attempt_at.as_deref()
+        {
+            line.push(' ');
+            line.push_str(&t("next_attempt").replace("{at}", &when(next)));
+        }
+        lines.push(line);
+    }
+    match b.given_up {
+        0 => {}
+        1 => lines.push(t("given_up_one")),
+        n => lines.push(t("given_up").replace("{count}", &n.to_string())),
+    }
+    match b.deliveries_waiting {
+        0 => {}
+        1 => lines.push(t("deliveries_one")),
+        n => lines.push(t("deliveries").replace("{count}", &n.to_string())),
+    }
+    lines
 }
 
 fn role_key(role: &str) -> &'static str {
@@ -144,6 +218,7 @@ pub(crate) async fn search(
         more_offices: false,
         users: Vec::new(),
         more_users: false,
+        mail: Vec::new(),
         q,
     };
     if !page.q.is_empty() && !too_short {
@@ -201,6 +276,15 @@ pub(crate) async fn search(
             })
             .collect();
     }
+    page.mail = match app.api.outbox(&token).await {
+        Ok(backlog) => mail_lines(app.templates.texts(), &backlog),
+        // The search stays usable when only the backlog cannot be read.
+        Err(ApiError::Unavailable(cause)) => {
+            tracing::warn!(error = %cause, "e-mail backlog unavailable");
+            vec![app.templates.texts().text("outbox.unavailable")]
+        }
+        Err(e) => return api_failure(&app, &jar, "/beheer/zoeken", e).await,
+    };
     no_store(
         app.templates
             .page(StatusCode::OK, "admin/search.html", page),
@@ -402,5 +486,108 @@ pub(crate) async fn register(
             .await
         }
         Err(e) => api_failure(&app, &jar, here, e).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn backlog() -> Backlog {
+        Backlog {
+            waiting: 0,
+            oldest_queued_at: None,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at: None,
+            given_up: 0,
+            deliveries_waiting: 0,
+        }
+    }
+
+    #[test]
+    fn an_empty_outbox_says_all_is_sent() {
+        let texts = web_kit::Texts::load().unwrap();
+        assert_eq!(
+            mail_lines(&texts, &backlog()),
+            ["Alle e-mails zijn verzonden."]
+        );
+    }
+
+    #[test]
+    fn a_backlog_says_how_many_since_when_why_and_when_next() {
+        let texts = web_kit::Texts::load().unwrap();
+        let b = Backlog {
+            waiting: 5,
+            oldest_queued_at: Some("2026-12-03T14:05:07.123456Z".into()),
+            attempts: 3,
+            last_error: Some("Connection refused (os error 111).".into()),
+            next_attempt_at: Some("2026-12-03T14:07:00Z".into()),
+            given_up: 2,
+            deliveries_waiting: 1,
+        };
+        assert_eq!(
+            mail_lines(&texts, &b),
+            [
+                "Er wachten 5 e-mails op verzending, de oudste sinds 03-12-2026 14:05:07 UTC. \
+                 Laatste fout: Connection refused (os error 111). Volgende poging: 03-12-2026 14:07:00 UTC.",
+                "2 e-mails zijn door de mailserver geweigerd.",
+                "1 afmeldbericht aan een portaal (back-channel logout) wacht nog op aflevering.",
+            ]
+        );
+        let refused_only = Backlog {
+            given_up: 1,
+            ..backlog()
+        };
+        assert_eq!(
+            mail_lines(&texts, &refused_only),
+            [
+                "Er wachten geen e-mails op verzending.",
+                "1 e-mail is door de mailserver geweigerd."
+            ]
+        );
+    }
+
+    #[test]
+    fn the_servers_answer_is_escaped_on_the_page() {
+        let templates = web_kit::Templates::load().unwrap();
+        let b = Backlog {
+            waiting: 2,
+            oldest_queued_at: Some("2026-12-03T14:05:07Z".into()),
+            last_error: Some("<img src=x onerror=alert(1)> & co".into()),
+            ..backlog()
+        };
+        let ctx = serde_json::json!({
+            "user": {"name": "Beheer", "role": "insurer_admin", "issuer": "http://idp", "amr": ["pwd"]},
+            "logout_action": "/uitloggen",
+            "q": "",
+            "searched": false,
+            "too_short": false,
+            "mail": mail_lines(templates.texts(), &b),
+        });
+        let html = templates.render("admin/search.html", ctx).unwrap();
+        assert!(
+            html.contains("Laatste fout: &lt;img src=x onerror=alert(1)&gt; &amp; co."),
+            "{html}"
+        );
+        assert!(!html.contains("<img src=x"), "{html}");
+    }
+
+    #[test]
+    fn a_long_answer_of_the_server_is_cut() {
+        let texts = web_kit::Texts::load().unwrap();
+        let b = Backlog {
+            waiting: 1,
+            oldest_queued_at: Some("2026-12-03T14:05:07Z".into()),
+            last_error: Some("x".repeat(5000)),
+            ..backlog()
+        };
+        let line = &mail_lines(&texts, &b)[0];
+        assert!(
+            line.starts_with("Er wacht 1 e-mail op verzending, sinds 03-12-2026 14:05:07 UTC."),
+            "{line}"
+        );
+        assert!(line.len() < 500, "{line}");
     }
 }

@@ -23,7 +23,8 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use product_registry::Registry;
 use relying_party::{
-    CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RelyingParty, RpError, RpSettings,
+    BACKCHANNEL_PATH, CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, LOGOUT_PATH,
+    RelyingParty, RpError, RpSettings,
 };
 use web_kit::Templates;
 
@@ -32,6 +33,49 @@ pub const CLIENT_ID: &str = "offerteportaal";
 
 /// The admin UI's session cookie.
 pub const COOKIE_NAME: &str = "portaal_sessie";
+
+/// Every route of [`AdminUi::router`] with its methods, the relying party's included, for
+/// the whole-portal header test (SECURITY HD-02); a unit test fails when the two disagree.
+pub const ROUTES: web_kit::headers::RouteTable = &[
+    ("GET", "/"),
+    ("GET", "/gebruikers"),
+    ("GET", "/gebruikers/nieuw"),
+    ("POST", "/gebruikers/nieuw"),
+    ("GET", "/gebruikers/{id}"),
+    ("POST", "/gebruikers/{id}"),
+    ("POST", "/gebruikers/{id}/deactiveren"),
+    ("POST", "/gebruikers/{id}/activeren"),
+    ("POST", "/gebruikers/{id}/activatiemail"),
+    ("POST", "/gebruikers/{id}/2fa"),
+    ("GET", "/subkantoren"),
+    ("GET", "/subkantoren/nieuw"),
+    ("POST", "/subkantoren/nieuw"),
+    ("GET", "/subkantoren/{id}"),
+    ("POST", "/subkantoren/{id}"),
+    ("POST", "/subkantoren/{id}/deactiveren"),
+    ("POST", "/subkantoren/{id}/activeren"),
+    ("POST", "/subkantoren/{id}/verwijderen"),
+    ("POST", "/subkantoren/{id}/activatiemail"),
+    ("GET", "/beheer/hoofdkantoren"),
+    ("GET", "/beheer/hoofdkantoren/nieuw"),
+    ("POST", "/beheer/hoofdkantoren/nieuw"),
+    ("GET", "/beheer/hoofdkantoren/{id}"),
+    ("POST", "/beheer/hoofdkantoren/{id}"),
+    ("POST", "/beheer/hoofdkantoren/{id}/deactiveren"),
+    ("POST", "/beheer/hoofdkantoren/{id}/activeren"),
+    ("POST", "/beheer/hoofdkantoren/{id}/activatiemail"),
+    ("GET", "/auditlog"),
+    ("GET", "/beheer/zoeken"),
+    ("GET", "/beheer/clients"),
+    ("POST", "/beheer/clients"),
+    ("GET", "/beheer/import"),
+    ("POST", "/beheer/import"),
+    ("GET", "/beheer/import/{id}"),
+    ("GET", "/beheer/import/{id}/rapport.csv"),
+    ("GET", CALLBACK_PATH),
+    ("POST", LOGOUT_PATH),
+    ("POST", BACKCHANNEL_PATH),
+];
 
 /// What the admin UI needs to know about its surroundings.
 #[derive(Debug, Clone)]
@@ -188,5 +232,28 @@ impl AdminUi {
             .route("/beheer/import/{id}/rapport.csv", get(import::report))
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table the header test walks is the router's own (SECURITY HD-02).
+    #[test]
+    fn the_route_table_lists_every_route() -> Result<(), Box<dyn std::error::Error>> {
+        let settings = AdminUiSettings {
+            public_url: "http://127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080/idp".into(),
+            client_secret: "a-secret-for-the-route-table-test-0123456789".into(),
+            secure_cookies: false,
+            api_url: "http://127.0.0.1:8080/api/v1".into(),
+        };
+        let ui = AdminUi::new(&settings, &Registry::builtin()?, Templates::load()?)?;
+        assert_eq!(
+            web_kit::headers::check_route_table(&ui.router(), ROUTES),
+            Ok(())
+        );
+        Ok(())
     }
 }

@@ -2,6 +2,11 @@
 //! one place: `PageError` for a person (a Dutch page), `OAuthError` for a client
 //! (RFC 6749 §5.2 JSON). The cause is logged once here; the answer carries only a stable
 //! text key or error code, never the cause.
+//!
+//! A store failure that is an outage of the database ([`Outage`]: unreachable, busy,
+//! disk full) is not our fault and not permanent, so it is answered with 503 and says so:
+//! a page that asks the person to try again, or `temporarily_unavailable`. The one
+//! classification is `StoreError::outage`.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -11,7 +16,22 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Outage, StoreError};
+
+/// RFC 9110 §10.2.3: when to try again after the database was unreachable or busy, in
+/// seconds; the Dutch text says "over een minuut". A full disk gets no such promise.
+pub const RETRY_AFTER_SECONDS: &str = "60";
+
+/// The text key of the page for an unreachable or busy database.
+const UNAVAILABLE_KEY: &str = "error.unavailable";
+
+/// The key of the Dutch text for an outage; the admin API sends the same text.
+pub fn outage_key(outage: Outage) -> &'static str {
+    match outage {
+        Outage::Unavailable => UNAVAILABLE_KEY,
+        Outage::StorageFull => "error.storage_full",
+    }
+}
 
 /// A page-level failure: what the person sees is the Dutch text under `key`.
 #[derive(Debug)]
@@ -33,11 +53,21 @@ impl PageError {
         tracing::error!(error = %cause, "request failed");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "error.internal")
     }
+
+    /// The database is out (`cause` is logged): 503 with a text that asks the person
+    /// to try again, and `Retry-After` when waiting helps.
+    pub fn outage(outage: Outage, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, ?outage, "request failed: database outage");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, outage_key(outage))
+    }
 }
 
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        match e.outage() {
+            Some(outage) => Self::outage(outage, e),
+            None => Self::internal(e),
+        }
     }
 }
 
@@ -49,6 +79,12 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
         res.extensions_mut().insert(PageFailure(self.key));
+        if self.key == UNAVAILABLE_KEY {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         res
     }
 }
@@ -62,8 +98,14 @@ pub async fn render_page_errors(State(app): State<AppState>, req: Request, next:
             struct Ctx {
                 message_key: &'static str,
             }
-            app.templates
-                .page(res.status(), "idp/error.html", Ctx { message_key: key })
+            let mut page =
+                app.templates
+                    .page(res.status(), "idp/error.html", Ctx { message_key: key });
+            if let Some(retry) = res.headers().get(header::RETRY_AFTER) {
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, retry.clone());
+            }
+            page
         }
         None => res,
     }
@@ -76,6 +118,7 @@ pub struct OAuthError {
     code: &'static str,
     description: &'static str,
     basic_challenge: bool,
+    retry_after: bool,
 }
 
 impl OAuthError {
@@ -132,19 +175,47 @@ impl OAuthError {
         )
     }
 
+    /// The database is out (`cause` is logged). RFC 6749 §4.1.2.1 names the code:
+    /// `temporarily_unavailable`, "currently unable to handle the request due to a
+    /// temporary overloading or maintenance of the server". §5.2 lists no such code for
+    /// the token endpoint, but it is the registered one that tells a client to retry
+    /// rather than give up; the status is 503, with `Retry-After` when waiting helps.
+    pub fn outage(outage: Outage, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, ?outage, "token request failed: database outage");
+        match outage {
+            Outage::Unavailable => Self {
+                retry_after: true,
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the service is temporarily unavailable, try again later",
+                )
+            },
+            Outage::StorageFull => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service cannot store data at the moment",
+            ),
+        }
+    }
+
     fn new(status: StatusCode, code: &'static str, description: &'static str) -> Self {
         Self {
             status,
             code,
             description,
             basic_challenge: false,
+            retry_after: false,
         }
     }
 }
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        Self::server_error(e)
+        match e.outage() {
+            Some(outage) => Self::outage(outage, e),
+            None => Self::server_error(e),
+        }
     }
 }
 
@@ -169,6 +240,12 @@ impl IntoResponse for OAuthError {
             h.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"offerteportaal\""),
+            );
+        }
+        if self.retry_after {
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
         }
         res

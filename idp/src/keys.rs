@@ -154,7 +154,7 @@ struct ActiveKey {
 pub struct KeySet {
     signers: Vec<ActiveKey>,
     verifiers: HashMap<String, (Algorithm, DecodingKey)>,
-    jwks: Arc<str>,
+    jwks: axum::body::Bytes,
 }
 
 impl KeySet {
@@ -198,8 +198,8 @@ impl KeySet {
         })
     }
 
-    /// The JWKS document, serialised once per reload.
-    pub fn jwks(&self) -> Arc<str> {
+    /// The JWKS document, serialised once per reload (a cheap, shared clone).
+    pub fn jwks(&self) -> axum::body::Bytes {
         self.jwks.clone()
     }
 
@@ -501,7 +501,7 @@ mod tests {
             jsonwebtoken::decode_header(&token).unwrap().kid,
             Some(row.kid.clone())
         );
-        assert!(set.jwks().contains(&later.kid));
+        assert!(String::from_utf8_lossy(&set.jwks()).contains(&later.kid));
         // ES256 and EdDSA keys sign with their own algorithm and verify from their JWK.
         for alg in [Algorithm::ES256, Algorithm::EdDSA] {
             let other = generate_alg(&sealer, alg, now, now).unwrap();

@@ -81,6 +81,12 @@ pub enum StartError {
     Hash(#[from] hasher::HashError),
 }
 
+/// The provider's routes relative to the issuer path, before state and layers: the
+/// protocol's (`oidc::ROUTES`) and the sign-in pages' (`login::ROUTES`).
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(oidc::routes()).merge(login::routes())
+}
+
 /// The identity provider, opened.
 pub struct Idp {
     /// Shared state of every handler.
@@ -119,8 +125,9 @@ impl Idp {
         )?;
         let settings_issuer = settings.issuer.clone();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let clients = Arc::new(store::client_cache::ClientCache::new(&db));
         let core = Core {
-            discovery: oidc::discovery::build(&settings.issuer).into(),
+            discovery: axum::body::Bytes::from(oidc::discovery::build(&settings.issuer)),
             templates: Templates::load()?,
             passwords: Arc::new(PasswordPolicy::shipped()?),
             hasher: Hasher::new(parallel)?,
@@ -129,6 +136,7 @@ impl Idp {
             db,
             registry,
             keys,
+            clients,
             outbox,
             seeds: Arc::new(master.sealer("totp-seeds")?),
             passkey_sealer: Arc::new(master.sealer("passkeys")?),
@@ -146,9 +154,7 @@ impl Idp {
 
     /// The routes of the provider, mounted under the issuer's path (`/idp`).
     pub fn router(&self) -> Router {
-        let inner = Router::new()
-            .merge(oidc::routes())
-            .merge(login::routes())
+        let inner = routes()
             .layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),
                 error::render_page_errors,
@@ -190,7 +196,7 @@ impl Idp {
             .master
             .derive_secret(&format!("client-secret:{client_id}"))?;
         let now = self.state.now();
-        clients::upsert(
+        let stored = clients::upsert(
             &self.state.db,
             &Client {
                 client_id: client_id.to_owned(),
@@ -207,10 +213,14 @@ impl Idp {
                 },
                 jwks: None,
                 id_token_alg: "RS256".into(),
+                access_token_alg: "RS256".into(),
             },
             now,
         )
-        .await?;
+        .await;
+        // Seen at once by this process, whatever the database (an in-memory one has no stamp).
+        self.state.clients.changed();
+        stored?;
         Ok(secret)
     }
 
@@ -227,6 +237,14 @@ impl Idp {
                 }
             }
         })
+    }
+
+    /// On PostgreSQL, listens for client changes of other processes, so that registrations
+    /// can be served from memory (store::client_cache); elsewhere nothing to do.
+    pub fn spawn_client_watch(&self) -> tokio::task::JoinHandle<()> {
+        let cache = self.state.clients.clone();
+        let db = self.state.db.clone();
+        tokio::spawn(cache.watch(db))
     }
 
     /// Every hour, forgets throttle counters whose window ended long ago, so the table
@@ -263,5 +281,22 @@ impl Idp {
     /// The master key's sealer for signing keys (`keys rotate`).
     pub fn key_sealer(&self) -> Result<crypto::Sealer, crypto::CryptoError> {
         self.master.sealer("signing-keys")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use web_kit::headers::check_route_table;
+
+    /// The route tables the header test walks (SECURITY HD-02) are the routers' own: a
+    /// route added to a router but not to its table fails here.
+    #[test]
+    fn the_route_tables_list_every_route() {
+        let idp = [crate::oidc::ROUTES, crate::login::ROUTES].concat();
+        assert_eq!(check_route_table(&super::routes(), &idp), Ok(()));
+        assert_eq!(
+            check_route_table(&crate::api::routes(), crate::api::ROUTES),
+            Ok(())
+        );
     }
 }

@@ -18,12 +18,14 @@ use std::sync::Arc;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use serde_json::json;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
 use web_kit::Templates;
 
 use crate::crypto::{CryptoError, Sealer};
+use crate::store::audit::{self, AuditRecord};
 use crate::store::outbox::{self, NewMail};
 use crate::store::{Db, StoreError};
 
@@ -118,6 +120,12 @@ pub struct BackchannelDelivery {
     pub token: String,
     /// The token's `exp` (Unix time): after it the delivery is abandoned.
     pub expires_at: i64,
+    /// The client told, for the audit log (absent in rows queued before it was kept).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The user whose session ended, for the audit log.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
 }
 
 /// Seals a back-channel delivery into an outbox row.
@@ -132,7 +140,7 @@ pub fn seal_backchannel(sealer: &Sealer, d: &BackchannelDelivery) -> Result<NewM
     })
 }
 
-pub use mail_transport::{Transport, backoff};
+pub use mail_transport::{SendError, Transport, backoff};
 
 /// Delivers due mails from the outbox.
 #[derive(Clone)]
@@ -174,14 +182,25 @@ impl Mailer {
         self.wake.clone()
     }
 
-    /// One pass: claims and sends every due mail in order. Returns how many were sent.
+    /// One pass: delivers the due back-channel deliveries, then sends the due mails in
+    /// the order they were queued. Returns how many went out.
+    ///
+    /// A mail the server may still take (it is down, or answered 4xx) waits for its retry
+    /// and holds the mails after it, so they arrive in order; one it refused for good
+    /// (5xx, or a mail that cannot be opened) is given up, with the reason kept on its
+    /// row, and the line moves on.
     pub async fn deliver_due(&self, now: OffsetDateTime) -> Result<usize, MailError> {
         let mut sent = 0;
         for mail in outbox::due(&self.db, now, 50).await? {
-            if !outbox::claim(&self.db, mail.id, now, now + Duration::minutes(2)).await? {
-                continue;
+            let backchannel = mail.kind == BACKCHANNEL_KIND;
+            if !outbox::claim(&self.db, mail.id, now, now + mail_transport::CLAIM_LEASE).await? {
+                if backchannel {
+                    continue;
+                }
+                // Another worker is sending this mail: the ones after it wait for it.
+                break;
             }
-            if mail.kind == BACKCHANNEL_KIND {
+            if backchannel {
                 if self.deliver_backchannel(&mail).await? {
                     sent += 1;
                 }
@@ -193,10 +212,15 @@ impl Mailer {
                     tracing::info!(mail = %mail.id, kind = %mail.kind, "mail delivered");
                     sent += 1;
                 }
+                Err(error) if error.permanent => {
+                    tracing::warn!(mail = %mail.id, kind = %mail.kind, %error, "mail refused for good; given up");
+                    outbox::abandon(&self.db, mail.id, OffsetDateTime::now_utc(), &error.message)
+                        .await?;
+                }
                 Err(error) => {
                     let next = OffsetDateTime::now_utc() + backoff(mail.attempts);
                     tracing::warn!(mail = %mail.id, kind = %mail.kind, attempts = mail.attempts + 1, %error, "mail not delivered; will retry");
-                    outbox::mark_failed(&self.db, mail.id, next, &error).await?;
+                    outbox::mark_failed(&self.db, mail.id, next, &error.message).await?;
                     // Keep the order: a later mail waits while an earlier one cannot go.
                     break;
                 }
@@ -206,32 +230,77 @@ impl Mailer {
     }
 
     /// One back-channel delivery: `true` when the client accepted it. A failure is
-    /// retried with back-off until the token expires, then abandoned.
+    /// retried with back-off until the token expires, then abandoned. Each attempt's
+    /// outcome is in the audit log, so an admin can see that a portal was told, or why
+    /// it was not.
     async fn deliver_backchannel(&self, row: &outbox::DueMail) -> Result<bool, MailError> {
         let now = OffsetDateTime::now_utc();
-        let delivery = self.open_backchannel(row);
-        let error = match &delivery {
-            Ok(d) if d.expires_at <= now.unix_timestamp() => {
-                outbox::abandon(&self.db, row.id, now, "logout token expired").await?;
-                tracing::warn!(delivery = %row.id, uri = %row.recipient, "back-channel logout abandoned: token expired");
-                return Ok(false);
-            }
-            Ok(d) => match self.post_backchannel(d).await {
-                Ok(()) => {
-                    outbox::mark_sent(&self.db, row.id, now).await?;
-                    tracing::info!(delivery = %row.id, uri = %row.recipient, "back-channel logout delivered");
-                    return Ok(true);
-                }
-                Err(e) => e,
-            },
+        let attempt = row.attempts + 1;
+        let delivery = match self.open_backchannel(row) {
+            Ok(d) => d,
             Err(e) => {
-                outbox::abandon(&self.db, row.id, now, e).await?;
+                outbox::abandon(&self.db, row.id, now, &e).await?;
+                self.audit_delivery(
+                    row,
+                    None,
+                    "logout.delivery_abandoned",
+                    json!({ "reason": e }),
+                )
+                .await?;
                 return Ok(false);
             }
         };
-        tracing::warn!(delivery = %row.id, uri = %row.recipient, attempts = row.attempts + 1, %error, "back-channel logout not delivered; will retry");
-        outbox::mark_failed(&self.db, row.id, now + backoff(row.attempts), &error).await?;
-        Ok(false)
+        if delivery.expires_at <= now.unix_timestamp() {
+            outbox::abandon(&self.db, row.id, now, "logout token expired").await?;
+            tracing::warn!(delivery = %row.id, uri = %row.recipient, "back-channel logout abandoned: token expired");
+            let detail = json!({ "reason": "logout token expired", "attempts": row.attempts });
+            self.audit_delivery(row, Some(&delivery), "logout.delivery_abandoned", detail)
+                .await?;
+            return Ok(false);
+        }
+        match self.post_backchannel(&delivery).await {
+            Ok(()) => {
+                outbox::mark_sent(&self.db, row.id, now).await?;
+                tracing::info!(delivery = %row.id, uri = %row.recipient, "back-channel logout delivered");
+                let detail = json!({ "attempt": attempt });
+                self.audit_delivery(row, Some(&delivery), "logout.delivered", detail)
+                    .await?;
+                Ok(true)
+            }
+            Err(error) => {
+                let next = now + backoff(row.attempts);
+                tracing::warn!(delivery = %row.id, uri = %row.recipient, attempts = attempt, %error, "back-channel logout not delivered; will retry");
+                outbox::mark_failed(&self.db, row.id, next, &error).await?;
+                let detail = json!({
+                    "attempt": attempt,
+                    "error": error,
+                    "next_attempt_at": next.unix_timestamp(),
+                });
+                self.audit_delivery(row, Some(&delivery), "logout.delivery_failed", detail)
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Records the outcome of a back-channel delivery: which client, at which address,
+    /// for whose session. The logout token itself is never recorded.
+    async fn audit_delivery(
+        &self,
+        row: &outbox::DueMail,
+        delivery: Option<&BackchannelDelivery>,
+        action: &'static str,
+        mut detail: serde_json::Value,
+    ) -> Result<(), MailError> {
+        let mut entry = AuditRecord::new(action);
+        entry.target_user_id = delivery.and_then(|d| d.user_id);
+        detail["uri"] = json!(row.recipient);
+        if let Some(client) = delivery.and_then(|d| d.client_id.as_deref()) {
+            detail["client_id"] = json!(client);
+        }
+        entry.detail = detail;
+        audit::record(&self.db, &entry, OffsetDateTime::now_utc()).await?;
+        Ok(())
     }
 
     fn open_backchannel(&self, row: &outbox::DueMail) -> Result<BackchannelDelivery, String> {
@@ -260,28 +329,35 @@ impl Mailer {
         }
     }
 
-    async fn send_one(&self, mail: &outbox::DueMail) -> Result<(), String> {
-        let payload = mail.payload.as_deref().ok_or("payload missing")?;
+    /// Opens and sends one mail; a mail that cannot be opened or built never will be.
+    async fn send_one(&self, mail: &outbox::DueMail) -> Result<(), SendError> {
+        let payload = mail
+            .payload
+            .as_deref()
+            .ok_or_else(|| SendError::permanent("payload missing"))?;
         let plain = self
             .sealer
             .open(mail.id.as_bytes(), payload)
-            .map_err(|e| e.to_string())?;
-        let content: MailContent = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
-        let message = build(&self.from, &content).map_err(|e| e.to_string())?;
+            .map_err(|e| SendError::permanent(e.to_string()))?;
+        let content: MailContent =
+            serde_json::from_slice(&plain).map_err(|e| SendError::permanent(e.to_string()))?;
+        let message =
+            build(&self.from, &content).map_err(|e| SendError::permanent(e.to_string()))?;
         self.transport.send(message).await
     }
 
-    /// Runs until the process ends: a pass when woken, and at least every second.
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    /// Runs a pass when woken and at least every second, until `stop` turns `true`; the
+    /// pass under way then finishes, so nothing is left claimed (see
+    /// `mail_transport::run_worker`). Await the handle to know it has stopped.
+    pub fn spawn(self, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let wake = self.wake.clone();
         tokio::spawn(async move {
-            loop {
+            mail_transport::run_worker(wake, stop, || async {
                 if let Err(e) = self.deliver_due(OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = %e, "mail worker pass failed");
                 }
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(1), self.wake.notified())
-                        .await;
-            }
+            })
+            .await;
         })
     }
 }

@@ -51,6 +51,8 @@ pub struct ClientRequest {
     pub require_pkce: bool,
     /// `RS256`, `ES256` or `EdDSA`.
     pub id_token_alg: String,
+    /// The access tokens' algorithm, from the same three; `RS256` when `None`.
+    pub access_token_alg: Option<String>,
 }
 
 /// Which URI field of a request a refusal is about.
@@ -106,7 +108,13 @@ impl UriRefused {
 
 /// SECURITY OP-04: an absolute https URL (http only on a loopback host, for native apps
 /// and development), no fragment, no wildcard; `javascript:` and `data:` are no https.
+/// The URI is stored and compared as given, so it must be one as written: a space or a
+/// control character (which the URL parser would drop or encode, and a NUL PostgreSQL
+/// cannot store) makes it none (RFC 3986 §2).
 pub fn check_client_uri(uri: &str) -> Result<(), UriRefused> {
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(UriRefused::NotAbsolute);
+    }
     let url = url::Url::parse(uri).map_err(|_| UriRefused::NotAbsolute)?;
     if url.fragment().is_some() {
         return Err(UriRefused::Fragment);
@@ -152,6 +160,9 @@ pub enum ClientRefused {
     /// Not one of [`ID_TOKEN_ALGS`].
     #[error("the ID-token algorithm must be RS256, ES256 or EdDSA")]
     UnknownAlg,
+    /// The access-token algorithm is not one of [`ID_TOKEN_ALGS`].
+    #[error("the access-token algorithm must be RS256, ES256 or EdDSA")]
+    UnknownAccessTokenAlg,
     /// A URI breaks OP-04.
     #[error("{uri}: {reason}")]
     Uri {
@@ -177,6 +188,7 @@ impl ClientRefused {
             Self::RedirectRequired => "oidc_clients.redirect_required",
             Self::RefreshWithoutCode => "oidc_clients.refresh_without_code",
             Self::UnknownAlg => "oidc_clients.unknown_alg",
+            Self::UnknownAccessTokenAlg => "oidc_clients.unknown_access_token_alg",
             Self::Uri { reason, .. } => reason.text_key(),
         }
     }
@@ -190,6 +202,7 @@ impl ClientRefused {
             Self::UnknownGrant(_) | Self::RefreshWithoutCode => "grant_types",
             Self::RedirectRequired => "redirect_uris",
             Self::UnknownAlg => "id_token_alg",
+            Self::UnknownAccessTokenAlg => "access_token_alg",
             Self::Uri { field, .. } => field.as_str(),
         }
     }
@@ -257,6 +270,10 @@ pub fn prepare(req: &ClientRequest) -> Result<Prepared, ClientError> {
     if !ID_TOKEN_ALGS.contains(&req.id_token_alg.as_str()) {
         return Err(ClientRefused::UnknownAlg.into());
     }
+    let access_token_alg = req.access_token_alg.as_deref().unwrap_or("RS256");
+    if !ID_TOKEN_ALGS.contains(&access_token_alg) {
+        return Err(ClientRefused::UnknownAccessTokenAlg.into());
+    }
     let mut grant_types: Vec<String> = req.grant_types.iter().map(|g| g.trim().into()).collect();
     if grant_types.is_empty() {
         grant_types.push("authorization_code".into());
@@ -303,12 +320,16 @@ pub fn prepare(req: &ClientRequest) -> Result<Prepared, ClientError> {
         _ => None,
     };
     let secret = req.secret.as_ref().or(generated_secret.as_ref());
-    let name = req
+    // Only shown, so control characters (a line break, a NUL that PostgreSQL cannot
+    // store) are dropped rather than refused.
+    let name: String = req
         .name
         .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(id);
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let name = Some(name.trim()).filter(|n| !n.is_empty()).unwrap_or(id);
     Ok(Prepared {
         client: Client {
             client_id: id.to_owned(),
@@ -321,6 +342,7 @@ pub fn prepare(req: &ClientRequest) -> Result<Prepared, ClientError> {
             grant_types,
             jwks: req.jwks.clone(),
             id_token_alg: req.id_token_alg.clone(),
+            access_token_alg: access_token_alg.to_owned(),
         },
         generated_secret,
     })
@@ -357,9 +379,13 @@ pub async fn store(
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "backchannel_logout_uri": c.backchannel_logout_uri, "grant_types": c.grant_types,
         "require_pkce": c.require_pkce, "private_key_jwt": c.jwks.is_some(),
-        "id_token_alg": c.id_token_alg,
+        "id_token_alg": c.id_token_alg, "access_token_alg": c.access_token_alg,
     });
-    clients::register(&core.db, c, taken, Some(&entry), now).await?;
+    let stored = clients::register(&core.db, c, taken, Some(&entry), now).await;
+    // This process drops its cached registrations at once (others by the change signal),
+    // also when the signal failed after the commit.
+    core.clients.changed();
+    stored?;
     Ok(())
 }
 
@@ -426,9 +452,31 @@ mod tests {
             ("JavaScript:x", UriRefused::Scheme),
             ("data:text/html,x", UriRefused::Scheme),
             ("/cb", UriRefused::NotAbsolute),
+            // Stored and compared as given: what the parser would clean up is refused.
+            ("https://rp.nl/cb\0", UriRefused::NotAbsolute),
+            (
+                "https://rp.nl/cb\r\nSet-Cookie: x=1",
+                UriRefused::NotAbsolute,
+            ),
+            ("https://rp.nl/de Vries", UriRefused::NotAbsolute),
+            (" https://rp.nl/cb", UriRefused::NotAbsolute),
         ] {
-            assert_eq!(check_client_uri(bad), Err(why), "{bad}");
+            assert_eq!(check_client_uri(bad), Err(why), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_name_loses_its_control_characters() {
+        let named = |name: &str| {
+            let r = ClientRequest {
+                name: Some(name.into()),
+                ..request()
+            };
+            prepare(&r).unwrap().client.name
+        };
+        assert_eq!(named(" Acme\0\r\n CRM\t"), "Acme CRM");
+        assert_eq!(named("\0\n"), "crm", "nothing left: the client id");
+        assert_eq!(named("O'Brien \u{202E}CRM"), "O'Brien \u{202E}CRM");
     }
 
     #[test]
@@ -499,5 +547,17 @@ mod tests {
             ..request()
         };
         assert_eq!(refused(r), ClientRefused::UnknownAlg);
+        let r = ClientRequest {
+            access_token_alg: Some("none".into()),
+            ..request()
+        };
+        assert_eq!(refused(r), ClientRefused::UnknownAccessTokenAlg);
+        let ok = prepare(&request()).unwrap();
+        assert_eq!(ok.client.access_token_alg, "RS256");
+        let es = ClientRequest {
+            access_token_alg: Some("ES256".into()),
+            ..request()
+        };
+        assert_eq!(prepare(&es).unwrap().client.access_token_alg, "ES256");
     }
 }

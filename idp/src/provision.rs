@@ -336,6 +336,29 @@ pub enum FactorReset {
     NoSuchUser,
 }
 
+/// SECURITY AC-01: an admin's refused 2FA reset is audited like every other refused admin
+/// action (`admin.denied`, as idp::manage writes them); the operator at the command line
+/// (no actor) is not an admin action.
+async fn deny_reset(
+    core: &Core,
+    actor: Option<&Principal>,
+    target: Uuid,
+    answer: &str,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(), ProvisionError> {
+    let Some(actor) = actor else {
+        return Ok(());
+    };
+    let mut entry = AuditRecord::new("admin.denied");
+    entry.actor_id = Some(actor.user.id);
+    entry.target_user_id = Some(target);
+    entry.ip = ip;
+    entry.detail = serde_json::json!({ "act": "reset_second_factors", "answer": answer });
+    crate::store::audit::record(&core.db, &entry, now).await?;
+    Ok(())
+}
+
 /// F3, MF-07: resets `target`'s second factors. `actor` is the main user or insurer admin
 /// asking (checked with `domain::factor::may_reset`), or `None` for the server's operator
 /// on the command line. The user's app, recovery codes and passkeys are removed, every
@@ -350,6 +373,7 @@ pub async fn reset_second_factors(
 ) -> Result<FactorReset, ProvisionError> {
     use crate::domain::factor::{self, Actor, Target};
     let Some(t) = accounts::principal(&core.db, target, &core.registry).await? else {
+        deny_reset(core, actor, target, "not_found", ip, now).await?;
         return Ok(FactorReset::NoSuchUser);
     };
     if let Some(a) = actor {
@@ -367,6 +391,7 @@ pub async fn reset_second_factors(
             },
         );
         if !allowed {
+            deny_reset(core, actor, target, "forbidden", ip, now).await?;
             return Ok(FactorReset::Forbidden);
         }
     }

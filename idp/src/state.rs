@@ -28,6 +28,8 @@ pub struct Core {
     pub templates: Templates,
     /// Signing keys in memory.
     pub keys: Keys,
+    /// Client registrations in memory, dropped on any change (store::client_cache).
+    pub clients: Arc<crate::store::client_cache::ClientCache>,
     /// Seals outbox payloads.
     pub outbox: Arc<Sealer>,
     /// Seals TOTP seeds (associated data: the user id, SECURITY MF-04).
@@ -46,7 +48,7 @@ pub struct Core {
     /// argon2id behind a semaphore.
     pub hasher: Hasher,
     /// The discovery document, serialised once.
-    pub discovery: Arc<str>,
+    pub discovery: axum::body::Bytes,
     /// O7: one check per product, asked before a sub-office is deleted.
     pub quote_checks: std::sync::RwLock<QuoteChecks>,
 }

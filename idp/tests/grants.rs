@@ -44,6 +44,7 @@ async fn setup(db: &TestDatabase) -> (Db, Uuid, Vec<u8>) {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             jwks: None,
             id_token_alg: "RS256".into(),
+            access_token_alg: "RS256".into(),
         };
         clients::upsert(&store, &client, now()).await.unwrap();
     }
@@ -106,7 +107,7 @@ testkit::both_databases! {
         assert_eq!(g.client_id, "a");
         assert!(g.live());
         let again = codes::redeem(&store, &[1; 32], Uuid::new_v4(), now(), now()).await.unwrap();
-        assert!(matches!(again, Redeemed::Reused));
+        assert!(matches!(again, Redeemed::Reused { .. }));
         assert!(!live(&store, id).await);
         let unknown = codes::redeem(&store, &[2; 32], Uuid::new_v4(), now(), now()).await.unwrap();
         assert!(matches!(unknown, Redeemed::Unknown));
@@ -154,7 +155,7 @@ testkit::both_databases! {
         assert!(grants::find_refresh(&store, &[10; 32]).await.unwrap().unwrap().used_at.is_some());
         // The replay of the rotated token revokes the grant; the newest token dies with it.
         let replay = grants::rotate_refresh(&store, &[10; 32], &[13; 32], "a", idle, now()).await.unwrap();
-        assert!(matches!(replay, Rotation::Reused));
+        assert!(matches!(replay, Rotation::Reused { .. }));
         assert!(!live(&store, id).await);
         let newest = grants::rotate_refresh(&store, &[12; 32], &[14; 32], "a", idle, now()).await.unwrap();
         assert!(matches!(newest, Rotation::Refused));

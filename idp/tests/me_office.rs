@@ -65,6 +65,7 @@ async fn open(db: &TestDatabase) -> (Idp, std::path::PathBuf) {
             grant_types: vec![grant.into()],
             jwks: None,
             id_token_alg: "RS256".into(),
+            access_token_alg: "RS256".into(),
         };
         clients::upsert(&idp.state.db, &client, idp.state.now())
             .await

@@ -41,7 +41,8 @@ use axum::middleware;
 use pricing::Tariffs;
 use product_registry::{Registry, RightCode};
 use relying_party::{
-    CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RelyingParty, RpError, RpSettings,
+    BACKCHANNEL_PATH, CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, LOGOUT_PATH,
+    RelyingParty, RpError, RpSettings,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -63,6 +64,38 @@ pub fn builtin_adapters() -> Vec<Arc<dyn ProductAdapter>> {
         Arc::new(orv::Orv),
         Arc::new(example::Uitvaart),
     ]
+}
+
+/// Every route of one product portal with its methods, relative to the product's path, for
+/// the whole-portal header test (SECURITY HD-02): the pages behind the rights guard
+/// ([`guarded_routes`]), the O7 endpoint ([`open_routes`]) and the relying party's. A unit
+/// test fails when these and the routers disagree, also when an adapter brings routes of
+/// its own ([`ProductAdapter::routes`]; no shipped adapter does).
+pub const ROUTES: web_kit::headers::RouteTable = &[
+    ("GET", "/"),
+    ("GET", "/offertes/nieuw"),
+    ("POST", "/offertes/nieuw"),
+    ("GET", "/offertes/{id}"),
+    ("GET", "/offertes/{id}/pdf"),
+    ("GET", "/offertes/{id}/aanvraag"),
+    ("POST", "/offertes/{id}/aanvraag"),
+    ("GET", "/dashboard"),
+    ("GET", "/internal/quotes"),
+    ("GET", CALLBACK_PATH),
+    ("POST", LOGOUT_PATH),
+    ("POST", BACKCHANNEL_PATH),
+];
+
+/// The pages of one product that sit behind its rights guard, relative to its path, before
+/// the guard and state are applied: the standard ones and the adapter's own.
+pub fn guarded_routes(adapter: &dyn ProductAdapter) -> Router<ProductPortal> {
+    pages::routes().merge(adapter.routes())
+}
+
+/// The routes of one product outside the rights guard: O7 for an idp in another process,
+/// where no person signs in; it is authenticated by the idp's signed question instead.
+pub fn open_routes() -> Router<ProductPortal> {
+    Router::new().route("/internal/quotes", axum::routing::get(internal::quotes))
 }
 
 /// What the product portals need to know about their surroundings.
@@ -187,6 +220,18 @@ impl Portals {
     ) -> Result<Self, PortalError> {
         let db = ProductDb::connect(&settings.database_url).await?;
         db.migrate().await?;
+        Self::start_on(db, adapters, settings, registry, templates).await
+    }
+
+    /// [`Portals::start`] on a database opened and migrated already (the all-in-one portal
+    /// opens it while the idp starts, so that the two connections are made side by side).
+    pub async fn start_on(
+        db: ProductDb,
+        adapters: Vec<Arc<dyn ProductAdapter>>,
+        settings: &PortalSettings,
+        registry: &Registry,
+        templates: &Templates,
+    ) -> Result<Self, PortalError> {
         let tariffs = Tariffs::load_dir(&settings.tariff_dir)?;
         let mail_waker = Arc::new(Notify::new());
         let ctx = Arc::new(Context {
@@ -296,15 +341,12 @@ fn mount(
             dashboard,
             settings.public_url.trim_end_matches('/').to_owned(),
         );
-        let pages = pages::routes()
-            .merge(adapter.routes())
+        let pages = guarded_routes(adapter.as_ref())
             .route_layer(middleware::from_fn_with_state(
                 portal.clone(),
                 portal::guard,
             ))
-            // O7 for an idp in another process: outside the rights guard (no person signs
-            // in there), authenticated by the idp's signed question instead.
-            .route("/internal/quotes", axum::routing::get(internal::quotes))
+            .merge(open_routes())
             .with_state(portal);
         // `nest_service` serves both `/dip` and `/dip/` as the adapter's `/`; `nest` would
         // leave `/dip/` unrouted.
@@ -312,4 +354,43 @@ fn mount(
         mounted.push(adapter);
     }
     Ok((app, mounted))
+}
+
+#[cfg(test)]
+mod route_table_tests {
+    use super::*;
+
+    /// The table the header test walks is the routers' own (SECURITY HD-02), for every
+    /// shipped adapter.
+    #[test]
+    fn the_route_table_lists_every_route() -> Result<(), Box<dyn std::error::Error>> {
+        let rp = Arc::new(RelyingParty::new(
+            &RpSettings {
+                issuer: "http://127.0.0.1:8080/idp".into(),
+                client_id: "dip".into(),
+                client_secret: "a-secret-for-the-route-table-test-0123456789".into(),
+                redirect_uri: format!("http://127.0.0.1:8080/dip{CALLBACK_PATH}"),
+                post_logout_redirect_uri: None,
+                cookie_name: "dip_sessie".into(),
+                cookie_path: "/dip".into(),
+                secure_cookies: false,
+                scopes: DEFAULT_SCOPES.into(),
+                session_lifetime: DEFAULT_SESSION_LIFETIME,
+            },
+            Templates::load()?,
+        )?);
+        for adapter in builtin_adapters() {
+            let mut served = web_kit::headers::route_paths(
+                &guarded_routes(adapter.as_ref()).merge(open_routes()),
+            );
+            served.extend(web_kit::headers::route_paths(&rp.routes()));
+            assert_eq!(
+                web_kit::headers::compare_route_table(&served, ROUTES),
+                Ok(()),
+                "{}",
+                adapter.code()
+            );
+        }
+        Ok(())
+    }
 }

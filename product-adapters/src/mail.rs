@@ -13,7 +13,7 @@ use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use serde::Serialize;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -182,7 +182,7 @@ pub async fn store_application(
     quotes::apply(&ctx.db, application, &mail, now).await
 }
 
-pub use mail_transport::{Transport, backoff};
+pub use mail_transport::{SendError, Transport, backoff};
 
 /// Delivers due product mail.
 #[derive(Clone)]
@@ -204,12 +204,15 @@ impl ProductMailer {
         }
     }
 
-    /// One pass: claims and sends every due mail in order; returns how many went.
+    /// One pass: sends the due mails in the order they were queued; returns how many
+    /// went. A mail the server may still take waits for its retry and holds the ones
+    /// after it; one refused for good is given up (the reason stays on its row).
     pub async fn deliver_due(&self, now: OffsetDateTime) -> Result<usize, MailError> {
         let mut sent = 0;
         for row in outbox::due(&self.db, now, 50).await? {
-            if !outbox::claim(&self.db, row.id, now, now + Duration::minutes(2)).await? {
-                continue;
+            if !outbox::claim(&self.db, row.id, now, now + mail_transport::CLAIM_LEASE).await? {
+                // Another worker is sending this one: the ones after it wait for it.
+                break;
             }
             match self.send_one(&row).await {
                 Ok(()) => {
@@ -217,10 +220,15 @@ impl ProductMailer {
                     tracing::info!(mail = %row.id, kind = %row.kind, "product mail delivered");
                     sent += 1;
                 }
+                Err(error) if error.permanent => {
+                    tracing::warn!(mail = %row.id, kind = %row.kind, %error, "product mail refused for good; given up");
+                    outbox::abandon(&self.db, row.id, OffsetDateTime::now_utc(), &error.message)
+                        .await?;
+                }
                 Err(error) => {
                     let next = OffsetDateTime::now_utc() + backoff(row.attempts);
                     tracing::warn!(mail = %row.id, kind = %row.kind, attempts = row.attempts + 1, %error, "product mail not delivered; will retry");
-                    outbox::mark_failed(&self.db, row.id, next, &error).await?;
+                    outbox::mark_failed(&self.db, row.id, next, &error.message).await?;
                     break;
                 }
             }
@@ -228,24 +236,30 @@ impl ProductMailer {
         Ok(sent)
     }
 
-    async fn send_one(&self, row: &outbox::DueMail) -> Result<(), String> {
-        let payload = row.payload.as_deref().ok_or("payload missing")?;
-        let mail: ProductMail = serde_json::from_str(payload).map_err(|e| e.to_string())?;
-        let message = build(&self.from, &mail)?;
+    /// Sends one mail; one that cannot be read or built never will be.
+    async fn send_one(&self, row: &outbox::DueMail) -> Result<(), SendError> {
+        let payload = row
+            .payload
+            .as_deref()
+            .ok_or_else(|| SendError::permanent("payload missing"))?;
+        let mail: ProductMail =
+            serde_json::from_str(payload).map_err(|e| SendError::permanent(e.to_string()))?;
+        let message = build(&self.from, &mail).map_err(SendError::permanent)?;
         self.transport.send(message).await
     }
 
-    /// Runs until the process ends: a pass when woken, and at least every second.
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    /// Runs a pass when woken and at least every second, until `stop` turns `true`; the
+    /// pass under way then finishes, so nothing is left claimed (see
+    /// `mail_transport::run_worker`). Await the handle to know it has stopped.
+    pub fn spawn(self, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let wake = self.wake.clone();
         tokio::spawn(async move {
-            loop {
+            mail_transport::run_worker(wake, stop, || async {
                 if let Err(e) = self.deliver_due(OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = %e, "product mail worker pass failed");
                 }
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(1), self.wake.notified())
-                        .await;
-            }
+            })
+            .await;
         })
     }
 }

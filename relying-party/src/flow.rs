@@ -38,11 +38,19 @@ use crate::store::{
 /// The event a logout token must carry (Back-Channel Logout 1.0 §2.4).
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
+/// The header `typ` of a logout token (Back-Channel Logout 1.0 §2.4).
+const LOGOUT_TYP: &str = "logout+jwt";
+
+/// The clock leeway of every idp JWT check, in seconds.
+const JWT_LEEWAY_SECONDS: u64 = 60;
+
 /// The claims of a logout token that matter here.
 #[derive(Deserialize)]
 struct LogoutClaims {
     sub: Option<String>,
     sid: Option<String>,
+    jti: Option<String>,
+    exp: i64,
     events: Option<serde_json::Value>,
     nonce: Option<serde_json::Value>,
 }
@@ -344,29 +352,50 @@ impl RelyingParty {
             .id_token()
             .ok_or(RpError::MissingIdToken)?
             .to_string();
+        let user = self.verify_id_token(&provider, &raw, &login.nonce).await?;
+        Ok((raw, user, api_tokens(&response, now)))
+    }
+
+    /// Parses and verifies an ID token with `provider`'s keys, fetching discovery again
+    /// once on a key the cached set lacks (the idp may have rotated its keys).
+    async fn verify_id_token(
+        &self,
+        provider: &Arc<Provider>,
+        raw: &str,
+        nonce: &str,
+    ) -> Result<SignedInUser, RpError> {
         let id_token =
-            PortalIdToken::from_str(&raw).map_err(|e| RpError::IdToken(format!("parse: {e}")))?;
-        let nonce = Nonce::new(login.nonce.clone());
-        let user = match verify(&provider, &id_token, &nonce) {
+            PortalIdToken::from_str(raw).map_err(|e| RpError::IdToken(format!("parse: {e}")))?;
+        let nonce = Nonce::new(nonce.to_owned());
+        match verify(provider, &id_token, &nonce) {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
-                let fresh = self.refresh(Some(&provider)).await?;
+                let fresh = self.refresh(Some(provider)).await?;
                 verify(&fresh, &id_token, &nonce)
             }
             other => other,
         }
-        .map_err(|e| RpError::IdToken(e.to_string()))?;
-        Ok((raw, user, api_tokens(&response, now)))
+        .map_err(|e| RpError::IdToken(e.to_string()))
+    }
+
+    /// The callback's ID token check on its own, for the fuzz targets (SECURITY IO-06):
+    /// what [`Self::finish_login`] does with the token the idp returned for a sign-in
+    /// that sent `nonce`. Not for application code, which signs in through the callback.
+    #[doc(hidden)]
+    pub async fn check_id_token(&self, raw: &str, nonce: &str) -> Result<SignedInUser, RpError> {
+        let provider = self.provider().await?;
+        self.verify_id_token(&provider, raw, nonce).await
     }
 
     /// Back-Channel Logout 1.0 §2.6: checks a logout token from the idp (RS256 with one of
-    /// its keys, our issuer and client as `aud`, not expired, the back-channel event, a
-    /// `sid` or `sub`, no `nonce`) and ends the sessions it names. Returns how many ended.
+    /// its keys, header `typ` `logout+jwt`, our issuer and client as `aud`, not expired, the
+    /// back-channel event, a `sid` or `sub`, no `nonce`, a `jti` not seen before) and ends
+    /// the sessions it names. Returns how many ended.
     pub async fn backchannel_logout(&self, token: &str) -> Result<usize, RpError> {
         let bad = |why: &str| RpError::IdToken(format!("logout token: {why}"));
         let claims: LogoutClaims = self
-            .decode_idp_jwt(token, None)
+            .decode_idp_jwt(token, Some(LOGOUT_TYP))
             .await
             .map_err(|e| bad(&e.to_string()))?;
         let event = claims
@@ -376,6 +405,21 @@ impl RelyingParty {
             .is_some_and(serde_json::Value::is_object);
         if !event || claims.nonce.is_some() || (claims.sid.is_none() && claims.sub.is_none()) {
             return Err(bad("not a logout token"));
+        }
+        // SECURITY RP-03: each logout token is taken once; its jti is kept until it expires
+        // (plus the leeway the signature check allows).
+        let jti = claims
+            .jti
+            .as_deref()
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| bad("no jti"))?;
+        let now = OffsetDateTime::now_utc();
+        let until = OffsetDateTime::from_unix_timestamp(claims.exp)
+            .ok()
+            .and_then(|exp| exp.checked_add(time::Duration::seconds(JWT_LEEWAY_SECONDS as i64)))
+            .ok_or_else(|| bad("exp"))?;
+        if !self.store.remember_jti(jti, until, now).await? {
+            return Err(bad("replayed"));
         }
         let ended = self
             .store
@@ -423,7 +467,7 @@ impl RelyingParty {
         v.set_issuer(&[self.config.issuer.as_str()]);
         v.set_audience(&[self.config.client_id.as_str()]);
         v.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
-        v.leeway = 60;
+        v.leeway = JWT_LEEWAY_SECONDS;
         Ok(jsonwebtoken::decode::<T>(token, &key, &v)
             .map_err(|e| bad(&e.to_string()))?
             .claims)

@@ -160,6 +160,15 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Forgets every expired attempt and session; returns how many entries went.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError>;
+
+    /// Records the `jti` of a logout token until `expires_at`; `false` when it was
+    /// recorded before and has not expired (a replay, SECURITY RP-03).
+    async fn remember_jti(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Whether a returned `state` equals the one sent, in constant time (SECURITY KS-03).
@@ -186,6 +195,8 @@ pub struct MemorySessionStore {
 struct Inner {
     logins: HashMap<StoreKey, Vec<PendingLogin>>,
     sessions: HashMap<StoreKey, Session>,
+    /// Logout-token ids seen, until their token expires.
+    jtis: HashMap<String, OffsetDateTime>,
     last_purge: Option<OffsetDateTime>,
 }
 
@@ -193,6 +204,7 @@ impl Inner {
     fn purge(&mut self, now: OffsetDateTime) -> usize {
         let before = self.sessions.len() + self.logins.values().map(Vec::len).sum::<usize>();
         self.sessions.retain(|_, s| s.expires_at > now);
+        self.jtis.retain(|_, expires_at| *expires_at > now);
         self.logins.retain(|_, attempts| {
             attempts.retain(|a| a.expires_at > now);
             !attempts.is_empty()
@@ -333,6 +345,23 @@ impl SessionStore for MemorySessionStore {
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
         Ok(self.lock().purge(now))
+    }
+
+    async fn remember_jti(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        inner.purge_now_and_then(now);
+        match inner.jtis.get(jti) {
+            Some(until) if *until > now => Ok(false),
+            _ => {
+                inner.jtis.insert(jti.to_owned(), expires_at);
+                Ok(true)
+            }
+        }
     }
 }
 

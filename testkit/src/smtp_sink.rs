@@ -5,6 +5,7 @@
 //! `builder_dangerous(host).port(port)`. It never delivers anything anywhere.
 
 use std::net::{IpAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,6 +48,15 @@ type Inbox = Arc<Mutex<Vec<ReceivedMail>>>;
 pub struct SmtpSink {
     port: u16,
     inbox: Inbox,
+    pace: Arc<Pace>,
+}
+
+/// How the sink answers: how long it waits before accepting a message, and how many
+/// messages have begun to arrive (for tests of a process stopping mid-delivery).
+#[derive(Debug, Default)]
+struct Pace {
+    reply_delay_ms: AtomicU64,
+    started: AtomicUsize,
 }
 
 impl SmtpSink {
@@ -75,9 +85,11 @@ impl SmtpSink {
             .unwrap_or_else(|e| panic!("testkit: SMTP sink has no local address: {e}"))
             .port();
         let inbox: Inbox = Arc::default();
+        let pace: Arc<Pace> = Arc::default();
 
         let mut server = Server::new(Collector {
             inbox: Arc::clone(&inbox),
+            pace: Arc::clone(&pace),
             current: None,
         });
         server
@@ -92,7 +104,20 @@ impl SmtpSink {
             })
             .unwrap_or_else(|e| panic!("testkit: cannot spawn the SMTP sink thread: {e}"));
 
-        SmtpSink { port, inbox }
+        SmtpSink { port, inbox, pace }
+    }
+
+    /// From now on, waits `delay` after a message's last byte before accepting it, so a
+    /// test can act while the sender waits for the answer.
+    pub fn delay_replies(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.pace.reply_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// How many messages have begun to arrive (`DATA` accepted), whether or not they were
+    /// completed and accepted since.
+    pub fn started(&self) -> usize {
+        self.pace.started.load(Ordering::SeqCst)
     }
 
     /// The port the sink listens on (on 127.0.0.1).
@@ -140,6 +165,7 @@ fn lock(inbox: &Inbox) -> std::sync::MutexGuard<'_, Vec<ReceivedMail>> {
 #[derive(Clone)]
 struct Collector {
     inbox: Inbox,
+    pace: Arc<Pace>,
     current: Option<Pending>,
 }
 
@@ -159,6 +185,7 @@ impl Handler for Collector {
             to: to.to_vec(),
             data: Vec::new(),
         });
+        self.pace.started.fetch_add(1, Ordering::SeqCst);
         response::OK
     }
 
@@ -170,6 +197,10 @@ impl Handler for Collector {
     }
 
     fn data_end(&mut self) -> Response {
+        let delay = self.pace.reply_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
         if let Some(Pending { from, to, data }) = self.current.take() {
             let data = String::from_utf8_lossy(&data).into_owned();
             lock(&self.inbox).push(ReceivedMail { from, to, data });

@@ -22,6 +22,11 @@ const AFTER: &str = "https://rp.example.nl/na-afmelden";
 
 /// A back-channel logout endpoint that hands every `logout_token` to the test.
 async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
+    receiver_on(0).await
+}
+
+/// The same endpoint on a given port of 127.0.0.1 (0: any free one).
+async fn receiver_on(port: u16) -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = Router::new().route(
         "/backchannel",
@@ -37,7 +42,9 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/backchannel"), rx)
@@ -132,7 +139,96 @@ async fn refresh_status(portal: &Portal, token: &str) -> u16 {
         .as_u16()
 }
 
+/// The audit entries of back-channel deliveries so far: (action, detail).
+async fn delivery_audit(portal: &Portal) -> Vec<(String, Value)> {
+    let db = portal.db().await;
+    let rows: Vec<(String, String)> = idp::with_db!(&db, |pool| {
+        sqlx::query_as(
+        "SELECT action, detail FROM audit_log WHERE action LIKE 'logout.deliver%' ORDER BY at, id"
+    )
+    .fetch_all(pool)
+    .await
+    })
+    .unwrap();
+    rows.into_iter()
+        .map(|(a, d)| (a, serde_json::from_str(&d).unwrap()))
+        .collect()
+}
+
 testkit::both_databases! {
+    /// Issue 9: a client whose back-channel endpoint is down gets the logout token once
+    /// it is back: the outbox retries with back-off, and every attempt is audited.
+    async fn a_logout_reaches_a_client_that_was_down_once_it_is_back(db: &TestDatabase) {
+        let port = testkit::free_port();
+        let backchannel = format!("http://127.0.0.1:{port}/backchannel");
+        let mut portal = Portal::new(db);
+        portal.start().await;
+        let out = portal.cli(&["office", "add-head", "--number", "12345", "--name", "Voorbeeld Advies", "--email", "info@voorbeeld.nl", "--rights", "DIP"]);
+        assert!(out.status.success());
+        let out = portal.cli(&[
+            "client", "add", "--id", "extern", "--secret", SECRET, "--redirect-uri", REDIRECT,
+            "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+            "--post-logout-redirect-uri", AFTER, "--backchannel-logout-uri", &backchannel,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let link = portal.activation_link("info@voorbeeld.nl").await;
+        let browser = Browser::new(&portal.base);
+        browser.post(&link, &[("password", PASSWORD), ("password_repeat", PASSWORD)]).await;
+        let tokens = tokens(&portal, &browser).await;
+        let hint = tokens["id_token"].as_str().unwrap();
+        let sub = claims(hint)["sub"].as_str().unwrap().to_owned();
+        let page = browser.get(&end_session_url(&portal.base, hint, AFTER)).await;
+        assert_eq!(page.url, format!("{AFTER}?state=weg"));
+
+        // Nothing listens: the delivery fails, is audited, and is tried again later.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let failures = loop {
+            let failures: Vec<Value> = delivery_audit(&portal).await.into_iter()
+                .filter(|(a, _)| a == "logout.delivery_failed").map(|(_, d)| d).collect();
+            if failures.len() >= 2 {
+                break failures;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no retries: {failures:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!((failures[0]["attempt"].as_i64(), failures[1]["attempt"].as_i64()), (Some(1), Some(2)));
+        assert_eq!(failures[0]["client_id"], "extern");
+        assert_eq!(failures[0]["uri"], backchannel.as_str());
+        assert!(failures[0]["error"].is_string());
+        assert!(
+            failures[1]["next_attempt_at"].as_i64().unwrap() > failures[0]["next_attempt_at"].as_i64().unwrap(),
+            "the waits grow"
+        );
+
+        // The client comes back and gets the token, once.
+        let (_, mut received) = receiver_on(port).await;
+        let token = tokio::time::timeout(Duration::from_secs(60), received.recv()).await.expect("the logout never arrived").unwrap();
+        assert_eq!(claims(&token)["sub"], sub.as_str());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let delivered = loop {
+            let found = delivery_audit(&portal).await.into_iter().find(|(a, _)| a == "logout.delivered");
+            if let Some((_, d)) = found {
+                break d;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the delivery is not audited");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(delivered["attempt"].as_i64().unwrap() >= 3, "{delivered}");
+        assert_eq!(delivered["client_id"], "extern");
+        let signature = token.split('.').nth(2).unwrap();
+        assert!(delivery_audit(&portal).await.iter().all(|(_, d)| !d.to_string().contains(signature)), "no token in the log");
+        let db = portal.db().await;
+        let target: Option<uuid::Uuid> = idp::with_db!(&db, |pool| sqlx::query_scalar(
+            "SELECT target_user_id FROM audit_log WHERE action = 'logout.delivered'"
+        )
+        .fetch_one(pool)
+        .await)
+        .unwrap();
+        assert_eq!(target, Some(uuid::Uuid::parse_str(&sub).unwrap()), "the user whose session ended");
+        assert_eq!(idp::store::outbox::pending(&db).await.unwrap(), 0);
+        assert!(tokio::time::timeout(Duration::from_secs(2), received.recv()).await.is_err(), "delivered once");
+    }
+
     async fn logout_ends_the_session_and_tells_the_clients(db: &TestDatabase) {
         let (backchannel, mut received) = receiver().await;
         let mut portal = Portal::new(db);

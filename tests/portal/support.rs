@@ -125,6 +125,35 @@ impl Portal {
         }
     }
 
+    /// Sends the server process a signal by name (`TERM`, `KILL`, …).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("no server runs").id();
+        let status = Command::new("kill")
+            .args(["-s", name, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -s {name} {pid} failed");
+    }
+
+    /// The server's exit status, once it has ended; `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().unwrap()?;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Waits at most `limit` for the server to end and returns how it ended.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// The portal's database, for checking what was (not) stored.
     pub async fn db(&self) -> Db {
         Db::connect(&self.db_url).await.unwrap()
@@ -262,6 +291,20 @@ impl Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
+    }
+
+    /// A browser that opens a new connection for every request (no idle connections are
+    /// kept), so a proxy in front of several nodes can steer each request.
+    pub fn fresh_connections(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
                 .build()
                 .unwrap(),
             base: base.to_owned(),

@@ -394,30 +394,104 @@ testkit::both_databases! {
         assert_eq!(res.status(), 401);
     }
 
-    async fn id_tokens_come_in_the_registered_algorithm(db: &TestDatabase) {
+    /// Client registrations are served from memory (idp::store::client_cache), yet a secret
+    /// replaced with the CLI, another process, stops working at once on SQLite (the stamp
+    /// beside the file) and as soon as PostgreSQL's notification arrives on PostgreSQL.
+    async fn a_replaced_client_secret_stops_working(db: &TestDatabase) {
+        let mut portal = Portal::new(db);
+        portal.start().await;
+        let add = |secret: &str| {
+            let out = portal.cli(&["client", "add", "--id", "dienst", "--secret", secret, "--grant-type", "client_credentials"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        let grant = [("grant_type", "client_credentials")];
+        add(SERVICE_SECRET);
+        for _ in 0..3 {
+            assert_eq!(post_as(&portal, "token", "dienst", SERVICE_SECRET, &grant).await.status(), 200);
+        }
+        let replacement = "vervangen-dienst-geheim-0123456789-abcdef";
+        add(replacement);
+        let mut old = post_as(&portal, "token", "dienst", SERVICE_SECRET, &grant).await.status();
+        if db.backend == testkit::Backend::Postgres {
+            for _ in 0..200 {
+                if old == 401 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                old = post_as(&portal, "token", "dienst", SERVICE_SECRET, &grant).await.status();
+            }
+        }
+        assert_eq!(old, 401, "the replaced secret still works");
+        assert_eq!(post_as(&portal, "token", "dienst", replacement, &grant).await.status(), 200);
+    }
+
+    async fn tokens_come_in_the_registered_algorithms(db: &TestDatabase) {
         let (portal, browser) = portal_with_clients(db).await;
         let issuer = format!("{}/idp", portal.base);
+        let jwks = || async {
+            let set: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/idp/jwks", portal.base)).await.unwrap().json().await.unwrap();
+            assert!(!serde_json::to_string(&set).unwrap().contains("\"d\""), "no private parts");
+            set
+        };
+        // Verifies `jwt` with the JWKS key its header names, in algorithm `alg`, for `aud`.
+        let verify = |jwt: String, alg: jsonwebtoken::Algorithm, aud: &'static str| {
+            let jwks = jwks();
+            let issuer = issuer.clone();
+            async move {
+                let header = jsonwebtoken::decode_header(&jwt).unwrap();
+                assert_eq!(header.alg, alg, "{jwt}");
+                let set = jwks.await;
+                let jwk = set.find(header.kid.as_deref().unwrap()).expect("kid in JWKS");
+                let mut v = jsonwebtoken::Validation::new(alg);
+                v.set_audience(&[aud]);
+                v.set_issuer(&[issuer.as_str()]);
+                jsonwebtoken::decode::<Value>(&jwt, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v).unwrap().claims
+            }
+        };
         for (alg, name) in [(jsonwebtoken::Algorithm::EdDSA, "EdDSA"), (jsonwebtoken::Algorithm::ES256, "ES256")] {
-            let out = portal.cli(&[
-                "client", "add", "--id", "extern", "--secret", SECRET, "--redirect-uri", REDIRECT,
-                "--grant-type", "authorization_code", "--grant-type", "refresh_token", "--id-token-alg", name,
-            ]);
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let add = |extra: &[&str]| {
+                let mut args = vec![
+                    "client", "add", "--id", "extern", "--secret", SECRET, "--redirect-uri", REDIRECT,
+                    "--grant-type", "authorization_code", "--grant-type", "refresh_token", "--id-token-alg", name,
+                ];
+                args.extend_from_slice(extra);
+                let out = portal.cli(&args);
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            };
+            add(&[]);
             let (code, verifier) = code_for(&portal, &browser, "openid portal").await;
             let t = tokens(redeem(&portal, &code, &verifier).await).await;
-            let id_token = s(&t, "id_token");
-            let header = jsonwebtoken::decode_header(id_token).unwrap();
-            assert_eq!(header.alg, alg);
-            // Access tokens stay RS256 (SPEC §4: only ID tokens follow the registration).
-            assert_eq!(jsonwebtoken::decode_header(s(&t, "access_token")).unwrap().alg, jsonwebtoken::Algorithm::RS256);
-            let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/idp/jwks", portal.base)).await.unwrap().json().await.unwrap();
-            let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid in JWKS");
-            let mut v = jsonwebtoken::Validation::new(alg);
-            v.set_audience(&["extern"]);
-            v.set_issuer(&[issuer.as_str()]);
-            let claims = jsonwebtoken::decode::<Value>(id_token, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v).unwrap().claims;
+            let claims = verify(s(&t, "id_token").to_owned(), alg, "extern").await;
             assert_eq!(claims["nonce"], "n");
-            assert!(!serde_json::to_string(&jwks).unwrap().contains("\"d\""), "no private parts");
+            // Access tokens stay RS256 unless the registration names their algorithm too.
+            verify(s(&t, "access_token").to_owned(), jsonwebtoken::Algorithm::RS256, "extern").await;
+            add(&["--access-token-alg", name]);
+            let (code, verifier) = code_for(&portal, &browser, "openid portal offline_access").await;
+            let t = tokens(redeem(&portal, &code, &verifier).await).await;
+            let access = verify(s(&t, "access_token").to_owned(), alg, "extern").await;
+            assert_eq!(access["rights"], serde_json::json!(["DIP", "DIL"]));
+            // The provider's own checks take it: userinfo, introspection, and the refresh.
+            assert_eq!(userinfo_status(&portal, s(&t, "access_token")).await, 200);
+            let i = post_as(&portal, "introspect", "extern", SECRET, &[("token", s(&t, "access_token"))]).await;
+            assert_eq!(i.json::<Value>().await.unwrap()["active"], true);
+            let r = tokens(refresh(&portal, "extern", SECRET, s(&t, "refresh_token")).await).await;
+            verify(s(&r, "access_token").to_owned(), alg, "extern").await;
         }
+        // A service client with ES256 access tokens (PERFORMANCE.md's ES256 workload).
+        let out = portal.cli(&[
+            "client", "add", "--id", "dienst-es", "--secret", SERVICE_SECRET, "--grant-type", "client_credentials",
+            "--access-token-alg", "ES256",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let cc = tokens(post_as(&portal, "token", "dienst-es", SERVICE_SECRET, &[("grant_type", "client_credentials")]).await).await;
+        let claims = verify(s(&cc, "access_token").to_owned(), jsonwebtoken::Algorithm::ES256, "dienst-es").await;
+        assert_eq!(claims["sub"], "dienst-es");
+        let i = post_as(&portal, "introspect", "dienst-es", SERVICE_SECRET, &[("token", s(&cc, "access_token"))]).await;
+        assert_eq!(i.json::<Value>().await.unwrap()["active"], true);
+        // An unknown algorithm is refused at registration and nothing is stored.
+        let out = portal.cli(&["client", "add", "--id", "kapot", "--secret", SERVICE_SECRET, "--grant-type", "client_credentials", "--access-token-alg", "HS256"]);
+        assert!(!out.status.success());
+        let res = post_as(&portal, "token", "kapot", SERVICE_SECRET, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(res.status(), 401);
     }
 }

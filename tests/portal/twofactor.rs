@@ -89,15 +89,18 @@ async fn password_step(portal: &Portal, browser: &Browser) -> Page {
 }
 
 /// The forced enrolment, done: reads the key off the page like a person typing it into
-/// an app, confirms with the current code, and returns the seed and the recovery codes.
-async fn enrol(portal: &Portal, browser: &Browser) -> (Seed, Vec<String>) {
+/// an app, confirms with the current code, and returns the seed, the recovery codes and
+/// the time step whose code confirmed it.
+async fn enrol(portal: &Portal, browser: &Browser) -> (Seed, Vec<String>, i64) {
     let setup = password_step(portal, browser).await;
     assert!(setup.url.ends_with("/idp/2fa/instellen"), "{}", setup.url);
     assert!(setup.body.contains(SETUP_TITLE));
     assert!(setup.body.contains("<svg"), "the QR code is on the page");
     let key = between(&setup.body, "id=\"totp-key\" class=\"key\">", "</code>");
     let seed = Seed::from_display_key(&key).expect("a base32 key on the page");
-    let codes_page = submit(browser, &setup, "<form", &[("code", &code(&seed, 0))]).await;
+    let step = step_at(OffsetDateTime::now_utc());
+    let confirm = seed.code_at_step(step).unwrap();
+    let codes_page = submit(browser, &setup, "<form", &[("code", &confirm)]).await;
     assert!(
         codes_page.body.contains("Uw herstelcodes"),
         "{}",
@@ -113,7 +116,7 @@ async fn enrol(portal: &Portal, browser: &Browser) -> (Seed, Vec<String>) {
     let next = attribute(&codes_page.body, "class=\"button\"", "href").unwrap();
     let home = browser.get(&next).await;
     assert!(home.body.contains(HOME), "{}", home.body);
-    (seed, codes)
+    (seed, codes, step)
 }
 
 fn between(body: &str, start: &str, end: &str) -> String {
@@ -180,7 +183,7 @@ testkit::both_databases! {
         let portal = mandatory(db).await;
         active_head(&portal).await;
         let browser = Browser::new(&portal.base);
-        let (seed, _) = enrol(&portal, &browser).await;
+        let (seed, _, step) = enrol(&portal, &browser).await;
         assert_eq!(count(&portal, "SELECT COUNT(*) FROM totp_factors").await, 1);
         assert_eq!(count(&portal, "SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL").await, 10);
         // The owner hears of it (MF-06, ML-05).
@@ -192,17 +195,20 @@ testkit::both_databases! {
         assert!(second.body.contains(CODE_PAGE));
         assert!(second.body.contains(">Verstuur</button>"));
         assert!(second.body.contains("6-cijferige code"));
-        // The code of the step the enrolment used is spent (MF-02): refused, audited.
-        let replay = submit(&browser, &second, "<form", &[("code", &code(&seed, 0))]).await;
+        // The code of the step the enrolment used is spent (MF-02): refused, audited. It is
+        // that step's code, not the current one: a 30 s boundary may have passed since.
+        let spent = seed.code_at_step(step).unwrap();
+        let replay = submit(&browser, &second, "<form", &[("code", &spent)]).await;
         assert!(replay.body.contains(WRONG_CODE), "{}", replay.body);
         assert_eq!(count(&portal, "SELECT COUNT(*) FROM audit_log WHERE action = 'totp.replayed'").await, 1);
-        // The next step's code is in the window and fresh.
-        let home = submit(&browser, &replay, "<form", &[("code", &code(&seed, 1))]).await;
+        // The step after it is in the window (now or one ahead) and fresh.
+        let fresh = seed.code_at_step(step + 1).unwrap();
+        let home = submit(&browser, &replay, "<form", &[("code", &fresh)]).await;
         assert!(home.body.contains(HOME), "{}", home.body);
         // And it too counts once, from another browser.
         let other = Browser::new(&portal.base);
         let second = password_step(&portal, &other).await;
-        let replay = submit(&other, &second, "<form", &[("code", &code(&seed, 1))]).await;
+        let replay = submit(&other, &second, "<form", &[("code", &fresh)]).await;
         assert!(replay.body.contains(WRONG_CODE), "{}", replay.body);
     }
 
@@ -210,7 +216,7 @@ testkit::both_databases! {
         let portal = mandatory(db).await;
         active_head(&portal).await;
         let browser = Browser::new(&portal.base);
-        let (seed, _) = enrol(&portal, &browser).await;
+        let (seed, _, _) = enrol(&portal, &browser).await;
         sign_out(&portal, &browser).await;
         let live = "SELECT COUNT(*) FROM idp_sessions WHERE revoked_at IS NULL";
         let before = count(&portal, live).await;
@@ -235,7 +241,7 @@ testkit::both_databases! {
         let portal = mandatory(db).await;
         active_head(&portal).await;
         let browser = Browser::new(&portal.base);
-        let (_, codes) = enrol(&portal, &browser).await;
+        let (_, codes, _) = enrol(&portal, &browser).await;
         sign_out(&portal, &browser).await;
         let page = password_step(&portal, &browser).await;
         let typed = codes[3].to_uppercase().replace('-', " ");
@@ -321,7 +327,7 @@ testkit::both_databases! {
         portal.set_env("PORTAL_MFA_REQUIRED_FROM", "2025-07-01");
         portal.start().await;
         let browser = Browser::new(&portal.base);
-        let (seed, _) = enrol(&portal, &browser).await;
+        let (seed, _, _) = enrol(&portal, &browser).await;
         let browser = Browser::new(&portal.base);
         let claims = id_token_claims(&portal, &browser, Some(&seed)).await;
         assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));

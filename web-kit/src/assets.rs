@@ -8,6 +8,10 @@ use axum::routing::get;
 const PORTAL_CSS: &str = include_str!("../static/portal.css");
 const PASSKEY_JS: &str = include_str!("../static/passkey.js");
 
+/// Every route of [`routes`], for the whole-portal header test (SECURITY HD-02).
+pub const ROUTES: crate::headers::RouteTable =
+    &[("GET", "/static/passkey.js"), ("GET", "/static/portal.css")];
+
 /// `GET /static/portal.css` and `GET /static/passkey.js`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
@@ -35,4 +39,16 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
                 )
             }),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_route_table_lists_every_route() {
+        let router: axum::Router = super::routes();
+        assert_eq!(
+            crate::headers::check_route_table(&router, super::ROUTES),
+            Ok(())
+        );
+    }
 }

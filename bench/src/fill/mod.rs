@@ -105,6 +105,7 @@ const CLIENTS: Table = Table {
         "grant_types",
         "jwks",
         "id_token_alg",
+        "access_token_alg",
         "created_at",
         "updated_at",
     ],
@@ -305,6 +306,7 @@ fn client_rows(n: usize, at: OffsetDateTime) -> Result<Vec<Vec<V>>> {
                 V::Text(c.grant_types.join(" ")),
                 c.jwks.map_or(V::NullText, V::Text),
                 V::Text(c.id_token_alg),
+                V::Text(c.access_token_alg),
                 V::Time(at),
                 V::Time(at),
             ])

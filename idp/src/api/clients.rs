@@ -45,6 +45,8 @@ pub struct ClientJson {
     pub require_pkce: bool,
     /// The ID-token signing algorithm.
     pub id_token_alg: String,
+    /// The access-token signing algorithm.
+    pub access_token_alg: String,
     /// When it was registered (RFC 3339).
     pub created_at: String,
 }
@@ -71,6 +73,7 @@ impl ClientJson {
             token_endpoint_auth_methods: methods,
             require_pkce: c.require_pkce,
             id_token_alg: c.id_token_alg.clone(),
+            access_token_alg: c.access_token_alg.clone(),
             created_at: created_at.format(&Rfc3339).unwrap_or_default(),
         }
     }
@@ -240,6 +243,7 @@ pub async fn create(
         grant_types: body.grant_types,
         require_pkce: body.require_pkce.unwrap_or(true),
         id_token_alg: "RS256".into(),
+        access_token_alg: None,
     };
     let now = app.now();
     let prepared = clients::register(&app, &caller.principal, &request, ip.text(), now)

@@ -17,6 +17,7 @@ pub mod imports;
 pub mod me;
 pub mod offices;
 pub mod openapi;
+pub mod outbox;
 pub mod problem;
 pub mod users;
 
@@ -34,6 +35,32 @@ use crate::oidc::userinfo::{grant_live, verify_access_token};
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
 use problem::Problem;
+
+/// Every route of [`routes`] with its methods, relative to `/api/v1`, for the whole-portal
+/// header test (SECURITY HD-02); `crate::tests` fails when the two disagree.
+pub const ROUTES: web_kit::headers::RouteTable = &[
+    ("GET", "/openapi.json"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("GET", "/users/{id}"),
+    ("PATCH", "/users/{id}"),
+    ("POST", "/users/{id}/activation"),
+    ("POST", "/users/{id}/second-factors/reset"),
+    ("GET", "/offices"),
+    ("POST", "/offices"),
+    ("GET", "/offices/{id}"),
+    ("PATCH", "/offices/{id}"),
+    ("DELETE", "/offices/{id}"),
+    ("POST", "/offices/{id}/sub-offices"),
+    ("GET", "/audit"),
+    ("GET", "/clients"),
+    ("POST", "/clients"),
+    ("POST", "/imports"),
+    ("GET", "/imports/{id}"),
+    ("GET", "/imports/{id}/report.csv"),
+    ("GET", "/outbox"),
+    ("GET", "/me/office"),
+];
 
 /// The admin API's routes, to be nested at `/api/v1`.
 pub fn routes() -> Router<AppState> {
@@ -66,6 +93,8 @@ pub fn routes() -> Router<AppState> {
         .route("/imports", post(imports::start))
         .route("/imports/{id}", get(imports::get))
         .route("/imports/{id}/report.csv", get(imports::report))
+        // The e-mail backlog, for the insurer's console (issue 9).
+        .route("/outbox", get(outbox::get))
         // The caller's own office, for the product portals (SPEC P2, P3); not admin.
         .route("/me/office", get(me::office))
 }

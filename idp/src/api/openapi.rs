@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{audit, clients, imports, me, offices, users};
+use super::{audit, clients, imports, me, offices, outbox, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -42,6 +42,7 @@ use super::{audit, clients, imports, me, offices, users};
         imports::start,
         imports::get,
         imports::report,
+        outbox::get,
         me::office,
     ),
     components(schemas(
@@ -76,6 +77,7 @@ use super::{audit, clients, imports, me, offices, users};
         me::MeOfficeJson,
         me::MyOfficeJson,
         me::MyHeadOfficeJson,
+        outbox::OutboxJson,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -85,6 +87,7 @@ use super::{audit, clients, imports, me, offices, users};
         (name = "audit", description = "Auditlog: who did what, on whom, when and from where (SPEC L1)"),
         (name = "clients", description = "OIDC clients of the identity provider, for insurer admins (SPEC §4)"),
         (name = "imports", description = "Importeren: head offices in bulk from the appointment register's CSV export (SPEC O1)"),
+        (name = "outbox", description = "The e-mail backlog: what waits for the mail server, since when and why, for insurer admins (issue 9)"),
         (name = "me", description = "The signed-in user's own data, for the product portals: any registered client's token with scope `portal`, employees included (SPEC P2, P3)"),
     )
 )]
@@ -293,6 +296,27 @@ mod tests {
             doc["paths"]["/api/v1/offices/{id}"]["delete"]["responses"]["503"].is_object(),
             "O7 fail closed is documented"
         );
+    }
+
+    #[test]
+    fn the_document_describes_the_outbox_route() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let get = &doc["paths"]["/api/v1/outbox"]["get"];
+        for status in ["200", "401", "403"] {
+            assert!(get["responses"][status].is_object(), "{status}");
+        }
+        let backlog = &doc["components"]["schemas"]["OutboxBacklog"]["properties"];
+        for field in [
+            "waiting",
+            "oldest_queued_at",
+            "attempts",
+            "last_error",
+            "next_attempt_at",
+            "given_up",
+            "deliveries_waiting",
+        ] {
+            assert!(backlog[field].is_object(), "OutboxBacklog.{field}");
+        }
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Errors of the admin API as RFC 9457 problem details (`application/problem+json`), with
 //! the Dutch text a person reads in `detail`. The one place an API failure becomes a
-//! response: [`Problem::of`] maps every [`ManageError`] to its status and text.
+//! response: [`Problem::of`] maps every [`ManageError`] to its status and text, and
+//! [`store`] every bare store failure. A database outage ([`Outage`]) is a 503 with the
+//! same Dutch text the idp's pages show, and `Retry-After` when waiting helps; any other
+//! failure is a 500.
+
+use std::sync::LazyLock;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -8,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::RuleError;
+use crate::error::{RETRY_AFTER_SECONDS, outage_key};
 use crate::manage::{Field, ManageError};
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Outage, StoreError};
 
 /// A refused or failed API call.
 #[derive(Debug, Clone)]
@@ -27,6 +33,9 @@ pub struct Problem {
     /// `invalid_token`), with another status only when set (RFC 6750 §3.1
     /// `insufficient_scope` on a 403).
     pub challenge: Option<&'static str>,
+    /// Whether to send `Retry-After` (RFC 9110 §10.2.3): the database was unreachable or
+    /// busy, so the same call may work in a minute.
+    pub retry_after: bool,
 }
 
 /// RFC 9470 §3: the user's sign-in is older than an act allows; sign in again, then repeat.
@@ -74,6 +83,7 @@ impl Problem {
             detail,
             field: None,
             challenge: None,
+            retry_after: false,
         }
     }
 
@@ -174,6 +184,16 @@ impl Problem {
         )
     }
 
+    /// The database is out (`cause` is logged): 503; the call's transaction was rolled
+    /// back. `detail` is the Dutch text for the kind of outage (see [`outage_key`]).
+    pub fn outage(outage: Outage, cause: impl std::fmt::Display, detail: String) -> Self {
+        tracing::error!(error = %cause, ?outage, "admin API call failed: database outage");
+        Self {
+            retry_after: outage == Outage::Unavailable,
+            ..Self::unavailable(detail)
+        }
+    }
+
     /// Something broke on our side; `cause` is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display, detail: String) -> Self {
         tracing::error!(error = %cause, "admin API call failed");
@@ -233,7 +253,10 @@ impl Problem {
             e @ (ManageError::Store(_)
             | ManageError::Provision(_)
             | ManageError::Mail(_)
-            | ManageError::Logout(_)) => Self::internal(e, t("error.internal")),
+            | ManageError::Logout(_)) => match crate::store::outage_in(&e) {
+                Some(outage) => Self::outage(outage, e, t(outage_key(outage))),
+                None => Self::internal(e, t("error.internal")),
+            },
         }
     }
 }
@@ -278,11 +301,31 @@ impl IntoResponse for Problem {
                 HeaderValue::from_static(challenge),
             );
         }
+        if self.retry_after {
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         res
     }
 }
 
-/// A store failure inside an API call.
+/// The shipped catalogue (the one `Templates` serves), for [`store`], whose callers hand
+/// in only the text of an internal error.
+static TEXTS: LazyLock<Option<web_kit::Texts>> = LazyLock::new(|| web_kit::Texts::load().ok());
+
+/// A store failure inside an API call: an outage is a 503 with its own text, anything
+/// else a 500 with `detail`.
 pub fn store(e: StoreError, detail: String) -> Problem {
-    Problem::internal(e, detail)
+    match e.outage() {
+        Some(outage) => {
+            let text = TEXTS
+                .as_ref()
+                .and_then(|t| t.get(outage_key(outage)))
+                .map_or(detail, str::to_owned);
+            Problem::outage(outage, e, text)
+        }
+        None => Problem::internal(e, detail),
+    }
 }

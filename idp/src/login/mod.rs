@@ -26,6 +26,41 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
+/// Every route of [`routes`] with its methods, for the whole-portal header test
+/// (SECURITY HD-02); `crate::tests` fails when the two disagree.
+pub const ROUTES: web_kit::headers::RouteTable = &[
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/activate/{token}"),
+    ("POST", "/activate/{token}"),
+    ("GET", "/activate"),
+    ("POST", "/activate"),
+    ("GET", "/forgot"),
+    ("POST", "/forgot"),
+    ("GET", "/requested/{kind}"),
+    ("GET", "/reset/{token}"),
+    ("POST", "/reset/{token}"),
+    ("GET", "/setup/{token}"),
+    ("POST", "/setup/{token}"),
+    ("GET", "/2fa"),
+    ("POST", "/2fa"),
+    ("POST", "/2fa/herstelcode"),
+    ("GET", "/2fa/instellen"),
+    ("POST", "/2fa/instellen"),
+    ("POST", "/passkey/register/start"),
+    ("POST", "/passkey/register/finish"),
+    ("POST", "/passkey/2fa/start"),
+    ("POST", "/passkey/2fa/finish"),
+    ("POST", "/passkey/login/start"),
+    ("POST", "/passkey/login/finish"),
+    ("GET", "/account"),
+    ("POST", "/account/totp"),
+    ("POST", "/account/herstelcodes"),
+    ("POST", "/account/naam"),
+    ("POST", "/account/wachtwoord"),
+    ("POST", "/account/passkeys/{id}/verwijderen"),
+];
+
 /// The login routes, relative to the issuer path.
 pub fn routes() -> Router<AppState> {
     Router::new()

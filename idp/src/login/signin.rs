@@ -26,7 +26,6 @@ use crate::oidc::claims;
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
 use crate::store::audit::{self, AuditRecord};
-use crate::store::clients;
 use web_kit::paths::safe_return_to;
 
 /// `?return_to=` of the sign-in page.
@@ -180,7 +179,7 @@ async fn client_origin(app: &AppState, return_to: &str) -> Result<Option<String>
     let Some(client_id) = client_id else {
         return Ok(None);
     };
-    let Some(client) = clients::get(&app.db, &client_id).await? else {
+    let Some(client) = app.clients.get(&app.db, &client_id).await? else {
         return Ok(None);
     };
     let uri = match redirect_uri {

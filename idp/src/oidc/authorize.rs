@@ -19,7 +19,7 @@ use crate::error::PageError;
 use crate::extract::{PageForm, PageQuery};
 use crate::login::session;
 use crate::state::AppState;
-use crate::store::clients::{self, Client};
+use crate::store::clients::Client;
 use crate::store::codes::{self, CodeGrant};
 
 /// How long an authorization code lives (SECURITY OP-07: ≤ 60 s).
@@ -215,7 +215,7 @@ async fn authorize(
             "authorize.unknown_client",
         ));
     };
-    let Some(client) = clients::get(&app.db, client_id).await? else {
+    let Some(client) = app.clients.get(&app.db, client_id).await? else {
         return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "authorize.unknown_client",
@@ -315,8 +315,9 @@ fn redirect_error(
     Redirect::to(&with_query(redirect_uri, &pairs)).into_response()
 }
 
-/// Appends query parameters to a URL or a path, keeping its own query.
-fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+/// Appends query parameters to a URL or a path, keeping its own query. Public for the
+/// fuzz targets (SECURITY IO-06).
+pub fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     let encoded = serde_urlencoded::to_string(pairs).unwrap_or_default();
     if let Ok(mut url) = Url::parse(base) {
         url.query_pairs_mut().extend_pairs(pairs);
@@ -343,6 +344,7 @@ mod tests {
             grant_types: vec!["authorization_code".into()],
             jwks: None,
             id_token_alg: "RS256".into(),
+            access_token_alg: "RS256".into(),
         }
     }
 

@@ -14,6 +14,8 @@ use time::{Duration, OffsetDateTime};
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::state::AppState;
+use std::sync::Arc;
+
 use crate::store::clients::{self, Client};
 
 /// RFC 7523 §2.2: the only assertion type.
@@ -51,7 +53,7 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     c: &Credentials<'_>,
     endpoint: &str,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -85,7 +87,7 @@ pub(crate) async fn authenticate(
     if c.client_id.is_some_and(|given| given != id) {
         return Err(OAuthError::invalid_client());
     }
-    let client = clients::get(&app.db, &id).await?;
+    let client = app.clients.get(&app.db, &id).await?;
     let presented = crypto::token_hash(&secret);
     match client {
         Some(c)
@@ -99,8 +101,9 @@ pub(crate) async fn authenticate(
     }
 }
 
-/// RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
-fn parse_basic(b64: &str) -> Option<(String, String)> {
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding. Reads
+/// what follows `Basic `; `None` for anything else. Public for the fuzz targets (IO-06).
+pub fn parse_basic(b64: &str) -> Option<(String, String)> {
     let raw = STANDARD.decode(b64.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
@@ -132,7 +135,7 @@ async fn private_key_jwt(
     client_id: Option<&str>,
     assertion: &str,
     endpoint: &str,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let denied = OAuthError::invalid_client;
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| denied())?;
     if !ASSERTION_ALGS.contains(&header.alg) {
@@ -150,7 +153,7 @@ async fn private_key_jwt(
     if client_id.is_some_and(|given| given != id) {
         return Err(denied());
     }
-    let client = clients::get(&app.db, &id).await?.ok_or_else(denied)?;
+    let client = app.clients.get(&app.db, &id).await?.ok_or_else(denied)?;
     let jwks: JwkSet = client
         .jwks
         .as_deref()

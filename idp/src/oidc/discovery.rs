@@ -57,7 +57,7 @@ pub async fn document(State(app): State<AppState>) -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=300"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        app.discovery.clone().to_string(),
+        app.discovery.clone(),
     )
 }
 
@@ -69,6 +69,6 @@ pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=60"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        app.keys.current().jwks().to_string(),
+        app.keys.current().jwks(),
     )
 }

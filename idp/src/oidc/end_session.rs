@@ -24,7 +24,7 @@ use crate::keys::KeyError;
 use crate::login::session;
 use crate::mail::{self, BackchannelDelivery, MailError};
 use crate::state::{AppState, Core};
-use crate::store::clients::{self, Client};
+use crate::store::clients::Client;
 use crate::store::outbox::NewMail;
 use crate::store::{StoreError, grants, sessions};
 
@@ -137,7 +137,7 @@ async fn end_session(
     let jar = session::forget(app, jar);
     let target = match (&hint, p.post_logout_redirect_uri.as_deref()) {
         (Some(h), Some(uri)) if hint_fits => {
-            let client = clients::get(&app.db, &h.aud).await?;
+            let client = app.clients.get(&app.db, &h.aud).await?;
             client
                 .filter(|c| p.client_id.as_deref().is_none_or(|id| id == c.client_id))
                 .filter(|c| registered(c, uri))
@@ -245,6 +245,8 @@ pub fn logout_deliveries(
                 uri: t.backchannel_logout_uri.clone(),
                 token,
                 expires_at: exp.unix_timestamp(),
+                client_id: Some(t.client_id.clone()),
+                user_id: Some(t.user_id),
             },
         )?);
     }

@@ -17,6 +17,22 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
+/// Every route of [`routes`] with its methods, for the whole-portal header test
+/// (SECURITY HD-02); `crate::tests` fails when the two disagree.
+pub const ROUTES: web_kit::headers::RouteTable = &[
+    ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/jwks"),
+    ("GET", "/authorize"),
+    ("POST", "/authorize"),
+    ("POST", "/token"),
+    ("POST", "/introspect"),
+    ("POST", "/revoke"),
+    ("GET", "/end_session"),
+    ("POST", "/end_session"),
+    ("GET", "/userinfo"),
+    ("POST", "/userinfo"),
+];
+
 /// The protocol routes, relative to the issuer path.
 pub fn routes() -> Router<AppState> {
     Router::new()

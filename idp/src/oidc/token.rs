@@ -18,8 +18,10 @@ use crate::crypto;
 use crate::domain::factor;
 use crate::error::OAuthError;
 use crate::extract::OAuthForm;
+use crate::login::client::ClientIp;
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
+use crate::store::audit::{self, AuditRecord};
 use crate::store::clients::Client;
 use crate::store::codes::{self, Redeemed};
 use crate::store::grants::{self, Grant, Rotation};
@@ -107,6 +109,7 @@ struct IdClaims<'a> {
 /// `POST /token`.
 pub async fn token(
     State(app): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     OAuthForm(req): OAuthForm<TokenRequest>,
 ) -> Result<Response, OAuthError> {
@@ -123,9 +126,9 @@ pub async fn token(
     )
     .await?;
     let body = match req.grant_type.as_deref() {
-        Some("authorization_code") => exchange_code(&app, &client, &req).await?,
-        Some("refresh_token") => refresh(&app, &client, &req).await?,
-        Some("client_credentials") => client_credentials(&app, &client, &req)?,
+        Some("authorization_code") => exchange_code(&app, &client, &req, &ip).await?,
+        Some("refresh_token") => refresh(&app, &client, &req, &ip).await?,
+        Some("client_credentials") => client_credentials(&app, &client, &req).await?,
         // AU-06 / BCP §2.4: no password grant, no implicit.
         Some(_) => return Err(OAuthError::unsupported_grant_type()),
         None => return Err(OAuthError::invalid_request("grant_type is missing")),
@@ -149,6 +152,7 @@ async fn exchange_code(
     app: &AppState,
     client: &Client,
     req: &TokenRequest,
+    ip: &ClientIp,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows("authorization_code") {
         return Err(OAuthError::unauthorized_client(
@@ -171,9 +175,10 @@ async fn exchange_code(
     .await?;
     let code_grant = match redeemed {
         Redeemed::Fresh(g) => g,
-        Redeemed::Reused => {
+        Redeemed::Reused { grant_id } => {
             // SECURITY OP-07, AD-04: a second redemption revokes what the first one got.
             tracing::warn!(client = %client.client_id, "authorization code reused; its grant is revoked");
+            audit_reuse(app, "oauth.code_reused", client, grant_id, ip, now).await?;
             return Err(OAuthError::invalid_grant("code is invalid or was used"));
         }
         Redeemed::Unknown => return Err(OAuthError::invalid_grant("code is invalid or was used")),
@@ -235,6 +240,7 @@ async fn refresh(
     app: &AppState,
     client: &Client,
     req: &TokenRequest,
+    ip: &ClientIp,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows("refresh_token") {
         return Err(OAuthError::unauthorized_client(
@@ -258,9 +264,10 @@ async fn refresh(
     .await?;
     let grant = match rotation {
         Rotation::Rotated(g) => g,
-        Rotation::Reused => {
+        Rotation::Reused { grant_id } => {
             // SECURITY OP-19, AD-04: a replayed refresh token ends the whole family.
             tracing::warn!(client = %client.client_id, "refresh token reused; its grant is revoked");
+            audit_reuse(app, "oauth.refresh_reused", client, Some(grant_id), ip, now).await?;
             return Err(OAuthError::invalid_grant("refresh token is invalid"));
         }
         Rotation::Refused => return Err(OAuthError::invalid_grant("refresh token is invalid")),
@@ -302,7 +309,7 @@ async fn refresh(
 
 /// RFC 6749 §4.4: a service client's own token. No user: `sub` is the client id, and no
 /// user scope (`openid`, `portal` …) can be granted (SECURITY OP-21).
-fn client_credentials(
+async fn client_credentials(
     app: &AppState,
     client: &Client,
     req: &TokenRequest,
@@ -336,10 +343,10 @@ fn client_credentials(
         office: None,
         head_office: None,
     };
-    let access_token = app
-        .keys
-        .current()
-        .sign("at+jwt", &access, now)
+    let access_alg = algorithm(&client.access_token_alg)?;
+    let access_token = signing_keys(app, access_alg, access_alg, now)
+        .await?
+        .sign_with(access_alg, "at+jwt", &access, now)
         .map_err(OAuthError::server_error)?;
     Ok(TokenResponse {
         access_token,
@@ -349,6 +356,32 @@ fn client_credentials(
         id_token: None,
         scope: String::new(),
     })
+}
+
+/// SECURITY AD-01, AD-04: a reused code or refresh token is an alertable event in the audit
+/// log as well as in the log, with the address it came from and the user whose grant it
+/// revoked (so that the user's main user sees it in the subtree's audit log too).
+async fn audit_reuse(
+    app: &AppState,
+    action: &'static str,
+    client: &Client,
+    grant_id: Option<Uuid>,
+    ip: &ClientIp,
+    now: time::OffsetDateTime,
+) -> Result<(), OAuthError> {
+    let mut entry = AuditRecord::new(action);
+    entry.ip = ip.text();
+    if let Some(id) = grant_id
+        && let Some(grant) = grants::get(&app.db, id).await?
+    {
+        entry.target_user_id = Some(grant.user_id);
+        if let Some(p) = accounts::principal(&app.db, grant.user_id, &app.registry).await? {
+            entry.target_office_id = p.user.office_id;
+        }
+    }
+    entry.detail = serde_json::json!({ "client_id": client.client_id });
+    audit::record(&app.db, &entry, now).await?;
+    Ok(())
 }
 
 fn has_scope(scope: &str, wanted: &str) -> bool {
@@ -430,18 +463,12 @@ async fn issue(
             .as_ref()
             .map(|o| IdOnly { id: o.id.clone() }),
     };
-    // SPEC §4: RS256 unless the client registered ES256 or EdDSA for its ID tokens.
-    let id_alg: jsonwebtoken::Algorithm = client
-        .id_token_alg
-        .parse()
-        .map_err(OAuthError::server_error)?;
-    let keys = app
-        .keys
-        .for_alg(&app.db, id_alg, now)
-        .await
-        .map_err(OAuthError::server_error)?;
+    // SPEC §4: RS256 unless the client registered ES256 or EdDSA for its tokens.
+    let id_alg = algorithm(&client.id_token_alg)?;
+    let access_alg = algorithm(&client.access_token_alg)?;
+    let keys = signing_keys(app, access_alg, id_alg, now).await?;
     let access_token = keys
-        .sign("at+jwt", &access, now)
+        .sign_with(access_alg, "at+jwt", &access, now)
         .map_err(OAuthError::server_error)?;
     let id = IdClaims {
         iss: issuer,
@@ -468,6 +495,33 @@ async fn issue(
         id_token: Some(id_token),
         scope: scope.to_owned(),
     })
+}
+
+/// A registered signing algorithm (`RS256`, `ES256` or `EdDSA`, checked at registration).
+fn algorithm(name: &str) -> Result<jsonwebtoken::Algorithm, OAuthError> {
+    name.parse().map_err(OAuthError::server_error)
+}
+
+/// The key set with a key of both `a` and `b` that may sign now: re-read from the database
+/// when one is missing (a client registered a new algorithm since the last reload).
+async fn signing_keys(
+    app: &AppState,
+    a: jsonwebtoken::Algorithm,
+    b: jsonwebtoken::Algorithm,
+    now: time::OffsetDateTime,
+) -> Result<std::sync::Arc<crate::keys::KeySet>, OAuthError> {
+    let keys = app
+        .keys
+        .for_alg(&app.db, a, now)
+        .await
+        .map_err(OAuthError::server_error)?;
+    if keys.can_sign(b, now) {
+        return Ok(keys);
+    }
+    app.keys
+        .for_alg(&app.db, b, now)
+        .await
+        .map_err(OAuthError::server_error)
 }
 
 /// RFC 7636 §4.6: the verifier's S256 must equal the challenge; a verifier sent for a code

@@ -298,31 +298,123 @@ pub struct Principal {
     pub head_office: Option<Office>,
 }
 
-/// Loads a user and its office chain.
+/// An office joined to a user's row (`LEFT JOIN`, so every column may be NULL): the office
+/// columns of [`office_columns!`] under a prefix, `o_` for the user's office, `h_` for the
+/// head office above it.
+macro_rules! joined_office_row {
+    ($name:ident, $id:literal, $kind:literal, $parent_id:literal, $number:literal, $oname:literal,
+     $email:literal, $rights:literal, $allow:literal, $active:literal) => {
+        #[derive(sqlx::FromRow)]
+        struct $name {
+            #[sqlx(rename = $id)]
+            id: Option<Uuid>,
+            #[sqlx(rename = $kind)]
+            kind: Option<String>,
+            #[sqlx(rename = $parent_id)]
+            parent_id: Option<Uuid>,
+            #[sqlx(rename = $number)]
+            number: Option<String>,
+            #[sqlx(rename = $oname)]
+            name: Option<String>,
+            #[sqlx(rename = $email)]
+            email: Option<String>,
+            #[sqlx(rename = $rights)]
+            rights: Option<String>,
+            #[sqlx(rename = $allow)]
+            allow_sub_offices: Option<bool>,
+            #[sqlx(rename = $active)]
+            active: Option<bool>,
+        }
+
+        impl $name {
+            /// The office, when the join found one; a row missing a NOT NULL column is corrupt.
+            fn into_office(self, registry: &Registry) -> Result<Option<Office>, StoreError> {
+                let Some(id) = self.id else { return Ok(None) };
+                let missing = || StoreError::Corrupt(format!("office {id}: a column is NULL"));
+                OfficeRow {
+                    id,
+                    kind: self.kind.ok_or_else(missing)?,
+                    parent_id: self.parent_id,
+                    number: self.number.ok_or_else(missing)?,
+                    name: self.name.ok_or_else(missing)?,
+                    email: self.email.ok_or_else(missing)?,
+                    rights: self.rights.ok_or_else(missing)?,
+                    allow_sub_offices: self.allow_sub_offices.ok_or_else(missing)?,
+                    active: self.active.ok_or_else(missing)?,
+                }
+                .into_office(registry)
+                .map(Some)
+            }
+        }
+    };
+}
+
+joined_office_row!(
+    OwnOfficeRow,
+    "o_id",
+    "o_kind",
+    "o_parent_id",
+    "o_number",
+    "o_name",
+    "o_email",
+    "o_rights",
+    "o_allow_sub_offices",
+    "o_active"
+);
+joined_office_row!(
+    HeadOfficeRow,
+    "h_id",
+    "h_kind",
+    "h_parent_id",
+    "h_number",
+    "h_name",
+    "h_email",
+    "h_rights",
+    "h_allow_sub_offices",
+    "h_active"
+);
+
+#[derive(sqlx::FromRow)]
+struct PrincipalRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    #[sqlx(flatten)]
+    office: OwnOfficeRow,
+    #[sqlx(flatten)]
+    head_office: HeadOfficeRow,
+}
+
+/// Loads a user and its office chain, in one query (every sign-in, refresh, userinfo and
+/// API call reads it).
 pub async fn principal(
     db: &Db,
     user_id: Uuid,
     registry: &Registry,
 ) -> Result<Option<Principal>, StoreError> {
-    let sql = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = $1");
-    let row = with_db!(db, |pool| sqlx::query_as::<_, UserRow>(sql)
+    let sql = concat!(
+        "SELECT ",
+        user_columns!(),
+        ", o.id AS o_id, o.kind AS o_kind, o.parent_id AS o_parent_id, o.number AS o_number,
+            o.name AS o_name, o.email AS o_email, o.rights AS o_rights,
+            o.allow_sub_offices AS o_allow_sub_offices, o.active AS o_active,
+            h.id AS h_id, h.kind AS h_kind, h.parent_id AS h_parent_id, h.number AS h_number,
+            h.name AS h_name, h.email AS h_email, h.rights AS h_rights,
+            h.allow_sub_offices AS h_allow_sub_offices, h.active AS h_active
+         FROM users u
+         LEFT JOIN offices o ON o.id = u.office_id
+         LEFT JOIN offices h ON h.id = o.parent_id
+         WHERE u.id = $1"
+    );
+    let row = with_db!(db, |pool| sqlx::query_as::<_, PrincipalRow>(sql)
         .bind(user_id)
         .fetch_optional(pool)
         .await)?;
     let Some(row) = row else { return Ok(None) };
-    let (user, _) = row.into_user(registry)?;
-    let office = match user.office_id {
-        Some(id) => office(db, id, registry).await?,
-        None => None,
-    };
-    let head_office = match office.as_ref().and_then(|o| o.parent_id) {
-        Some(id) => self::office(db, id, registry).await?,
-        None => None,
-    };
+    let (user, _) = row.user.into_user(registry)?;
     Ok(Some(Principal {
         user,
-        office,
-        head_office,
+        office: row.office.into_office(registry)?,
+        head_office: row.head_office.into_office(registry)?,
     }))
 }
 

@@ -334,10 +334,14 @@ pub async fn search(
     query: &AuditQuery,
 ) -> Result<AuditPage, StoreError> {
     use crate::domain::manage::Scope;
+    // An action with a NUL names no entry (actions are the code's own words), and
+    // PostgreSQL refuses a NUL in a text parameter: such a search lists nothing, like an
+    // employee's.
+    let nul_action = query.action.as_deref().is_some_and(|a| a.contains('\0'));
     let root = match scope {
-        Scope::Everyone => None,
-        Scope::OfficeTree(office) => Some(office),
-        Scope::Nobody => {
+        Scope::Everyone if !nul_action => None,
+        Scope::OfficeTree(office) if !nul_action => Some(office),
+        _ => {
             return Ok(AuditPage {
                 entries: Vec::new(),
                 next: None,

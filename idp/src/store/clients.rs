@@ -6,6 +6,7 @@
 use time::OffsetDateTime;
 
 use super::audit::{AuditRecord, insert_audit};
+use super::client_cache;
 use super::{Db, StoreError, at, with_db};
 
 /// A registered client.
@@ -32,6 +33,8 @@ pub struct Client {
     pub jwks: Option<String>,
     /// The ID-token signing algorithm: `RS256` (default), `ES256` or `EdDSA`.
     pub id_token_alg: String,
+    /// The access-token signing algorithm: `RS256` (default), `ES256` or `EdDSA`.
+    pub access_token_alg: String,
 }
 
 impl Client {
@@ -53,6 +56,7 @@ struct ClientRow {
     grant_types: String,
     jwks: Option<String>,
     id_token_alg: String,
+    access_token_alg: String,
 }
 
 /// The `INSERT` of a registration (a macro, so that `concat!` keeps the SQL static).
@@ -60,8 +64,8 @@ macro_rules! insert_client {
     () => {
         "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
             backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
-            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+            access_token_alg, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
     };
 }
 
@@ -101,11 +105,23 @@ pub async fn register(
                 backchannel_logout_uri = excluded.backchannel_logout_uri,
                 require_pkce = excluded.require_pkce, grant_types = excluded.grant_types,
                 jwks = excluded.jwks, id_token_alg = excluded.id_token_alg,
-                updated_at = excluded.updated_at"
+                access_token_alg = excluded.access_token_alg, updated_at = excluded.updated_at"
         ),
         Taken::Refuse => insert_client!(),
     };
     let now = at(now);
+    // On a SQLite file, the stamp that tells other processes (client_cache) is opened first:
+    // if it cannot be written, nothing is changed.
+    let stamp = match db {
+        Db::Sqlite(pool) => match client_cache::stamp_path(pool) {
+            Some(path) => Some((
+                client_cache::open_stamp(&path).map_err(|e| signal_failed(&path, &e))?,
+                path,
+            )),
+            None => None,
+        },
+        Db::Postgres(_) => None,
+    };
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         sqlx::query(sql)
@@ -119,15 +135,38 @@ pub async fn register(
             .bind(c.grant_types.join(" "))
             .bind(c.jwks.as_deref())
             .bind(&c.id_token_alg)
+            .bind(&c.access_token_alg)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         if let Some(audit) = audit {
             insert_audit!(&mut *tx, audit, now)?;
         }
+        // Other processes drop their cached registrations (client_cache): on PostgreSQL
+        // the notification is delivered at commit.
+        if matches!(db, Db::Postgres(_)) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(client_cache::CHANNEL)
+                .bind(&c.client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok::<(), StoreError>(())
-    })
+    })?;
+    // The stamp is written after the commit (before it, a reader could take the signal and
+    // still read the old row).
+    if let Some((file, path)) = stamp {
+        client_cache::touch_stamp(&file).map_err(|e| signal_failed(&path, &e))?;
+    }
+    Ok(())
+}
+
+fn signal_failed(path: &std::path::Path, e: &std::io::Error) -> StoreError {
+    StoreError::SignalFailed {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    }
 }
 
 /// A registered client and when it was registered.
@@ -151,7 +190,8 @@ pub async fn list(db: &Db) -> Result<Vec<Registered>, StoreError> {
     let rows = with_db!(db, |pool| {
         sqlx::query_as::<_, ListedRow>(
             "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-                backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg, created_at
+                backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg, access_token_alg,
+                created_at
              FROM clients ORDER BY client_id",
         )
         .fetch_all(pool)
@@ -171,12 +211,14 @@ pub async fn list(db: &Db) -> Result<Vec<Registered>, StoreError> {
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError> {
     let row = with_db!(db, |pool| {
         sqlx::query_as::<_, ClientRow>(
-        "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
-            backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg FROM clients WHERE client_id = $1"
-    )
-    .bind(client_id)
-    .fetch_optional(pool)
-    .await
+            "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
+                backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
+                access_token_alg
+             FROM clients WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(pool)
+        .await
     })?;
     row.map(ClientRow::into_client).transpose()
 }
@@ -196,6 +238,7 @@ impl ClientRow {
             require_pkce: self.require_pkce,
             jwks: self.jwks,
             id_token_alg: self.id_token_alg,
+            access_token_alg: self.access_token_alg,
             grant_types: self
                 .grant_types
                 .split_whitespace()

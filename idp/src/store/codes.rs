@@ -67,9 +67,12 @@ pub async fn insert(
 pub enum Redeemed {
     /// First use: the code is now used and its grant row exists (with the given id).
     Fresh(Box<CodeGrant>),
-    /// The code was used before; the grant of that first redemption has been revoked
-    /// (SECURITY OP-07).
-    Reused,
+    /// The code was used before; the grant of that first redemption (if one was made) has
+    /// been revoked (SECURITY OP-07).
+    Reused {
+        /// The grant of the first redemption.
+        grant_id: Option<Uuid>,
+    },
     /// No such code.
     Unknown,
 }
@@ -138,7 +141,7 @@ pub async fn redeem(
                             .execute(&mut *tx)
                             .await?;
                         }
-                        Redeemed::Reused
+                        Redeemed::Reused { grant_id: first }
                     }
                 }
             }

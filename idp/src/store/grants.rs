@@ -139,7 +139,10 @@ pub enum Rotation {
     /// its (live) grant.
     Rotated(Box<Grant>),
     /// The token had been used before (or was used concurrently): its grant is revoked.
-    Reused,
+    Reused {
+        /// The revoked grant.
+        grant_id: Uuid,
+    },
     /// Unknown, another client's, expired, or of a revoked or ended grant. Nothing changed.
     Refused,
 }
@@ -189,7 +192,9 @@ pub async fn rotate_refresh(
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    Ok(Rotation::Reused)
+                    Ok(Rotation::Reused {
+                        grant_id: t.grant_id,
+                    })
                 }
                 _ => Ok(Rotation::Refused),
             };

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod factors;
@@ -96,6 +97,17 @@ pub enum StoreError {
     /// The URL names no supported database.
     #[error("PORTAL_DATABASE_URL must start with sqlite:// or postgres:// (got {0})")]
     UnsupportedUrl(String),
+    /// A change was committed, but the signal to other processes could not be written
+    /// (the client stamp beside a SQLite file): running servers may serve the old one.
+    #[error(
+        "committed, but the change signal {path} could not be written: {error}; restart running servers"
+    )]
+    SignalFailed {
+        /// The stamp file.
+        path: String,
+        /// Why.
+        error: String,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -115,6 +127,135 @@ impl From<sqlx::Error> for StoreError {
             return Self::NotFound;
         }
         Self::Database(e)
+    }
+}
+
+/// What a database failure means for whoever asked: the two conditions a person or a
+/// client can be told about, because nothing was stored and the same request can be sent
+/// again later. Every other failure stays an internal error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The database cannot be reached or is busy right now: PostgreSQL restarts, refuses
+    /// connections or ended ours, no pooled connection was free within the acquire timeout,
+    /// or another process held SQLite's write lock for longer than the busy timeout.
+    Unavailable,
+    /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100`, `ENOSPC`):
+    /// waiting alone does not help, someone has to make room.
+    StorageFull,
+}
+
+impl StoreError {
+    /// Whether this failure is an outage of the database rather than a fault of ours, and
+    /// which. The transaction it happened in is rolled back as a whole; only a connection
+    /// lost during the commit itself leaves open whether the commit arrived.
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            Self::Database(e) => sqlx_outage(e),
+            _ => None,
+        }
+    }
+
+    /// The database is unreachable or busy for now ([`Outage::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        self.outage() == Some(Outage::Unavailable)
+    }
+
+    /// The database's disk is full ([`Outage::StorageFull`]).
+    pub fn is_storage_full(&self) -> bool {
+        self.outage() == Some(Outage::StorageFull)
+    }
+}
+
+/// The outage behind `error`, looking through its chain of sources: for the flows whose
+/// own error type wraps a [`StoreError`] (or its `sqlx::Error`, when the wrapper is
+/// `#[error(transparent)]`).
+pub fn outage_in(error: &(dyn std::error::Error + 'static)) -> Option<Outage> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let found = if let Some(s) = e.downcast_ref::<StoreError>() {
+            s.outage()
+        } else if let Some(s) = e.downcast_ref::<sqlx::Error>() {
+            sqlx_outage(s)
+        } else if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_outage(io)
+        } else {
+            None
+        };
+        if found.is_some() {
+            return found;
+        }
+        next = e.source();
+    }
+    None
+}
+
+fn sqlx_outage(e: &sqlx::Error) -> Option<Outage> {
+    match e {
+        // No connection within the pool's acquire timeout: PostgreSQL is down (sqlx
+        // retries a refused connect until then) or every connection is busy.
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Some(Outage::Unavailable),
+        sqlx::Error::Io(io) => io_outage(io),
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                postgres_outage(&code)
+            } else {
+                sqlite_outage(code.parse().ok()?)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// PostgreSQL SQLSTATEs (appendix A of its manual).
+fn postgres_outage(sqlstate: &str) -> Option<Outage> {
+    match sqlstate {
+        // 53100 disk_full.
+        "53100" => Some(Outage::StorageFull),
+        // 57P01 admin_shutdown (a fast shutdown or restart ends our sessions), 57P02
+        // crash_shutdown, 57P03 cannot_connect_now (starting up or shutting down), 53300
+        // too_many_connections.
+        "57P01" | "57P02" | "57P03" | "53300" => Some(Outage::Unavailable),
+        // Class 08: connection exceptions.
+        s if s.starts_with("08") => Some(Outage::Unavailable),
+        _ => None,
+    }
+}
+
+/// SQLite result codes; sqlx reports the extended code, whose low byte is the primary
+/// one (<https://www.sqlite.org/rescode.html>).
+fn sqlite_outage(extended: i32) -> Option<Outage> {
+    const SQLITE_BUSY: i32 = 5;
+    const SQLITE_LOCKED: i32 = 6;
+    const SQLITE_FULL: i32 = 13;
+    match extended & 0xff {
+        // The write lock stayed taken past the busy timeout (BUSY), or a table is locked
+        // by another connection of this process (LOCKED).
+        SQLITE_BUSY | SQLITE_LOCKED => Some(Outage::Unavailable),
+        SQLITE_FULL => Some(Outage::StorageFull),
+        _ => None,
+    }
+}
+
+fn io_outage(e: &std::io::Error) -> Option<Outage> {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::StorageFull => Some(Outage::StorageFull),
+        K::ConnectionRefused
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::NotConnected
+        | K::BrokenPipe
+        | K::UnexpectedEof
+        | K::TimedOut
+        | K::AddrNotAvailable
+        | K::HostUnreachable
+        | K::NetworkUnreachable
+        | K::NetworkDown => Some(Outage::Unavailable),
+        _ => None,
     }
 }
 
@@ -235,5 +376,62 @@ mod tests {
         ] {
             assert_eq!(classify(name), want, "{name}");
         }
+    }
+
+    #[test]
+    fn outages_of_both_databases_are_told_apart_from_faults() {
+        for (code, want) in [
+            ("57P01", Some(Outage::Unavailable)),
+            ("57P03", Some(Outage::Unavailable)),
+            ("08006", Some(Outage::Unavailable)),
+            ("53300", Some(Outage::Unavailable)),
+            ("53100", Some(Outage::StorageFull)),
+            ("23505", None),
+            ("42P01", None),
+        ] {
+            assert_eq!(postgres_outage(code), want, "{code}");
+        }
+        // Primary and extended SQLite codes: BUSY, BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED,
+        // FULL; a constraint (2067) and IOERR_READ (266) are faults, not outages.
+        for (code, want) in [
+            (5, Some(Outage::Unavailable)),
+            (517, Some(Outage::Unavailable)),
+            (773, Some(Outage::Unavailable)),
+            (6, Some(Outage::Unavailable)),
+            (13, Some(Outage::StorageFull)),
+            (2067, None),
+            (266, None),
+        ] {
+            assert_eq!(sqlite_outage(code), want, "{code}");
+        }
+        let timed_out = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(timed_out.is_unavailable());
+        let refused = StoreError::from(sqlx::Error::Io(
+            std::io::ErrorKind::ConnectionRefused.into(),
+        ));
+        assert!(refused.is_unavailable());
+        let full = StoreError::from(sqlx::Error::Io(std::io::ErrorKind::StorageFull.into()));
+        assert!(full.is_storage_full());
+        assert_eq!(StoreError::NotFound.outage(), None);
+        assert_eq!(StoreError::from(sqlx::Error::RowNotFound).outage(), None);
+        assert_eq!(StoreError::Corrupt("x".into()).outage(), None);
+    }
+
+    #[test]
+    fn an_outage_is_found_behind_a_wrapping_error() {
+        #[derive(Debug, thiserror::Error)]
+        enum Flow {
+            #[error(transparent)]
+            Store(#[from] StoreError),
+            #[error("mail: {0}")]
+            Mail(#[source] StoreError),
+        }
+        let transparent = Flow::from(StoreError::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(outage_in(&transparent), Some(Outage::Unavailable));
+        let wrapped = Flow::Mail(StoreError::from(sqlx::Error::Io(
+            std::io::ErrorKind::StorageFull.into(),
+        )));
+        assert_eq!(outage_in(&wrapped), Some(Outage::StorageFull));
+        assert_eq!(outage_in(&Flow::from(StoreError::NotFound)), None);
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{AuditRecord, insert_audit};
 use super::outbox::{NewMail, insert_mail};
-use super::users::{Page, Paged, contains_pattern};
+use super::users::{Page, Paged, contains_pattern, matches_nothing};
 use super::{Db, StoreError, at, with_db};
 use crate::domain::manage::Scope;
 use crate::domain::rights::read_rights;
@@ -130,11 +130,14 @@ pub async fn list(
     page: Page,
     registry: &Registry,
 ) -> Result<Paged<OfficeView>, StoreError> {
-    let Some(tree) = scope_param(scope) else {
-        return Ok(Paged {
-            rows: Vec::new(),
-            more: false,
-        });
+    let tree = match scope_param(scope) {
+        Some(tree) if !matches_nothing(filter.q.as_deref()) => tree,
+        _ => {
+            return Ok(Paged {
+                rows: Vec::new(),
+                more: false,
+            });
+        }
     };
     let sql = concat!(
         office_select!(),

@@ -57,20 +57,46 @@ pub struct DueMail {
     pub attempts: i32,
 }
 
-/// Up to `limit` unsent mails whose time has come, oldest first (delivery keeps order).
+/// What may be delivered at `now`, oldest first: every back-channel delivery whose time
+/// has come (each stands alone), and then the e-mails up to the first one that must still
+/// wait. E-mail goes out in the order it was queued: while the oldest unsent mail waits
+/// for its retry, or another worker holds it, the mails queued after it wait too, on every
+/// node. At most `limit` of each.
 pub async fn due(db: &Db, now: OffsetDateTime, limit: i64) -> Result<Vec<DueMail>, StoreError> {
     let now = at(now);
-    let rows = with_db!(db, |pool| sqlx::query_as::<_, DueMail>(
+    let mut rows = with_db!(db, |pool| sqlx::query_as::<_, DueMail>(
         "SELECT id, kind, recipient, payload, attempts FROM outbox
-         WHERE sent_at IS NULL AND next_attempt_at <= $1
+         WHERE sent_at IS NULL AND kind = $3 AND next_attempt_at <= $1
            AND (locked_until IS NULL OR locked_until <= $1)
          ORDER BY created_at, id LIMIT $2"
     )
     .bind(now)
     .bind(limit)
+    .bind(crate::mail::BACKCHANNEL_KIND)
     .fetch_all(pool)
     .await)?;
+    let line = with_db!(db, |pool| sqlx::query_as::<_, InLine>(
+        "SELECT id, kind, recipient, payload, attempts,
+                (next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)) AS ready
+         FROM outbox
+         WHERE sent_at IS NULL AND kind <> $3
+         ORDER BY created_at, id LIMIT $2"
+    )
+    .bind(now)
+    .bind(limit)
+    .bind(crate::mail::BACKCHANNEL_KIND)
+    .fetch_all(pool)
+    .await)?;
+    rows.extend(line.into_iter().map_while(|m| m.ready.then_some(m.mail)));
     Ok(rows)
+}
+
+/// An unsent e-mail in the line, and whether it may go now.
+#[derive(sqlx::FromRow)]
+struct InLine {
+    #[sqlx(flatten)]
+    mail: DueMail,
+    ready: bool,
 }
 
 /// Takes a lease on one mail until `until`; `false` when another worker holds it.
@@ -150,6 +176,61 @@ pub async fn mark_failed(
     .map(|r| r.rows_affected())
     })?;
     Ok(())
+}
+
+/// The state of the outbox, for the insurer's view of it (issue 9: an SMTP outage shows).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Backlog {
+    /// E-mails not yet delivered.
+    pub waiting: i64,
+    /// When the oldest of them was queued.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub oldest_queued_at: Option<OffsetDateTime>,
+    /// How often sending the oldest has failed.
+    pub attempts: i32,
+    /// Why it failed last (the mail server's answer), if it did.
+    pub last_error: Option<String>,
+    /// When it is tried again.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// E-mails the server refused for good (given up, with their reason kept).
+    pub given_up: i64,
+    /// Back-channel logout deliveries not yet accepted by their client.
+    pub deliveries_waiting: i64,
+}
+
+/// The outbox's backlog: what waits, since when, and why.
+pub async fn backlog(db: &Db) -> Result<Backlog, StoreError> {
+    type Head = (OffsetDateTime, i32, Option<String>, OffsetDateTime);
+    let kind = crate::mail::BACKCHANNEL_KIND;
+    let (waiting, deliveries_waiting, given_up): (i64, i64, i64) = with_db!(db, |pool| {
+        sqlx::query_as(
+        "SELECT
+            COUNT(CASE WHEN sent_at IS NULL AND kind <> $1 THEN 1 END),
+            COUNT(CASE WHEN sent_at IS NULL AND kind = $1 THEN 1 END),
+            COUNT(CASE WHEN sent_at IS NOT NULL AND last_error IS NOT NULL AND kind <> $1 THEN 1 END)
+         FROM outbox"
+    )
+    .bind(kind)
+    .fetch_one(pool)
+    .await
+    })?;
+    let head: Option<Head> = with_db!(db, |pool| sqlx::query_as(
+        "SELECT created_at, attempts, last_error, next_attempt_at FROM outbox
+         WHERE sent_at IS NULL AND kind <> $1 ORDER BY created_at, id LIMIT 1"
+    )
+    .bind(kind)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(Backlog {
+        waiting,
+        oldest_queued_at: head.as_ref().map(|h| h.0),
+        attempts: head.as_ref().map_or(0, |h| h.1),
+        last_error: head.as_ref().and_then(|h| h.2.clone()),
+        next_attempt_at: head.as_ref().map(|h| h.3),
+        given_up,
+        deliveries_waiting,
+    })
 }
 
 /// How many mails wait to be delivered (the backlog).

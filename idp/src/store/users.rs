@@ -212,6 +212,14 @@ pub struct Filter {
     pub q: Option<String>,
 }
 
+/// Whether a search for `text` can match no stored value: one with a NUL. No name, e-mail
+/// address, number or city holds a control character (the domain refuses them), PostgreSQL
+/// refuses a NUL in a text parameter, and SQLite's `LIKE` would end the pattern at it
+/// (`%\0` would match everything). Such a search lists nothing, without asking the database.
+pub(crate) fn matches_nothing(text: Option<&str>) -> bool {
+    text.is_some_and(|t| t.contains('\0'))
+}
+
 /// A `LIKE` pattern for "contains `text`", with `\` as the escape character.
 pub(crate) fn contains_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
@@ -294,11 +302,14 @@ pub async fn list(
     page: Page,
     registry: &Registry,
 ) -> Result<Paged<UserView>, StoreError> {
-    let Some(tree) = scope_param(scope) else {
-        return Ok(Paged {
-            rows: Vec::new(),
-            more: false,
-        });
+    let tree = match scope_param(scope) {
+        Some(tree) if !matches_nothing(filter.q.as_deref()) => tree,
+        _ => {
+            return Ok(Paged {
+                rows: Vec::new(),
+                more: false,
+            });
+        }
     };
     let q = filter.q.as_deref().map(contains_pattern);
     let (limit, offset) = (page.sql_limit(), page.sql_offset());

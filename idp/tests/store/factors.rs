@@ -218,6 +218,7 @@ async fn grant_in(db: &Db, user_id: Uuid, session_hash: &[u8]) -> Uuid {
             grant_types: vec!["authorization_code".to_owned()],
             jwks: None,
             id_token_alg: "RS256".to_owned(),
+            access_token_alg: "RS256".to_owned(),
         },
         T0,
     )

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod client_cache;
 mod codes;
 mod factors;
 mod keys;
@@ -13,5 +14,6 @@ mod rights;
 mod sessions;
 mod steps;
 mod support;
+mod text_fields;
 mod tokens;
 mod users;

@@ -20,9 +20,14 @@ async fn recipient(db: &Db) -> Uuid {
 /// Queues a mail with row id `id` at `now`, the way a change queues it: with its link and
 /// audit entry, in one transaction.
 async fn queue(db: &Db, user: Uuid, id: Uuid, now: OffsetDateTime) {
+    queue_kind(db, user, id, now, "activation").await;
+}
+
+/// Queues a row of `kind` (a mail, or a back-channel delivery) with row id `id` at `now`.
+async fn queue_kind(db: &Db, user: Uuid, id: Uuid, now: OffsetDateTime, kind: &'static str) {
     let mail = NewMail {
         id,
-        kind: "activation",
+        kind,
         recipient: "info@een.nl".to_owned(),
         payload: format!("sealed mail {id}").into_bytes(),
     };
@@ -167,5 +172,31 @@ testkit::both_databases! {
             due_ids(&db, T0 + Duration::seconds(1), 10).await,
             vec![first, second]
         );
+    }
+
+    /// A mail waiting for its retry, or held by another worker, holds back the mails
+    /// queued after it, so they arrive in order; a back-channel delivery does not wait.
+    async fn outbox_a_waiting_mail_holds_back_the_later_ones(db: &TestDatabase) {
+        let db = open(db).await;
+        let user = recipient(&db).await;
+        let (first, second, logout) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        queue(&db, user, first, T0).await;
+        queue(&db, user, second, T0 + Duration::seconds(1)).await;
+        queue_kind(&db, user, logout, T0 + Duration::seconds(2), idp::mail::BACKCHANNEL_KIND).await;
+        let now = T0 + Duration::seconds(3);
+        assert_eq!(due_ids(&db, now, 10).await, vec![logout, first, second]);
+
+        // The first mail failed and waits five minutes: the second waits with it.
+        assert!(outbox::claim(&db, first, now, now + Duration::minutes(2)).await.unwrap());
+        let retry = T0 + Duration::minutes(5);
+        outbox::mark_failed(&db, first, retry, "smtp: connection refused").await.unwrap();
+        assert_eq!(due_ids(&db, T0 + Duration::minutes(1), 10).await, vec![logout]);
+        assert_eq!(due_ids(&db, retry, 10).await, vec![logout, first, second]);
+
+        // Another worker holds the first one: again the second waits.
+        assert!(outbox::claim(&db, first, retry, retry + Duration::minutes(2)).await.unwrap());
+        assert_eq!(due_ids(&db, retry, 10).await, vec![logout]);
+        outbox::mark_sent(&db, first, retry).await.unwrap();
+        assert_eq!(due_ids(&db, retry, 10).await, vec![logout, second]);
     }
 }

@@ -72,23 +72,61 @@ pub struct DueMail {
     pub attempts: i32,
 }
 
-/// Up to `limit` rows due at `now`, oldest first.
+/// The rows that may go at `now`, oldest first, up to the first one that must still wait
+/// (for its retry, or because another worker holds it): mail goes out in the order it was
+/// queued, on every node. At most `limit`.
 pub async fn due(
     db: &ProductDb,
     now: OffsetDateTime,
     limit: i64,
 ) -> Result<Vec<DueMail>, StoreError> {
     let now = at(now);
-    Ok(with_db!(db, |pool| sqlx::query_as::<_, DueMail>(
-        "SELECT id, kind, payload, attempts FROM product_outbox
-         WHERE sent_at IS NULL AND next_attempt_at <= $1
-           AND (locked_until IS NULL OR locked_until <= $1)
+    let line = with_db!(db, |pool| sqlx::query_as::<_, InLine>(
+        "SELECT id, kind, payload, attempts,
+                (next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)) AS ready
+         FROM product_outbox
+         WHERE sent_at IS NULL
          ORDER BY created_at, id LIMIT $2"
     )
     .bind(now)
     .bind(limit)
     .fetch_all(pool)
-    .await)?)
+    .await)?;
+    Ok(line
+        .into_iter()
+        .map_while(|m| m.ready.then_some(m.mail))
+        .collect())
+}
+
+/// An unsent row in the line, and whether it may go now.
+#[derive(sqlx::FromRow)]
+struct InLine {
+    #[sqlx(flatten)]
+    mail: DueMail,
+    ready: bool,
+}
+
+/// Gives row `id` up for good (the server refused it): it counts as finished, its content
+/// is dropped, and `error` says why.
+pub async fn abandon(
+    db: &ProductDb,
+    id: Uuid,
+    now: OffsetDateTime,
+    error: &str,
+) -> Result<(), StoreError> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE product_outbox SET sent_at = $1, payload = NULL, locked_until = NULL, last_error = $2
+             WHERE id = $3",
+        )
+        .bind(at(now))
+        .bind(error)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(())
 }
 
 /// Takes the lease of row `id` until `until`; `false` when another worker holds it.

@@ -241,7 +241,7 @@ macro_rules! list_sql {
             cond!($products),
             " AND ($3 IS NULL OR (a.id IS NOT NULL) = $3) AND ",
             cond!($number),
-            " AND ($6 IS NULL OR LOWER(q.client_name) LIKE $6) AND ",
+            " AND ($6 IS NULL OR LOWER(q.client_name) LIKE $6 ESCAPE '\\') AND ",
             cond!($office),
             " ORDER BY q.created_at DESC, q.id DESC LIMIT $8 OFFSET $9"
         )
@@ -520,11 +520,19 @@ pub async fn list(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.chars().take(MAX_SEARCH).collect());
+    // A NUL finds no one: no insured's name holds a control character (the form refuses
+    // them), and PostgreSQL refuses a NUL in a text parameter.
+    if search.as_deref().is_some_and(|s| s.contains('\0')) {
+        return Ok(QuotePage {
+            quotes: Vec::new(),
+            more: false,
+        });
+    }
     // A quote number (`DIP-0000042`, `dip-42`) finds that quote; anything else is part of
     // the insured's name.
     let number = search.as_deref().and_then(parse_quote_number);
     let name = match (&search, &number) {
-        (Some(s), None) => Some(format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))),
+        (Some(s), None) => Some(contains_pattern(s)),
         _ => None,
     };
     let limit = filter.limit.clamp(1, 200);
@@ -615,6 +623,21 @@ pub async fn offices(
     Ok(out)
 }
 
+/// A `LIKE` pattern for "contains `text`" in lower case; `%`, `_` and `\` are escaped with
+/// `\` (the query's `ESCAPE`), so each matches only itself on both databases.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 /// `DIP-0000042` → (`DIP`, 42).
 fn parse_quote_number(s: &str) -> Option<(String, i64)> {
     let (product, digits) = s.split_once('-')?;
@@ -690,4 +713,15 @@ pub async fn apply(
         tx.commit().await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_patterns_escape_the_wildcards() {
+        assert_eq!(contains_pattern("Jan"), "%jan%");
+        assert_eq!(contains_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    }
 }
