@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::state::AppState;
-use crate::store::{Outage, StoreError};
+use crate::store::{Outage, StoreError, outage_in};
 
 /// RFC 9110 §10.2.3: when to try again after the database was unreachable or busy, in
 /// seconds; the Dutch text says "over een minuut". A full disk gets no such promise.
@@ -59,6 +59,16 @@ impl PageError {
     pub fn outage(outage: Outage, cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, ?outage, "request failed: database outage");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, outage_key(outage))
+    }
+
+    /// A step of a flow failed: [`Self::outage`] when a database outage is anywhere in
+    /// the error's chain of sources (a flow's own error wrapping a `StoreError`),
+    /// otherwise [`Self::internal`].
+    pub fn failed(cause: impl std::error::Error + 'static) -> Self {
+        match outage_in(&cause) {
+            Some(outage) => Self::outage(outage, cause),
+            None => Self::internal(cause),
+        }
     }
 }
 
@@ -199,6 +209,15 @@ impl OAuthError {
         }
     }
 
+    /// A step of the token flow failed: [`Self::outage`] when a database outage is
+    /// anywhere in the error's chain of sources, otherwise [`Self::server_error`].
+    pub fn failed(cause: impl std::error::Error + 'static) -> Self {
+        match outage_in(&cause) {
+            Some(outage) => Self::outage(outage, cause),
+            None => Self::server_error(cause),
+        }
+    }
+
     fn new(status: StatusCode, code: &'static str, description: &'static str) -> Self {
         Self {
             status,
@@ -249,5 +268,50 @@ impl IntoResponse for OAuthError {
             );
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flow's own error type, as `StepError` or `KeyError` are.
+    #[derive(Debug, thiserror::Error)]
+    enum Flow {
+        #[error(transparent)]
+        Store(#[from] StoreError),
+        #[error("no random bytes")]
+        Crypto,
+    }
+
+    fn unreachable() -> Flow {
+        Flow::from(StoreError::from(sqlx::Error::PoolTimedOut))
+    }
+
+    #[test]
+    fn a_flow_failing_on_an_outage_answers_503_and_on_anything_else_500() {
+        let page = PageError::failed(unreachable());
+        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.key, UNAVAILABLE_KEY);
+        let res = page.into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        let page = PageError::failed(Flow::Crypto);
+        assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(page.key, "error.internal");
+
+        let oauth = OAuthError::failed(unreachable());
+        assert_eq!(
+            (oauth.status, oauth.code, oauth.retry_after),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                true
+            )
+        );
+        let oauth = OAuthError::failed(Flow::Crypto);
+        assert_eq!(
+            (oauth.status, oauth.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        );
     }
 }

@@ -163,9 +163,7 @@ fn problem(app: &AppState, e: ClientError) -> Problem {
                 Problem::unprocessable(detail, Some(why.field()))
             }
         }
-        e @ (ClientError::Crypto(_) | ClientError::Store(_)) => {
-            Problem::internal(e, text(app, "error.internal"))
-        }
+        e @ (ClientError::Crypto(_) | ClientError::Store(_)) => Problem::failed(app, e),
     }
 }
 

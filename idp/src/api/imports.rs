@@ -183,7 +183,7 @@ fn problem(app: &AppState, e: ImportError) -> Response {
             );
             res
         }
-        ImportError::Store(e) => Problem::internal(e, text(app, "error.internal")).into_response(),
+        ImportError::Store(e) => Problem::failed(app, e).into_response(),
     }
 }
 

@@ -204,6 +204,15 @@ impl Problem {
         )
     }
 
+    /// A failed step whose error may wrap a store failure: 503 with the outage's text
+    /// when a database outage is anywhere in its chain of sources, otherwise 500.
+    pub fn failed(app: &AppState, cause: impl std::error::Error + 'static) -> Self {
+        match crate::store::outage_in(&cause) {
+            Some(outage) => Self::outage(outage, cause, super::text(app, outage_key(outage))),
+            None => Self::internal(cause, super::text(app, "error.internal")),
+        }
+    }
+
     /// The answer to a failed user flow.
     pub fn of(app: &AppState, e: ManageError) -> Self {
         let t = |key: &str| super::text(app, key);
@@ -253,10 +262,7 @@ impl Problem {
             e @ (ManageError::Store(_)
             | ManageError::Provision(_)
             | ManageError::Mail(_)
-            | ManageError::Logout(_)) => match crate::store::outage_in(&e) {
-                Some(outage) => Self::outage(outage, e, t(outage_key(outage))),
-                None => Self::internal(e, t("error.internal")),
-            },
+            | ManageError::Logout(_)) => Self::failed(app, e),
         }
     }
 }

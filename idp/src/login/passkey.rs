@@ -229,7 +229,7 @@ pub async fn register_start(
             now,
         )
         .await
-        .map_err(PageError::internal)?,
+        .map_err(PageError::failed)?,
     };
     // A passkey signs in without a user name only if the authenticator keeps it
     // (a discoverable credential); webauthn-rs leaves that to the authenticator.
@@ -518,7 +518,7 @@ pub async fn login_start(
         now,
     )
     .await
-    .map_err(PageError::internal)?;
+    .map_err(PageError::failed)?;
     let mut options = serde_json::to_value(&options).map_err(PageError::internal)?;
     // webauthn-rs asks for conditional mediation (autofill); this is a button.
     if let Some(o) = options.as_object_mut() {

@@ -58,7 +58,7 @@ pub async fn after_password(
     } else {
         let jar = session::start(app, jar, user_id, "pwd", now)
             .await
-            .map_err(PageError::internal)?;
+            .map_err(PageError::failed)?;
         return Ok((jar, Redirect::to(&return_to)).into_response());
     };
     let jar = step::begin(
@@ -75,7 +75,7 @@ pub async fn after_password(
         now,
     )
     .await
-    .map_err(PageError::internal)?;
+    .map_err(PageError::failed)?;
     Ok((jar, Redirect::to(&app.idp_path(target))).into_response())
 }
 

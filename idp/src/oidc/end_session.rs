@@ -61,7 +61,7 @@ pub enum LogoutError {
 
 impl From<LogoutError> for PageError {
     fn from(e: LogoutError) -> Self {
-        PageError::internal(e)
+        PageError::failed(e)
     }
 }
 

@@ -514,14 +514,14 @@ async fn signing_keys(
         .keys
         .for_alg(&app.db, a, now)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OAuthError::failed)?;
     if keys.can_sign(b, now) {
         return Ok(keys);
     }
     app.keys
         .for_alg(&app.db, b, now)
         .await
-        .map_err(OAuthError::server_error)
+        .map_err(OAuthError::failed)
 }
 
 /// RFC 7636 §4.6: the verifier's S256 must equal the challenge; a verifier sent for a code
