@@ -14,7 +14,8 @@ pub struct Email(String);
 
 impl Email {
     /// Normalises and checks an address: one `@`, a non-empty local part, a domain with a
-    /// dot, no spaces or control characters, at most 254 characters.
+    /// dot, no spaces or control characters, at most 254 characters, and an address the
+    /// mailer (lettre, RFC 5321/6531) accepts.
     pub fn parse(raw: &str) -> Result<Self, RuleError> {
         let normal: String = raw.trim().nfkc().collect::<String>().to_lowercase();
         let Some((local, domain)) = normal.split_once('@') else {
@@ -30,7 +31,10 @@ impl Email {
             && normal.len() <= 254
             && !normal.chars().any(|c| {
                 c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
-            });
+            })
+            // The mailer must be able to write to it: an address lettre refuses (`jan.@x.nl`,
+            // `(jan)@x.nl`) would be stored and then fail every mail with a 500.
+            && normal.parse::<lettre::Address>().is_ok();
         if ok {
             Ok(Self(normal))
         } else {
@@ -85,6 +89,10 @@ mod tests {
             "jan@x..nl",
             "jan@x.nl\r\nBcc: a@b.nl",
             "<jan@x.nl>",
+            "jan.@x.nl",
+            ".jan@x.nl",
+            "j..an@x.nl",
+            "(jan)@x.nl",
         ] {
             assert_eq!(Email::parse(bad), Err(RuleError::InvalidEmail), "{bad:?}");
         }
