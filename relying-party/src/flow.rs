@@ -94,6 +94,14 @@ type DiscoveredClient = CoreClient<
 /// the cache does not know also triggers a fetch, so a key rotation needs no wait.
 const DISCOVERY_TTL: StdDuration = StdDuration::from_secs(3600);
 
+/// A JWT anyone can POST to us (a logout token, an O7 question) with a `kid` we do not
+/// know makes us fetch the idp's keys again, but no sooner than this after the last
+/// fetch: otherwise every such POST would cost the idp a discovery and a JWKS request
+/// (an amplification). The idp publishes a new key before it signs with it, so a real
+/// new key is in the copy we have, or in the next one. ID tokens come from our own
+/// token request, not from a stranger, and refetch at once.
+const UNKNOWN_KID_REFETCH: StdDuration = StdDuration::from_secs(10);
+
 /// The only ID token signature algorithm accepted (SECURITY RP-02): our clients are
 /// registered for RS256, so `none`, HS256 with a public key and anything else fail.
 const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 1] = [CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
@@ -431,7 +439,7 @@ impl RelyingParty {
 
     /// Verifies a JWT the idp signed for this client, such as its O7 question to a product
     /// portal: RS256 with one of the idp's published keys (the JWKS is fetched again for an
-    /// unknown `kid`), header `typ` exactly `typ`, our issuer, our client id as `aud`, and
+    /// unknown `kid`, at most once per [`UNKNOWN_KID_REFETCH`]), header `typ` exactly `typ`, our issuer, our client id as `aud`, and
     /// `iat` and `exp` present and not expired (60 s leeway).
     pub async fn verify_idp_jwt<T: serde::de::DeserializeOwned>(
         &self,
@@ -458,7 +466,7 @@ impl RelyingParty {
         }
         let kid = header.kid.ok_or_else(|| bad("no kid"))?;
         let mut provider = self.provider().await?;
-        if provider.jwks.find(&kid).is_none() {
+        if provider.jwks.find(&kid).is_none() && provider.fetched.elapsed() >= UNKNOWN_KID_REFETCH {
             provider = self.refresh(Some(&provider)).await?;
         }
         let jwk = provider.jwks.find(&kid).ok_or_else(|| bad("unknown key"))?;

@@ -320,3 +320,34 @@ async fn a_key_rotation_at_the_idp_is_picked_up_at_once() {
         "the unknown kid made one fresh discovery"
     );
 }
+
+/// Logout tokens are POSTed by anyone who can reach the portal. One with a `kid` the
+/// portal does not know must not make it ask the idp for its keys each time (an
+/// amplification): within ten seconds of the last fetch it is refused from the copy held.
+#[tokio::test]
+async fn logout_tokens_with_unknown_keys_do_not_make_the_portal_fetch_the_keys_each_time() {
+    use base64::Engine as _;
+    let app = spawn(Some(TestUser::employee(&["DIP"]))).await;
+    let signed_in = Browser::new(&app.url).visit("/dip/").await.pop().unwrap();
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    assert_eq!(app.op.discoveries(), 1);
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let http = reqwest::Client::new();
+    for n in 0..20 {
+        let header = b64(
+            serde_json::json!({"alg": "RS256", "typ": "logout+jwt", "kid": format!("onbekend-{n}")}),
+        );
+        let claims = b64(serde_json::json!({"iss": app.op.issuer, "aud": "dip", "sub": "x"}));
+        let token = format!("{header}.{claims}.AAAA");
+        let res = http
+            .post(format!("{}/dip/auth/backchannel-logout", app.url))
+            .form(&[("logout_token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "an unknown key is refused");
+    }
+    assert_eq!(app.op.discoveries(), 1, "no fetch for a stranger's kid");
+}
