@@ -241,7 +241,9 @@ fn harden(app: Router, https: bool) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    web_kit::headers::secure(app, https)
+    // Every answer carries a request id, and a panic anywhere below is a 500 that names it
+    // (HD-03); the security headers go on that answer as on any other.
+    web_kit::headers::secure(web_kit::requests::identify(app), https)
 }
 
 /// `portal serve --only CODE`: one product portal on its own, against its own database,

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod headers;
 pub mod limits;
 pub mod paths;
+pub mod requests;
 pub mod templates;
 pub mod texts;
 
