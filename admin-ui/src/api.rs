@@ -290,6 +290,19 @@ impl Api {
         .await
         .map(|_| ())
     }
+
+    /// `POST /users/{id}/sessions/end`: the user is signed out everywhere (SE-06).
+    pub async fn end_sessions(&self, token: &str, id: &str) -> Result<(), ApiError> {
+        self.send(
+            token,
+            Method::POST,
+            &format!("/users/{}/sessions/end", seg(id)),
+            None,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
 }
 
 /// A path segment: an id from a URL is never allowed to add path parts of its own.

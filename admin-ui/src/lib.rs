@@ -47,6 +47,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/gebruikers/{id}/activeren"),
     ("POST", "/gebruikers/{id}/activatiemail"),
     ("POST", "/gebruikers/{id}/2fa"),
+    ("POST", "/gebruikers/{id}/afmelden"),
     ("GET", "/subkantoren"),
     ("GET", "/subkantoren/nieuw"),
     ("POST", "/subkantoren/nieuw"),
@@ -174,6 +175,7 @@ impl AdminUi {
                 post(users::resend_activation),
             )
             .route("/gebruikers/{id}/2fa", post(users::reset_second_factors))
+            .route("/gebruikers/{id}/afmelden", post(users::end_sessions))
             // Subkantoren (O2-O7) and the insurer's Hoofdkantoren (O1, O2, O6).
             .route("/subkantoren", get(offices::list))
             .route(

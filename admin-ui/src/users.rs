@@ -251,6 +251,7 @@ pub(crate) async fn list(
         Some("opgeslagen") => Some("users.saved"),
         Some("activatiemail") => Some("users.activation_sent"),
         Some("2fa") => Some("users.factors_reset"),
+        Some("afgemeld") => Some("users.sessions_ended"),
         _ => None,
     };
     no_store(app.templates.page(
@@ -563,4 +564,21 @@ pub(crate) async fn reset_second_factors(
     };
     let result = app.api.reset_second_factors(&token, &id).await.map(|_| ());
     after_action(&app, &jar, &user, &token, &id, &here, result, "2fa").await
+}
+
+/// `POST /gebruikers/{id}/afmelden`: the user is signed out on every device (SE-06); the
+/// password and two-factor authentication stay.
+pub(crate) async fn end_sessions(
+    State(app): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/gebruikers/{}", crate::api::seg(&id));
+    let (user, token) = match manager(&app, user, &jar, &here).await {
+        Ok(found) => found,
+        Err(res) => return res,
+    };
+    let result = app.api.end_sessions(&token, &id).await;
+    after_action(&app, &jar, &user, &token, &id, &here, result, "afgemeld").await
 }

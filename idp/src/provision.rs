@@ -325,6 +325,95 @@ pub async fn setup_link(
     Ok(Some(core.idp_url(&format!("/setup/{token}"))))
 }
 
+/// The `act` of a refused 2FA reset in the audit log.
+const RESET_ACT: &str = "reset_second_factors";
+/// The `act` of a refused "end every session" in the audit log.
+const END_SESSIONS_ACT: &str = "end_sessions";
+
+/// Whether `actor` may reset the factors of, or end the sessions of, `target` (F3,
+/// SECURITY AC-07): a main user the users of its office tree, an insurer admin anyone but
+/// another insurer admin (`domain::factor::may_reset`).
+fn may_act_on(actor: &Principal, target: &Principal) -> bool {
+    use crate::domain::factor::{self, Actor, Target};
+    factor::may_reset(
+        &Actor {
+            id: actor.user.id,
+            role: actor.user.role,
+            office_id: actor.user.office_id,
+        },
+        &Target {
+            id: target.user.id,
+            role: target.user.role,
+            office_id: target.user.office_id,
+            head_office_id: target.head_office.as_ref().map(|h| h.id),
+        },
+    )
+}
+
+/// The result of an administrator's request to end someone's sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionsEnded {
+    /// Done: this many sessions were live; they, their tokens and codes have ended and
+    /// their relying parties are told; audited.
+    Done(u64),
+    /// The actor may not act on this user (AC-07); nothing changed, the refusal audited.
+    Forbidden,
+    /// No such user.
+    NoSuchUser,
+}
+
+/// SECURITY SE-06: `actor` (a main user or insurer admin, as for a 2FA reset) ends every
+/// session of `target` at once, e.g. for a lost laptop: the sessions, their grants and
+/// unredeemed codes end in one transaction with the audit entry (`user.sessions_ended`)
+/// and the back-channel logout deliveries to the relying parties that hold one (O6).
+/// The user's password and factors are left as they are.
+pub async fn end_sessions(
+    core: &Core,
+    actor: &Principal,
+    target: Uuid,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<SessionsEnded, ProvisionError> {
+    let Some(t) = accounts::principal(&core.db, target, &core.registry).await? else {
+        refusal_audited(
+            core,
+            Some(actor),
+            target,
+            END_SESSIONS_ACT,
+            "not_found",
+            ip,
+            now,
+        )
+        .await?;
+        return Ok(SessionsEnded::NoSuchUser);
+    };
+    if !may_act_on(actor, &t) {
+        refusal_audited(
+            core,
+            Some(actor),
+            target,
+            END_SESSIONS_ACT,
+            "forbidden",
+            ip,
+            now,
+        )
+        .await?;
+        return Ok(SessionsEnded::Forbidden);
+    }
+    let mut entry = AuditRecord::new("user.sessions_ended");
+    entry.actor_id = Some(actor.user.id);
+    entry.target_user_id = Some(t.user.id);
+    entry.target_office_id = t.user.office_id;
+    entry.ip = ip;
+    entry.detail = serde_json::json!({ "via": "admin" });
+    let targets = crate::store::grants::logout_targets_of_user(&core.db, t.user.id).await?;
+    let mails = crate::oidc::end_session::logout_deliveries(core, &targets, now)?;
+    let live =
+        crate::store::factors::end_all_sessions(&core.db, t.user.id, &entry, &mails, now).await?;
+    core.mail_wake.notify_one();
+    Ok(SessionsEnded::Done(live))
+}
+
 /// The result of a request to reset someone's second factors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FactorReset {
@@ -339,10 +428,11 @@ pub enum FactorReset {
 /// SECURITY AC-01: an admin's refused 2FA reset is audited like every other refused admin
 /// action (`admin.denied`, as idp::manage writes them); the operator at the command line
 /// (no actor) is not an admin action.
-async fn deny_reset(
+async fn refusal_audited(
     core: &Core,
     actor: Option<&Principal>,
     target: Uuid,
+    act: &str,
     answer: &str,
     ip: Option<String>,
     now: OffsetDateTime,
@@ -354,7 +444,7 @@ async fn deny_reset(
     entry.actor_id = Some(actor.user.id);
     entry.target_user_id = Some(target);
     entry.ip = ip;
-    entry.detail = serde_json::json!({ "act": "reset_second_factors", "answer": answer });
+    entry.detail = serde_json::json!({ "act": act, "answer": answer });
     crate::store::audit::record(&core.db, &entry, now).await?;
     Ok(())
 }
@@ -371,29 +461,15 @@ pub async fn reset_second_factors(
     ip: Option<String>,
     now: OffsetDateTime,
 ) -> Result<FactorReset, ProvisionError> {
-    use crate::domain::factor::{self, Actor, Target};
     let Some(t) = accounts::principal(&core.db, target, &core.registry).await? else {
-        deny_reset(core, actor, target, "not_found", ip, now).await?;
+        refusal_audited(core, actor, target, RESET_ACT, "not_found", ip, now).await?;
         return Ok(FactorReset::NoSuchUser);
     };
-    if let Some(a) = actor {
-        let allowed = factor::may_reset(
-            &Actor {
-                id: a.user.id,
-                role: a.user.role,
-                office_id: a.user.office_id,
-            },
-            &Target {
-                id: t.user.id,
-                role: t.user.role,
-                office_id: t.user.office_id,
-                head_office_id: t.head_office.as_ref().map(|h| h.id),
-            },
-        );
-        if !allowed {
-            deny_reset(core, actor, target, "forbidden", ip, now).await?;
-            return Ok(FactorReset::Forbidden);
-        }
+    if let Some(a) = actor
+        && !may_act_on(a, &t)
+    {
+        refusal_audited(core, actor, target, RESET_ACT, "forbidden", ip, now).await?;
+        return Ok(FactorReset::Forbidden);
     }
     let before = crate::store::factors::summary(&core.db, target).await?;
     let mut entry = AuditRecord::new("mfa.reset");

@@ -434,7 +434,7 @@ testkit::both_databases! {
         assert_eq!(res.status().as_u16(), 200);
         let doc: Value = res.json().await.unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        for path in ["/api/v1/users", "/api/v1/users/{id}", "/api/v1/users/{id}/activation", "/api/v1/users/{id}/second-factors/reset"] {
+        for path in ["/api/v1/users", "/api/v1/users/{id}", "/api/v1/users/{id}/activation", "/api/v1/users/{id}/second-factors/reset", "/api/v1/users/{id}/sessions/end"] {
             assert!(doc["paths"][path].is_object(), "{path}");
         }
         assert!(doc["paths"]["/api/v1/users/{id}"]["patch"]["responses"]["412"].is_object());

@@ -1054,9 +1054,9 @@ testkit::both_databases! {
             "/idp/passkey/register/start", "/idp/passkey/register/finish", "/idp/passkey/2fa/start",
             "/idp/passkey/2fa/finish", "/idp/passkey/login/start", "/idp/passkey/login/finish",
             "/idp/account/totp", "/idp/account/herstelcodes", "/idp/account/naam", "/idp/account/wachtwoord",
-            "/idp/account/passkeys/x/verwijderen",
+            "/idp/account/passkeys/x/verwijderen", "/idp/account/sessies/x/afmelden",
             "/auth/logout", "/gebruikers/nieuw", "/gebruikers/{id}", "/gebruikers/{id}/deactiveren",
-            "/gebruikers/{id}/activeren", "/gebruikers/{id}/activatiemail", "/gebruikers/{id}/2fa",
+            "/gebruikers/{id}/activeren", "/gebruikers/{id}/activatiemail", "/gebruikers/{id}/2fa", "/gebruikers/{id}/afmelden",
             "/subkantoren/nieuw", "/subkantoren/{id}", "/subkantoren/{id}/deactiveren",
             "/subkantoren/{id}/activeren", "/subkantoren/{id}/verwijderen", "/subkantoren/{id}/activatiemail",
             "/beheer/hoofdkantoren/nieuw", "/beheer/hoofdkantoren/{id}", "/beheer/hoofdkantoren/{id}/deactiveren",
@@ -1900,6 +1900,9 @@ testkit::both_databases! {
         let b = count(&portal, audit).await;
         let a = call(&portal, "POST", &format!("/users/{ilse}/second-factors/reset"), &main, None, None).await;
         act("POST", "/users/{id}/second-factors/reset", b, count(&portal, audit).await, a.status, &a.body);
+        let b = count(&portal, audit).await;
+        let a = call(&portal, "POST", &format!("/users/{ilse}/sessions/end"), &main, None, None).await;
+        act("POST", "/users/{id}/sessions/end", b, count(&portal, audit).await, a.status, &a.body);
         let b = count(&portal, audit).await;
         let a = call(&portal, "POST", "/offices", &admin, Some(json!({"advisor_number": "24680", "name": "Advieshuis West", "email": "info@west.nl", "rights": ["DIP"]})), None).await;
         act("POST", "/offices", b, count(&portal, audit).await, a.status, &a.body);

@@ -189,6 +189,66 @@ testkit::both_databases! {
         assert_eq!(password_hash(&portal, EMPLOYEE).await, before);
     }
 
+    /// SE-06: Profiel lists the user's live sessions; ending another one (after a recent
+    /// sign-in) ends it at the idp and in the portal (back-channel logout), is audited,
+    /// and is refused for a session that is not one's own.
+    async fn a_user_sees_its_sessions_and_ends_another_one(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let elsewhere = Browser::new(&portal.base);
+        let home = elsewhere.sign_in(&elsewhere.get("/").await, EMPLOYEE, &password).await;
+        assert!(home.body.contains("Welkom"), "{}", home.body);
+        let browser = signed_in(&portal, EMPLOYEE, &password).await;
+
+        let account = browser.get("/idp/account").await;
+        assert!(account.body.contains("<h3 id=\"sessies\">Sessies</h3>"), "{}", account.body);
+        assert_eq!(account.body.matches("Deze sessie").count(), 1, "{}", account.body);
+        assert_eq!(account.body.matches("afmelden\"><button").count(), 1, "one other session: {}", account.body);
+        assert!(account.body.contains("Wachtwoord en authenticator-app") || account.body.contains(">Wachtwoord<"));
+        let button = account.body.find(">Afmelden</button>").unwrap();
+        let form = account.body[..button].rfind("<form").unwrap();
+        let action = attribute(&account.body[form..], "<form", "action").unwrap();
+
+        // Someone else cannot end it, even knowing its name.
+        let main = signed_in(&portal, crate::admin_api::MAIN, &password).await;
+        let refused = main.post(&action, &[]).await;
+        assert_eq!(refused.status, 404, "{}", refused.body);
+        assert_eq!(audit_count(&portal, "session.ended").await, 0);
+        assert!(elsewhere.get("/").await.body.contains("Welkom"), "still signed in");
+
+        let done = browser.post(&action, &[]).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(done.body.contains("De sessie is afgemeld."), "{}", done.body);
+        assert_eq!(done.body.matches("afmelden\"><button").count(), 0, "{}", done.body);
+        assert_eq!(audit_count(&portal, "session.ended").await, 1);
+        assert!(signed_out_within_seconds(&elsewhere).await, "the portal session outlived it");
+        // This browser goes on; a second try finds nothing to end.
+        assert!(browser.get("/idp/account").await.body.contains("Wachtwoord wijzigen"));
+        assert_eq!(browser.post(&action, &[]).await.status, 404);
+        assert_eq!(audit_count(&portal, "session.ended").await, 1);
+    }
+
+    /// SE-06: a main user signs one of its users out on every device from Gebruikers: the
+    /// portal session ends within seconds (back-channel logout), the act is audited, and
+    /// the password still works.
+    async fn a_main_user_signs_a_user_out_everywhere(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let ilse = Browser::new(&portal.base);
+        let home = ilse.sign_in(&ilse.get("/").await, EMPLOYEE, &password).await;
+        assert!(home.body.contains("Welkom"), "{}", home.body);
+        let main = Browser::new(&portal.base);
+        main.sign_in(&main.get("/").await, crate::admin_api::MAIN, &password).await;
+        let id = crate::admin_api::user_id(&portal, EMPLOYEE).await;
+        let edit = main.get(&format!("/gebruikers/{id}")).await;
+        assert!(edit.body.contains(">Uitloggen op alle apparaten</button>"), "{}", edit.body);
+        let done = main.post(&format!("/gebruikers/{id}/afmelden"), &[]).await;
+        assert!(done.body.contains("De gebruiker is op alle apparaten uitgelogd."), "{}", done.body);
+        assert!(signed_out_within_seconds(&ilse).await, "the portal session outlived it");
+        assert_eq!(audit_count(&portal, "user.sessions_ended").await, 1);
+        assert!(can_sign_in(&portal, EMPLOYEE, &password).await);
+        // The main user's own session goes on.
+        assert!(main.get("/gebruikers").await.body.contains("Gebruikers"));
+    }
+
     /// O6, ML-04: a password reset and a 2FA reset end the user's sessions at the idp *and*
     /// in the portal: the shell is told by back-channel logout and signs the browser out
     /// within seconds.

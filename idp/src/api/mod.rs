@@ -46,6 +46,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("PATCH", "/users/{id}"),
     ("POST", "/users/{id}/activation"),
     ("POST", "/users/{id}/second-factors/reset"),
+    ("POST", "/users/{id}/sessions/end"),
     ("GET", "/offices"),
     ("POST", "/offices"),
     ("GET", "/offices/{id}"),
@@ -73,6 +74,7 @@ pub fn routes() -> Router<AppState> {
             "/users/{id}/second-factors/reset",
             post(users::reset_second_factors),
         )
+        .route("/users/{id}/sessions/end", post(users::end_sessions))
         .route("/offices", get(offices::list).post(offices::create))
         .route(
             "/offices/{id}",

@@ -30,6 +30,7 @@ use super::{audit, clients, imports, me, offices, outbox, users};
         users::update,
         users::send_activation,
         users::reset_second_factors,
+        users::end_sessions,
         offices::list,
         offices::get,
         offices::create,

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::problem::{self, Problem, ProblemSchema};
+use super::problem::{Problem, ProblemSchema};
 use super::{ApiJson, ApiQuery, Caller, IfMatch, etag, text};
 use crate::domain::{OfficeKind, Role};
 use crate::login::client::ClientIp;
 use crate::manage::{self, NewUser, UserChange};
-use crate::provision::{self, FactorReset, ProvisionError};
+use crate::provision::{self, FactorReset, SessionsEnded};
 use crate::state::AppState;
 use crate::store::users::{Filter, Page, UserView};
 
@@ -419,12 +419,42 @@ pub async fn reset_second_factors(
     let outcome =
         provision::reset_second_factors(&app, Some(&caller.principal), id, ip.text(), app.now())
             .await
-            .map_err(|e| match e {
-                ProvisionError::Store(e) => problem::store(e, text(&app, "error.internal")),
-                other => Problem::internal(other, text(&app, "error.internal")),
-            })?;
+            .map_err(|e| Problem::failed(&app, e))?;
     match outcome {
         FactorReset::Done => Ok(StatusCode::NO_CONTENT.into_response()),
         FactorReset::Forbidden | FactorReset::NoSuchUser => Err(not_found()),
+    }
+}
+
+/// `POST /api/v1/users/{id}/sessions/end` (SECURITY SE-06): a main user for the users of
+/// its office tree, an insurer admin for anyone but another insurer admin (as for a 2FA
+/// reset) signs the user out everywhere: every session, its tokens and codes end, the
+/// product portals are told (back-channel logout), and the act is audited; 204. The
+/// password and second factors stay. A user the caller may not manage is 404 whether or
+/// not it exists.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/sessions/end", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Signed out everywhere"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or not one the caller manages", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn end_sessions(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let not_found = || Problem::not_found(text(&app, "api.user_not_found"));
+    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let outcome = provision::end_sessions(&app, &caller.principal, id, ip.text(), app.now())
+        .await
+        .map_err(|e| Problem::failed(&app, e))?;
+    match outcome {
+        SessionsEnded::Done(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        SessionsEnded::Forbidden | SessionsEnded::NoSuchUser => Err(not_found()),
     }
 }

@@ -23,10 +23,12 @@ use crate::domain::{recovery, totp};
 use crate::error::PageError;
 use crate::extract::{PagePath, PageQuery};
 use crate::oidc::claims;
+use crate::oidc::end_session::logout_deliveries;
 use crate::state::AppState;
 use crate::store::accounts::{self, Principal};
 use crate::store::factors::{self, Completion, EndSessions, Proof};
 use crate::store::steps::StepKind;
+use crate::store::{grants, sessions};
 
 /// How recent a sign-in must be to change a factor (MF-06).
 pub const STEP_UP: Duration = Duration::minutes(5);
@@ -45,6 +47,18 @@ struct PasskeyRow {
     remove_action: String,
 }
 
+/// One row of Sessies (SE-06).
+#[derive(Serialize)]
+struct SessionRow {
+    /// Text key of how it signed in.
+    method: &'static str,
+    since: String,
+    last_seen: String,
+    /// The browser showing the page.
+    this: bool,
+    end_action: String,
+}
+
 #[derive(Serialize)]
 struct Ctx {
     name: String,
@@ -54,6 +68,7 @@ struct Ctx {
     recovery_left: i64,
     passkeys: Vec<PasskeyRow>,
     passkeys_on: bool,
+    sessions: Vec<SessionRow>,
     totp_action: String,
     recovery_action: String,
     passkey_start: String,
@@ -68,6 +83,23 @@ struct Ctx {
 fn day(t: OffsetDateTime) -> String {
     t.format(format_description!("[day]-[month]-[year]"))
         .unwrap_or_default()
+}
+
+/// A moment as the Dutch read it, in UTC as every time the portal shows.
+fn moment(t: OffsetDateTime) -> String {
+    t.format(format_description!("[day]-[month]-[year] [hour]:[minute]"))
+        .unwrap_or_default()
+}
+
+/// How a session signed in, as a text key, from its `amr` (RFC 8176).
+fn method_key(amr: &str) -> &'static str {
+    let has = |v: &str| amr.split(',').any(|a| a == v);
+    match (has("pwd"), has("hwk") || has("swk"), has("otp")) {
+        (false, true, _) => "account.session_passkey",
+        (true, true, _) => "account.session_password_passkey",
+        (true, false, true) => "account.session_password_app",
+        _ => "account.session_password",
+    }
 }
 
 /// The signed-in user, or where to send a browser that is not.
@@ -131,7 +163,7 @@ pub async fn page(
     PageQuery(q): PageQuery<AccountQuery>,
 ) -> Result<Response, PageError> {
     let now = app.now();
-    let (_, principal) = match signed_in(&app, &jar, now).await? {
+    let (current, principal) = match signed_in(&app, &jar, now).await? {
         Ok(found) => found,
         Err(res) => return Ok(res),
     };
@@ -141,15 +173,25 @@ pub async fn page(
         Some("passkey_failed") => (None, Some("passkey.add_failed")),
         Some("naam") => (Some("account.name_saved"), None),
         Some("wachtwoord") => (Some("account.password_saved"), None),
+        Some("afgemeld") => (Some("account.session_ended"), None),
         _ => (None, None),
     };
-    render(&app, &principal, StatusCode::OK, notice_key, error_key).await
+    render(
+        &app,
+        &current.id_hash,
+        &principal,
+        StatusCode::OK,
+        notice_key,
+        error_key,
+    )
+    .await
 }
 
 /// The Profiel page of `principal` with a notice or an error (`error_key` may name a
 /// problem of the name or password form, shown at the top of the page).
 pub(crate) async fn render(
     app: &AppState,
+    this_session: &[u8],
     principal: &Principal,
     status: StatusCode,
     notice_key: Option<&'static str>,
@@ -165,6 +207,19 @@ pub(crate) async fn render(
             added: day(p.created_at),
             last_used: p.last_used_at.map(day),
             remove_action: app.idp_path(&format!("/account/passkeys/{}/verwijderen", p.id)),
+        })
+        .collect();
+    let now = app.now();
+    let sessions = sessions::live_of_user(&app.db, user.id, now)
+        .await?
+        .into_iter()
+        .filter(|s| s.last_seen_at + app.settings.session_idle > now)
+        .map(|s| SessionRow {
+            method: method_key(&s.amr),
+            since: moment(s.created_at),
+            last_seen: moment(s.last_seen_at),
+            this: s.id_hash == this_session,
+            end_action: app.idp_path(&format!("/account/sessies/{}/afmelden", hex(&s.id_hash))),
         })
         .collect();
     let mandatory = app.settings.mfa_required_from;
@@ -184,6 +239,7 @@ pub(crate) async fn render(
             recovery_left: summary.recovery_left,
             passkeys,
             passkeys_on: app.webauthn.is_some(),
+            sessions,
             totp_action: app.idp_path("/account/totp"),
             recovery_action: app.idp_path("/account/herstelcodes"),
             passkey_start: app.idp_path("/passkey/register/start"),
@@ -225,7 +281,7 @@ pub async fn start_totp(
         now,
     )
     .await
-    .map_err(PageError::internal)?;
+    .map_err(PageError::failed)?;
     Ok((jar, enrol::to_setup(&app)).into_response())
 }
 
@@ -322,4 +378,60 @@ pub async fn remove_passkey(
         factors::Removal::LastFactor => Ok(back_with(&app, "last_factor")),
         factors::Removal::NotFound => Err(PageError::new(StatusCode::NOT_FOUND, "error.not_found")),
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /account/sessies/{id}/afmelden` (SECURITY SE-06): ends one of the user's own
+/// sessions, after a recent sign-in like every change here. Its relying parties are told
+/// (back-channel logout), and it is audited. The session is named by its id's hash; one
+/// that is not the user's, or no longer live, is not found. The browser's own session is
+/// ended by signing out.
+pub async fn end_session(
+    State(app): State<AppState>,
+    ip: ClientIp,
+    jar: CookieJar,
+    PagePath(id): PagePath<String>,
+) -> Result<Response, PageError> {
+    let now = app.now();
+    let (current, principal) = match stepped_up(&app, &jar, now).await? {
+        Ok(found) => found,
+        Err(res) => return Ok(res),
+    };
+    let not_found = || PageError::new(StatusCode::NOT_FOUND, "error.not_found");
+    let id_hash = unhex(&id).ok_or_else(not_found)?;
+    if id_hash == current.id_hash {
+        return Err(not_found());
+    }
+    let targets = grants::logout_targets(&app.db, &id_hash).await?;
+    let deliveries = logout_deliveries(&app, &targets, now).map_err(PageError::failed)?;
+    let mut entry = entry_for(&principal, ip, "session.ended");
+    entry.detail = serde_json::json!({ "by": "owner", "clients": targets.len() });
+    if !sessions::end_own(
+        &app.db,
+        &id_hash,
+        principal.user.id,
+        &deliveries,
+        &entry,
+        now,
+    )
+    .await?
+    {
+        return Err(not_found());
+    }
+    app.mail_wake.notify_one();
+    Ok(back_with(&app, "afgemeld"))
+}
+
+/// A session id hash from the page: 64 hex digits, else nothing.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 {
+        return None;
+    }
+    (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -59,6 +59,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/account/naam"),
     ("POST", "/account/wachtwoord"),
     ("POST", "/account/passkeys/{id}/verwijderen"),
+    ("POST", "/account/sessies/{id}/afmelden"),
 ];
 
 /// The login routes, relative to the issuer path.
@@ -98,6 +99,7 @@ pub fn routes() -> Router<AppState> {
             "/account/passkeys/{id}/verwijderen",
             post(account::remove_passkey),
         )
+        .route("/account/sessies/{id}/afmelden", post(account::end_session))
 }
 
 /// The password form fields shared by activation and set-up.

@@ -55,15 +55,16 @@ pub async fn change_name(
     PageForm(form): PageForm<NameForm>,
 ) -> Result<Response, PageError> {
     let now = app.now();
-    let (_, principal) = match signed_in(&app, &jar, now).await? {
+    let (current, principal) = match signed_in(&app, &jar, now).await? {
         Ok(found) => found,
         Err(res) => return Ok(res),
     };
+    let this = current.id_hash.as_slice();
     let name = match parse_name(&form.name) {
         Ok(name) => name,
         Err(e) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return render(&app, &principal, status, None, Some(e.text_key())).await;
+            return render(&app, this, &principal, status, None, Some(e.text_key())).await;
         }
     };
     if name == principal.user.name {
@@ -75,6 +76,7 @@ pub async fn change_name(
         let status = StatusCode::CONFLICT;
         return render(
             &app,
+            this,
             &principal,
             status,
             None,
@@ -100,9 +102,11 @@ pub async fn change_password(
     let refuse = |key: &'static str| {
         let app = app.clone();
         let principal = principal.clone();
+        let this = current.id_hash.clone();
         async move {
             render(
                 &app,
+                &this,
                 &principal,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,

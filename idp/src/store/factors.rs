@@ -556,3 +556,40 @@ pub async fn reset(
         Ok::<(), StoreError>(())
     })
 }
+
+/// Ends every session of `user_id` and the grants and unredeemed codes made in them (an
+/// administrator's "Uitloggen op alle apparaten", SECURITY SE-06), with `audit` and the
+/// back-channel deliveries `mails` in the same transaction; the audit detail gets the
+/// number of sessions that were live (`sessions`), which is returned.
+pub async fn end_all_sessions(
+    db: &Db,
+    user_id: Uuid,
+    audit: &AuditRecord,
+    mails: &[NewMail],
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        lock_user!(&mut tx, user_id);
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM idp_sessions
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        end_sessions!(&mut tx, user_id, None, now);
+        let mut audit = audit.clone();
+        if let Some(detail) = audit.detail.as_object_mut() {
+            detail.insert("sessions".into(), live.into());
+        }
+        insert_audit!(&mut *tx, &audit, now)?;
+        for m in mails {
+            insert_mail!(&mut *tx, m, now)?;
+        }
+        tx.commit().await?;
+        Ok::<u64, StoreError>(u64::try_from(live).unwrap_or(0))
+    })
+}

@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit::{AuditRecord, insert_audit};
 use super::outbox::{NewMail, insert_mail};
 use super::{Db, StoreError, at, with_db};
 
@@ -86,9 +87,46 @@ pub async fn touch(db: &Db, id_hash: &[u8], now: OffsetDateTime) -> Result<(), S
     Ok(())
 }
 
+/// A session as its owner sees it under Profiel → Sessies (SECURITY SE-06).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OwnSession {
+    /// SHA-256 of the cookie value: what the page names it by (it reveals no cookie).
+    pub id_hash: Vec<u8>,
+    /// How its owner signed in.
+    pub amr: String,
+    /// When it began.
+    pub created_at: OffsetDateTime,
+    /// Last request seen.
+    pub last_seen_at: OffsetDateTime,
+}
+
+/// The most sessions Profiel lists; older ones still end with "Overal afmelden".
+pub const LISTED_SESSIONS: i64 = 50;
+
+/// The user's sessions that are neither ended nor past their absolute end, the most
+/// recently used first (the caller judges the idle timeout, as for the browser's own).
+pub async fn live_of_user(
+    db: &Db,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<OwnSession>, StoreError> {
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, OwnSession>(
+        "SELECT id_hash, amr, created_at, last_seen_at FROM idp_sessions
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+         ORDER BY last_seen_at DESC LIMIT $3"
+    )
+    .bind(user_id)
+    .bind(at(now))
+    .bind(LISTED_SESSIONS)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
 /// Ends a session (logout) in one transaction: the session is revoked, every grant made
 /// in it is revoked (its refresh tokens and access tokens stop working, SECURITY OP-19),
-/// and the back-channel logout deliveries for its clients are queued in the outbox.
+/// a code issued in it and not yet redeemed is spent, and the back-channel logout
+/// deliveries for its clients are queued in the outbox.
 /// Returns whether the session was live until now.
 pub async fn end(
     db: &Db,
@@ -96,27 +134,72 @@ pub async fn end(
     deliveries: &[NewMail],
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let now = at(now);
+    end_where(db, id_hash, None, deliveries, None, now).await
+}
+
+/// Ends the session `id_hash` if it is a live one of `owner` (SE-06: a user ends one of
+/// its own sessions from Profiel), as [`end`] does, with `audit` in the same transaction.
+/// Another user's session, or one already ended, is left alone and `false` returned.
+pub async fn end_own(
+    db: &Db,
+    id_hash: &[u8],
+    owner: Uuid,
+    deliveries: &[NewMail],
+    audit: &AuditRecord,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    end_where(db, id_hash, Some(owner), deliveries, Some(audit), now).await
+}
+
+async fn end_where(
+    db: &Db,
+    id_hash: &[u8],
+    owner: Option<Uuid>,
+    deliveries: &[NewMail],
+    audit: Option<&AuditRecord>,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let at_now = at(now);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let ended = sqlx::query(
-            "UPDATE idp_sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL",
+            "UPDATE idp_sessions SET revoked_at = $1
+             WHERE id_hash = $2 AND revoked_at IS NULL AND ($3 IS NULL OR user_id = $3)",
         )
-        .bind(now)
+        .bind(at_now)
         .bind(id_hash)
+        .bind(owner)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        // A logout of an already ended session still revokes what is left of it; a
+        // request about someone else's session changes nothing.
+        if owner.is_some() && !ended {
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE grants SET revoked_at = $1 WHERE session_hash = $2 AND revoked_at IS NULL",
         )
-        .bind(now)
+        .bind(at_now)
+        .bind(id_hash)
+        .execute(&mut *tx)
+        .await?;
+        // A code issued in the session but not yet redeemed dies with it.
+        sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE session_hash = $2 AND used_at IS NULL",
+        )
+        .bind(at_now)
         .bind(id_hash)
         .execute(&mut *tx)
         .await?;
         for d in deliveries {
-            insert_mail!(&mut *tx, d, now)?;
+            insert_mail!(&mut *tx, d, at_now)?;
+        }
+        if let Some(rec) = audit {
+            insert_audit!(&mut *tx, rec, now)?;
         }
         tx.commit().await?;
-        Ok(ended.rows_affected() == 1)
+        Ok(ended)
     })
 }
