@@ -248,7 +248,8 @@ impl Idp {
     }
 
     /// Every hour, forgets throttle counters whose window ended long ago, so the table
-    /// holds only what a limit can still use (SECURITY AV-06).
+    /// holds only what a limit can still use (SECURITY AV-06), expired sign-in steps, and
+    /// e-mails that left the outbox more than a week ago.
     pub fn spawn_housekeeping(&self) -> tokio::task::JoinHandle<()> {
         let state = self.state.clone();
         tokio::spawn(async move {
@@ -261,6 +262,10 @@ impl Idp {
                 }
                 if let Err(e) = store::steps::purge(&state.db, state.now()).await {
                     tracing::warn!(error = %e, "expired sign-in steps not purged");
+                }
+                let done_before = state.now() - store::outbox::KEEP_DONE;
+                if let Err(e) = store::outbox::purge(&state.db, done_before).await {
+                    tracing::warn!(error = %e, "sent e-mails not purged");
                 }
             }
         })

@@ -22,7 +22,7 @@ const XSS: &str = "\"><script>alert(1)</script>";
 /// Every idp route with its methods, as `idp::oidc::routes` and `idp::login::routes`
 /// declare them. `every_route_is_walked` fails when the router gains a route that is not
 /// listed here (and so not walked below).
-const ROUTES: [(&str, &[&str]); 30] = [
+const ROUTES: [(&str, &[&str]); 31] = [
     ("/.well-known/openid-configuration", &["get"]),
     ("/jwks", &["get"]),
     ("/authorize", &["get", "post"]),
@@ -53,6 +53,7 @@ const ROUTES: [(&str, &[&str]); 30] = [
     ("/account/naam", &["post"]),
     ("/account/wachtwoord", &["post"]),
     ("/account/passkeys/{id}/verwijderen", &["post"]),
+    ("/account/sessies/{id}/afmelden", &["post"]),
 ];
 
 /// The routes and methods a router module's source declares.
@@ -813,6 +814,8 @@ async fn second_factor_routes(w: &Walk) {
         "/account/wachtwoord",
         "/account/passkeys/x/verwijderen",
         "/account/passkeys/%ff/verwijderen",
+        "/account/sessies/x/afmelden",
+        "/account/sessies/%ff/afmelden",
     ] {
         let res = w.form(path, "").await;
         assert!(

@@ -37,7 +37,8 @@ pub struct OutboxJson {
     pub last_error: Option<String>,
     /// When the oldest waiting e-mail is tried again.
     pub next_attempt_at: Option<String>,
-    /// E-mails the mail server refused for good (5xx): given up, never sent.
+    /// E-mails the mail server refused for good (5xx) in the last seven days: given up,
+    /// never sent.
     pub given_up: i64,
     /// Back-channel logout deliveries not yet accepted by their portal.
     pub deliveries_waiting: i64,

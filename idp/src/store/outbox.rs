@@ -193,7 +193,8 @@ pub struct Backlog {
     /// When it is tried again.
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
-    /// E-mails the server refused for good (given up, with their reason kept).
+    /// E-mails the server refused for good (given up, with their reason kept) in the last
+    /// [`KEEP_DONE`]; older ones are purged.
     pub given_up: i64,
     /// Back-channel logout deliveries not yet accepted by their client.
     pub deliveries_waiting: i64,
@@ -231,6 +232,24 @@ pub async fn backlog(db: &Db) -> Result<Backlog, StoreError> {
         given_up,
         deliveries_waiting,
     })
+}
+
+/// How long a sent or abandoned e-mail (its sealed payload, its recipient, its last error)
+/// is kept after it left the queue: long enough for the insurer to see what was given up
+/// this week (`Backlog::given_up`), no longer than that (data minimisation).
+pub const KEEP_DONE: time::Duration = time::Duration::days(7);
+
+/// Forgets the e-mails and deliveries that left the queue (sent, or given up) before
+/// `before`; the waiting ones are never touched. Returns how many went.
+pub async fn purge(db: &Db, before: OffsetDateTime) -> Result<u64, StoreError> {
+    let n = with_db!(db, |pool| sqlx::query(
+        "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1"
+    )
+    .bind(at(before))
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n)
 }
 
 /// How many mails wait to be delivered (the backlog).

@@ -120,6 +120,39 @@ testkit::both_databases! {
         );
     }
 
+    /// Housekeeping forgets what left the queue (sent or given up) before the cut-off, and
+    /// never a mail that still waits; the backlog's `given_up` then counts only the recent.
+    async fn outbox_purge_forgets_only_what_left_the_queue_long_ago(db: &TestDatabase) {
+        let db = open(db).await;
+        let user = recipient(&db).await;
+        let (sent, abandoned, waiting, recent) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        for id in [sent, abandoned, waiting, recent] {
+            queue(&db, user, id, T0).await;
+        }
+        outbox::mark_sent(&db, sent, T0).await.unwrap();
+        outbox::abandon(&db, abandoned, T0, "550 no such user").await.unwrap();
+        let later = T0 + outbox::KEEP_DONE;
+        outbox::abandon(&db, recent, later, "550 no such user").await.unwrap();
+        assert_eq!(outbox::backlog(&db).await.unwrap().given_up, 2);
+
+        let gone = outbox::purge(&db, later).await.unwrap();
+        assert_eq!(gone, 2, "the sent and the early abandoned one");
+        let left: Vec<Uuid> = idp::with_db!(&db, |pool| sqlx::query_scalar(
+            "SELECT id FROM outbox ORDER BY id"
+        )
+        .fetch_all(pool)
+        .await)
+        .unwrap();
+        let mut want = vec![waiting, recent];
+        want.sort();
+        assert_eq!(left, want);
+        let backlog = outbox::backlog(&db).await.unwrap();
+        assert_eq!((backlog.waiting, backlog.given_up), (1, 1));
+        // Even far in the future a waiting mail stays.
+        outbox::purge(&db, T0 + Duration::days(3650)).await.unwrap();
+        assert_eq!(outbox::pending(&db).await.unwrap(), 1);
+    }
+
     /// A failed attempt releases the lease, counts, and waits until the next attempt.
     async fn outbox_mark_failed_pushes_the_next_attempt(db: &TestDatabase) {
         let db = open(db).await;
