@@ -35,6 +35,9 @@ pub struct User {
     pub office: Option<Office>,
     /// For `If-Match`.
     pub version: i64,
+    /// A new e-mail waiting for its owner's confirmation (AC-10); only on a single user.
+    #[serde(default)]
+    pub email_pending: Option<String>,
 }
 
 /// An office as the API returns it inside a user.

@@ -66,6 +66,8 @@ struct FormPage<'a> {
     active: bool,
     activated: bool,
     is_main_user: bool,
+    /// A new e-mail waiting for its owner's confirmation (AC-10).
+    email_pending: Option<String>,
     error: Option<String>,
 }
 
@@ -301,6 +303,7 @@ pub(crate) async fn new_form(
             active: true,
             activated: false,
             is_main_user: false,
+            email_pending: None,
             error: None,
         },
     )
@@ -339,6 +342,7 @@ pub(crate) async fn create(
                 active: true,
                 activated: false,
                 is_main_user: false,
+                email_pending: None,
                 error: Some(detail),
             },
         ),
@@ -373,6 +377,7 @@ fn edit_page<'a>(
         rights: u.rights,
         active: u.active,
         activated: u.activated,
+        email_pending: u.email_pending,
         error,
     }
 }

@@ -445,9 +445,24 @@ pub async fn update(
     if email_changed && !change.recent_sign_in {
         return Err(ManageError::StepUpRequired);
     }
+    // AC-10: an activated user's new address becomes the login only once its owner has
+    // confirmed it through the link mailed to it; until then the old one signs in and
+    // gets every link. A user not yet activated has never used the address: it changes at
+    // once, and the next activation link goes to the new one (which confirms it).
+    let confirm_first = email_changed && before.activated;
     if email_changed {
+        if let Some(other) = accounts::user_by_email(&core.db, &email, registry).await?
+            && other.id != id
+        {
+            return Err(ManageError::EmailInUse);
+        }
         old.insert("email".into(), json!(before.email.as_str()));
-        new.insert("email".into(), json!(email.as_str()));
+        let key = if confirm_first {
+            "email_pending"
+        } else {
+            "email"
+        };
+        new.insert(key.into(), json!(email.as_str()));
     }
     if rights != before.rights {
         old.insert(
@@ -465,15 +480,20 @@ pub async fn update(
     }
 
     let mut mails = Vec::new();
+    let mut pending = None;
     if email_changed {
         // ML-05: the old address learns of it (with no link that acts).
-        mails.push(notice::mail(
-            core,
-            &before.name,
-            &before.email,
-            Change::EmailChanged,
-            now,
-        )?);
+        let told = if confirm_first {
+            Change::EmailChangeRequested
+        } else {
+            Change::EmailChanged
+        };
+        mails.push(notice::mail(core, &before.name, &before.email, told, now)?);
+    }
+    if confirm_first {
+        let (p, mail) = provision::email_change_mail(core, &name, &email, actor.id, now)?;
+        mails.push(mail);
+        pending = Some(p);
     }
     // O6 for the portals, and the rights event of P1: a deactivation ends the person's
     // portal sessions; so does a right taken away, so that each portal signs the person
@@ -496,11 +516,16 @@ pub async fn update(
             id,
             expected_version: version,
             name: &name,
-            email: email.as_str(),
+            email: if confirm_first {
+                before.email.as_str()
+            } else {
+                email.as_str()
+            },
             rights: &stored_rights,
             active,
             end_sessions: deactivate,
-            void_links: email_changed,
+            void_links: email_changed && !confirm_first,
+            pending_email: pending.as_ref(),
             mails: &mails,
             audit: &audit,
         },

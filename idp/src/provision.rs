@@ -18,6 +18,7 @@ use crate::store::accounts::{
     self, BatchError, NewAccount, NewOfficeRecord, NewUserRecord, Principal,
 };
 use crate::store::audit::AuditRecord;
+use crate::store::email_changes::PendingEmail;
 use crate::store::tokens::{self, NewUserToken, Purpose};
 use crate::store::{Constraint, StoreError};
 
@@ -130,6 +131,46 @@ pub fn link_mail(
             expires_at: now + ttl,
         },
         mail::seal(&core.outbox, template, &content)?,
+    ))
+}
+
+/// AC-10: the confirmation link for a new login e-mail, with its mail to the new address
+/// (`mail/email_change.*`), ready to store with the user update that asks for it. The link
+/// lives as long as an activation link.
+pub fn email_change_mail(
+    core: &Core,
+    name: &str,
+    new_email: &Email,
+    requested_by: Uuid,
+    now: OffsetDateTime,
+) -> Result<(PendingEmail, crate::store::outbox::NewMail), ProvisionError> {
+    let token = crypto::random_token()?;
+    let ttl = core.settings.activation_link_ttl;
+    let link = core.idp_url(&format!("/email/{token}"));
+    let to = Mailbox::new(
+        Some(name.to_owned()),
+        new_email.as_str().parse().map_err(MailError::from)?,
+    );
+    let content = mail::compose(
+        &core.templates,
+        "email_change",
+        to,
+        LinkMail {
+            name,
+            link: &link,
+            valid_days: ttl.whole_days().max(1),
+            valid_minutes: ttl.whole_minutes().max(1),
+            office: None,
+        },
+    )?;
+    Ok((
+        PendingEmail {
+            new_email: new_email.as_str().to_owned(),
+            token_hash: crypto::token_hash(&token),
+            requested_by,
+            expires_at: now + ttl,
+        },
+        mail::seal(&core.outbox, "email_change", &content)?,
     ))
 }
 

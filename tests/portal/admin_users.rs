@@ -11,7 +11,7 @@ use crate::admin_api::{
     token_for, user_id,
 };
 use crate::oidc::{pkce, query_param, url_form};
-use crate::support::{Browser, Portal};
+use crate::support::{Browser, Portal, attribute};
 
 const NOORD_MAIN: &str = "info@pensioenhuisnoord.nl";
 const NEW_PASSWORD: &str = "groene appels op de markt";
@@ -343,15 +343,19 @@ testkit::both_databases! {
         let stored = row(&portal, EMPLOYEE).await.unwrap();
         assert_eq!((stored.0.as_str(), stored.3), (winner, 3));
 
-        // A new e-mail: the old address gets a notice, the audit says before and after.
-        let a = call(&portal, "PATCH", &path, &main, Some(json!({"email": "ilse.smit@voorbeeldadvies.nl"})), Some("\"3\"")).await;
+        // A new e-mail (AC-10): it waits for the new address to confirm it. The old
+        // address gets a notice, the new one the link; the audit says before and after.
+        const NEW: &str = "ilse.smit@voorbeeldadvies.nl";
+        let a = call(&portal, "PATCH", &path, &main, Some(json!({"email": NEW})), Some("\"3\"")).await;
         assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!((a.body["email"].as_str(), a.body["email_pending"].as_str()), (Some(EMPLOYEE), Some(NEW)), "{}", a.body);
+        let link = portal.nth_link(NEW, "/idp/email/", 1).await;
         for _ in 0..200 {
             if portal.mails_to(EMPLOYEE) > 0 { break; }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert_eq!(portal.mails_to(EMPLOYEE), 1, "ML-05: a notice to the old address");
-        assert_eq!(portal.mails_to("ilse.smit@voorbeeldadvies.nl"), 0);
+        assert_eq!(portal.mails_to(NEW), 1, "the confirmation link, nothing else");
         let db = portal.db().await;
         let details: Vec<String> = idp::with_db!(&db, |pool| sqlx::query_scalar(
             "SELECT detail FROM audit_log WHERE action = 'user.updated' ORDER BY id"
@@ -359,12 +363,41 @@ testkit::both_databases! {
         assert_eq!(details.len(), 3, "one entry per change that changed something: {details:?}");
         let last: Value = serde_json::from_str(&details[2]).unwrap();
         assert_eq!(last["before"]["email"], EMPLOYEE);
-        assert_eq!(last["after"]["email"], "ilse.smit@voorbeeldadvies.nl");
-        // The new address is the login now.
-        let browser = Browser::new(&portal.base);
-        let login = browser.get("/").await;
-        let home = browser.sign_in(&login, "ilse.smit@voorbeeldadvies.nl", &password).await;
-        assert!(home.body.contains("Welkom"), "{}", home.body);
+        assert_eq!(last["after"]["email_pending"], NEW);
+        // Until it is confirmed the old address is the login, and a forgotten password
+        // sends its link to the old address only.
+        let signs_in = |login: &'static str| {
+            let base = portal.base.clone();
+            let password = password.clone();
+            async move {
+                let browser = Browser::new(&base);
+                let page = browser.get("/").await;
+                browser.sign_in(&page, login, &password).await.body.contains("Welkom")
+            }
+        };
+        assert!(!signs_in(NEW).await, "the new address is no login yet");
+        assert!(signs_in(EMPLOYEE).await);
+        Browser::new(&portal.base).post("/idp/forgot", &[("email", NEW)]).await;
+        Browser::new(&portal.base).post("/idp/forgot", &[("email", EMPLOYEE)]).await;
+        portal.nth_link(EMPLOYEE, "/idp/reset/", 1).await;
+        assert_eq!(portal.mails_to(NEW), 1, "no reset link to the unconfirmed address");
+        // Opening the link changes nothing (ML-02); confirming it makes it the login.
+        let page = Browser::new(&portal.base).get(&link).await;
+        assert!(page.body.contains(NEW), "{}", page.body);
+        assert_eq!(row(&portal, EMPLOYEE).await.map(|r| r.3), Some(4), "the request was version 4");
+        let confirm = attribute(&page.body, "<form", "action").unwrap();
+        let done = Browser::new(&portal.base).post(&confirm, &[]).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(done.body.contains("Uw e-mailadres is gewijzigd."), "{}", done.body);
+        assert!(signs_in(NEW).await, "the new address is the login now");
+        assert!(!signs_in(EMPLOYEE).await);
+        assert!(row(&portal, NEW).await.is_some_and(|r| r.3 == 5), "a new version");
+        let again = Browser::new(&portal.base).post(&confirm, &[]).await;
+        assert_eq!(again.status, 404, "the link works once");
+        let confirmed: i64 = idp::with_db!(&db, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'user.email_confirmed'"
+        ).fetch_one(pool).await.unwrap());
+        assert_eq!(confirmed, 1);
 
         // A4: a not yet activated user gets a new link; the older one stops working.
         let created = call(&portal, "POST", "/users", &main,

@@ -992,6 +992,12 @@ testkit::both_databases! {
         let new_email = "ilse.nieuw@voorbeeldadvies.nl";
         let done = call(&portal, "PATCH", &format!("/users/{ilse}"), &main, Some(json!({"email": new_email})), Some(&tag)).await;
         assert_eq!(done.status, 200, "{}", done.body);
+        // AC-10: the owner of the new address confirms it.
+        let link = portal.nth_link(new_email, "/idp/email/", 1).await;
+        let confirm = Browser::new(&portal.base).get(&link).await;
+        let action = crate::support::attribute(&confirm.body, "<form", "action").unwrap();
+        let confirmed = Browser::new(&portal.base).post(&action, &[]).await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.body);
         let after = access_token(&portal, &Browser::new(&portal.base), CLIENT, new_email, &password).await;
         assert_eq!(claims(&after)["sub"].as_str(), Some(sub.as_str()), "the same sub after a new e-mail");
         assert_eq!(claims(&after)["email"].as_str().unwrap_or(new_email), new_email);
@@ -1049,7 +1055,7 @@ testkit::both_databases! {
         let portal = portal_with_user(db).await;
         let id = uuid::Uuid::new_v4();
         let forms = [
-            "/idp/login", "/idp/activate", "/idp/activate/t", "/idp/forgot", "/idp/reset/t", "/idp/setup/t",
+            "/idp/login", "/idp/activate", "/idp/activate/t", "/idp/forgot", "/idp/reset/t", "/idp/setup/t", "/idp/email/t",
             "/idp/2fa", "/idp/2fa/herstelcode", "/idp/2fa/instellen", "/idp/authorize", "/idp/end_session",
             "/idp/passkey/register/start", "/idp/passkey/register/finish", "/idp/passkey/2fa/start",
             "/idp/passkey/2fa/finish", "/idp/passkey/login/start", "/idp/passkey/login/finish",

@@ -22,7 +22,7 @@ const XSS: &str = "\"><script>alert(1)</script>";
 /// Every idp route with its methods, as `idp::oidc::routes` and `idp::login::routes`
 /// declare them. `every_route_is_walked` fails when the router gains a route that is not
 /// listed here (and so not walked below).
-const ROUTES: [(&str, &[&str]); 31] = [
+const ROUTES: [(&str, &[&str]); 32] = [
     ("/.well-known/openid-configuration", &["get"]),
     ("/jwks", &["get"]),
     ("/authorize", &["get", "post"]),
@@ -38,6 +38,7 @@ const ROUTES: [(&str, &[&str]); 31] = [
     ("/requested/{kind}", &["get"]),
     ("/reset/{token}", &["get", "post"]),
     ("/setup/{token}", &["get", "post"]),
+    ("/email/{token}", &["get", "post"]),
     ("/2fa", &["get", "post"]),
     ("/2fa/herstelcode", &["post"]),
     ("/2fa/instellen", &["get", "post"]),
@@ -653,17 +654,26 @@ async fn pages(w: &Walk) {
         ("/activate/unknown-token", 404),
         ("/reset/unknown-token", 404),
         ("/setup/unknown-token", 404),
+        ("/email/unknown-token", 404),
         ("/requested/other", 404),
         ("/requested/reset", 200),
     ] {
         w.check(&format!("GET {path}"), w.get(path).await, Page(status))
             .await;
     }
+    // The e-mail confirmation takes no form: an unknown link is the same page by POST.
+    w.check(
+        "POST /email/unknown-token",
+        w.form("/email/unknown-token", "").await,
+        Page(404),
+    )
+    .await;
     // A path segment that is not UTF-8, and repeated query parameters.
     for path in [
         "/activate/%ff%fe",
         "/reset/%ff",
         "/setup/%c3%28",
+        "/email/%ff",
         "/requested/%ff",
         "/login?return_to=/a&return_to=/b",
         "/end_session?state=a&state=b",

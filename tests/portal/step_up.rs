@@ -88,7 +88,9 @@ testkit::both_databases! {
         let fresh = access_token(&portal, &Browser::new(&portal.base), CLIENT, MAIN, &password).await;
         let done = call(&portal, "PATCH", &path, &fresh, Some(serde_json::json!({ "email": NEW_EMAIL })), Some(&tag)).await;
         assert_eq!(done.status, 200, "{}", done.body);
-        assert_eq!(email_of(&portal, &ilse).await, NEW_EMAIL);
+        // AC-10: it waits for the new address to confirm it.
+        assert_eq!(done.body["email_pending"], NEW_EMAIL, "{}", done.body);
+        assert_eq!(email_of(&portal, &ilse).await, EMPLOYEE);
     }
 
     async fn the_ui_asks_to_sign_in_again_before_a_new_login(db: &TestDatabase) {
@@ -116,6 +118,15 @@ testkit::both_databases! {
         assert!(back.url.ends_with(&format!("/gebruikers/{ilse}")), "{}", back.url);
         let saved = browser.post(&action, &form).await;
         assert!(saved.body.contains("De wijzigingen zijn opgeslagen."), "{}", saved.body);
+        // AC-10: the edit page shows the address waiting for its confirmation.
+        let edit = browser.get(&format!("/gebruikers/{ilse}")).await;
+        assert!(edit.body.contains("Wacht op bevestiging") && edit.body.contains(NEW_EMAIL), "{}", edit.body);
+        assert_eq!(email_of(&portal, &ilse).await, EMPLOYEE);
+        let link = portal.nth_link(NEW_EMAIL, "/idp/email/", 1).await;
+        let page = Browser::new(&portal.base).get(&link).await;
+        let confirm = attribute(&page.body, "<form", "action").unwrap();
+        let done = Browser::new(&portal.base).post(&confirm, &[]).await;
+        assert!(done.body.contains("Uw e-mailadres is gewijzigd."), "{}", done.body);
         assert_eq!(email_of(&portal, &ilse).await, NEW_EMAIL);
     }
 }

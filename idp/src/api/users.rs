@@ -17,6 +17,7 @@ use crate::login::client::ClientIp;
 use crate::manage::{self, NewUser, UserChange};
 use crate::provision::{self, FactorReset, SessionsEnded};
 use crate::state::AppState;
+use crate::store::email_changes;
 use crate::store::users::{Filter, Page, UserView};
 
 /// A user's role (SPEC U1).
@@ -91,6 +92,10 @@ pub struct UserJson {
     pub office: Option<OfficeJson>,
     /// Bumped by every change; also the `ETag`, to send back as `If-Match`.
     pub version: i64,
+    /// A new login e-mail waiting for its owner to confirm it through the link mailed to
+    /// it (AC-10); until then `email` is the login. Only on a single user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_pending: Option<String>,
 }
 
 impl UserJson {
@@ -118,6 +123,7 @@ impl UserJson {
                 },
             }),
             version: v.version,
+            email_pending: None,
         }
     }
 }
@@ -214,13 +220,24 @@ fn user_id(app: &AppState, raw: &str) -> Result<Uuid, Problem> {
     Uuid::parse_str(raw).map_err(|_| Problem::not_found(text(app, "api.user_not_found")))
 }
 
-/// A user with its `ETag`.
-fn user_response(app: &AppState, status: StatusCode, v: &UserView) -> Response {
-    let mut res = (status, Json(UserJson::of(v, app))).into_response();
+/// A user with its `ETag` and the new e-mail waiting for confirmation, if any.
+async fn user_response(
+    app: &AppState,
+    status: StatusCode,
+    v: &UserView,
+) -> Result<Response, Problem> {
+    let pending = email_changes::pending(&app.db, v.user.id, app.now())
+        .await
+        .map_err(|e| Problem::failed(app, e))?;
+    let json = UserJson {
+        email_pending: pending,
+        ..UserJson::of(v, app)
+    };
+    let mut res = (status, Json(json)).into_response();
     if let Ok(tag) = etag(v.version).parse() {
         res.headers_mut().insert(header::ETAG, tag);
     }
-    res
+    Ok(res)
 }
 
 /// U2: the users the caller manages.
@@ -277,7 +294,7 @@ pub async fn get(
     let view = manage::get(&app, &caller.principal, id, ip.text().as_deref(), app.now())
         .await
         .map_err(|e| Problem::of(&app, e))?;
-    Ok(user_response(&app, StatusCode::OK, &view))
+    user_response(&app, StatusCode::OK, &view).await
 }
 
 /// "Nieuwe gebruiker": an employee, with its activation mail.
@@ -308,7 +325,7 @@ pub async fn create(
     let view = manage::create(&app, &caller.principal, &input, ip.text(), app.now())
         .await
         .map_err(|e| Problem::of(&app, e))?;
-    let mut res = user_response(&app, StatusCode::CREATED, &view);
+    let mut res = user_response(&app, StatusCode::CREATED, &view).await?;
     if let Ok(location) = format!("/api/v1/users/{}", view.user.id).parse() {
         res.headers_mut().insert(header::LOCATION, location);
     }
@@ -364,7 +381,7 @@ pub async fn update(
     )
     .await
     .map_err(|e| Problem::of(&app, e))?;
-    Ok(user_response(&app, StatusCode::OK, &view))
+    user_response(&app, StatusCode::OK, &view).await
 }
 
 /// A4: resends the activation mail; older links stop working.

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod activation;
 pub mod client;
+pub mod email_change;
 pub mod enrol;
 pub mod limits;
 pub mod notice;
@@ -60,6 +61,8 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/account/wachtwoord"),
     ("POST", "/account/passkeys/{id}/verwijderen"),
     ("POST", "/account/sessies/{id}/afmelden"),
+    ("GET", "/email/{token}"),
+    ("POST", "/email/{token}"),
 ];
 
 /// The login routes, relative to the issuer path.
@@ -81,6 +84,10 @@ pub fn routes() -> Router<AppState> {
         .route("/requested/{kind}", get(request::sent))
         .route("/reset/{token}", get(reset::page).post(reset::submit))
         .route("/setup/{token}", get(setup::page).post(setup::submit))
+        .route(
+            "/email/{token}",
+            get(email_change::page).post(email_change::submit),
+        )
         .route("/2fa", get(second_factor::page).post(second_factor::submit))
         .route("/2fa/herstelcode", post(second_factor::submit_recovery))
         .route("/2fa/instellen", get(enrol::page).post(enrol::submit))

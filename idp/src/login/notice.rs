@@ -28,7 +28,10 @@ pub enum Change {
     RecoveryCodesRenewed,
     /// An administrator reset the second factors.
     FactorsReset,
-    /// An administrator changed the login e-mail (sent to the old address, ML-05).
+    /// An administrator asked for a new login e-mail; the new address has yet to confirm
+    /// it (sent to the old address, AC-10).
+    EmailChangeRequested,
+    /// The login e-mail changed (sent to the old address, ML-05).
     EmailChanged,
     /// The owner changed its password on Profiel.
     PasswordChanged,
@@ -43,6 +46,7 @@ impl Change {
             Self::RecoveryCodeUsed => "notice_mail.recovery_code_used",
             Self::RecoveryCodesRenewed => "notice_mail.recovery_codes_renewed",
             Self::FactorsReset => "notice_mail.factors_reset",
+            Self::EmailChangeRequested => "notice_mail.email_change_requested",
             Self::EmailChanged => "notice_mail.email_changed",
             Self::PasswordChanged => "notice_mail.password_changed",
         }

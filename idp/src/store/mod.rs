@@ -13,6 +13,7 @@ pub mod audit;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;
+pub mod email_changes;
 pub mod factors;
 pub mod grants;
 pub mod imports;

@@ -334,6 +334,7 @@ pub async fn delete_sub_office(
             "DELETE FROM auth_codes WHERE user_id IN (SELECT id FROM users WHERE office_id = $1)",
             "DELETE FROM idp_sessions WHERE user_id IN (SELECT id FROM users WHERE office_id = $1)",
             "DELETE FROM user_tokens WHERE user_id IN (SELECT id FROM users WHERE office_id = $1)",
+            "DELETE FROM email_changes WHERE user_id IN (SELECT id FROM users WHERE office_id = $1)",
             "DELETE FROM totp_factors WHERE user_id IN (SELECT id FROM users WHERE office_id = $1)",
             "DELETE FROM recovery_codes WHERE user_id IN (SELECT id FROM users WHERE office_id = $1)",
             "DELETE FROM passkeys WHERE user_id IN (SELECT id FROM users WHERE office_id = $1)",

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::audit::{AuditRecord, insert_audit};
+use super::email_changes::{PendingEmail, replace_pending};
 use super::factors::end_sessions;
 use super::outbox::{NewMail, insert_mail};
 use super::{Db, StoreError, at, with_db};
@@ -427,6 +428,8 @@ pub struct UserUpdate<'a> {
     pub end_sessions: bool,
     /// The e-mail changes: links mailed to the old address stop working.
     pub void_links: bool,
+    /// A new e-mail that waits for its confirmation (AC-10), replacing one that waited.
+    pub pending_email: Option<&'a PendingEmail>,
     /// Mails and back-channel logout deliveries to queue.
     pub mails: &'a [NewMail],
     /// The audit entry.
@@ -484,6 +487,9 @@ pub async fn update(
         }
         if change.end_sessions {
             end_sessions!(&mut tx, change.id, None, now);
+        }
+        if let Some(p) = change.pending_email {
+            replace_pending!(&mut tx, change.id, p, now);
         }
         for m in change.mails {
             insert_mail!(&mut *tx, m, now)?;

@@ -68,6 +68,7 @@ fn change<'a>(id: Uuid, version: i64, name: &'a str, audit: &'a AuditRecord) -> 
         active: true,
         end_sessions: false,
         void_links: false,
+        pending_email: None,
         mails: &[],
         audit,
     }
@@ -230,5 +231,73 @@ testkit::both_databases! {
             .await
             .unwrap();
         assert_eq!(state, LinkState::Expired);
+    }
+
+    /// AC-10: a new e-mail waits beside the user, the old one staying the login; the
+    /// confirmation makes it the login once, voids the old address's links, and refuses an
+    /// address another account took meanwhile (nothing changes then); an expired link is
+    /// found no more.
+    async fn a_waiting_email_becomes_the_login_only_when_confirmed(db: &TestDatabase) {
+        use idp::store::email_changes::{self, Confirmed, PendingEmail};
+        let db = open(db).await;
+        let (a, ..) = offices(&db).await;
+        let account = with_link(employee(a, "wacht@a.nl", ""), "reset-token");
+        store(&db, &account).await;
+        let id = user_id(&account);
+        let other = id_of(&db, "emp@a.nl").await;
+        let pending = |email: &str, token: &str| PendingEmail {
+            new_email: email.to_owned(),
+            token_hash: crypto::token_hash(token),
+            requested_by: other,
+            expires_at: T0 + Duration::days(7),
+        };
+        let (a1, a2, a3, a4) = (
+            AuditRecord::new("user.updated"),
+            AuditRecord::new("user.updated"),
+            AuditRecord::new("user.updated"),
+            AuditRecord::new("user.updated"),
+        );
+        let first = pending("bezet@a.nl", "link-1");
+        let ask = UserUpdate { email: "wacht@a.nl", pending_email: Some(&first), ..change(id, 1, "Wacht", &a1) };
+        assert_eq!(users::update(&db, &ask, T0).await.unwrap(), Updated::Done(2));
+        assert_eq!(email_changes::pending(&db, id, T0).await.unwrap().as_deref(), Some("bezet@a.nl"));
+        assert_eq!(users::get(&db, Scope::Everyone, id, &registry()).await.unwrap().unwrap().user.email.as_str(), "wacht@a.nl");
+
+        // Someone else takes the address before it is confirmed: refused, nothing changes.
+        let taken = UserUpdate { email: "bezet@a.nl", ..change(other, 1, "Ander", &a2) };
+        assert_eq!(users::update(&db, &taken, T0).await.unwrap(), Updated::Done(2));
+        let found = email_changes::find(&db, &crypto::token_hash("link-1"), T0).await.unwrap().unwrap();
+        let done = AuditRecord::new("user.email_confirmed");
+        let audits = count(&db, "audit_log").await;
+        assert_eq!(email_changes::confirm(&db, &crypto::token_hash("link-1"), &found, &done, &[], T0).await.unwrap(), Confirmed::Taken);
+        assert_eq!(count(&db, "audit_log").await, audits);
+        assert_eq!(users::get(&db, Scope::Everyone, id, &registry()).await.unwrap().unwrap().version, 2);
+
+        // A newer change replaces it; the older link is found no more.
+        let second = pending("nieuw@a.nl", "link-2");
+        let again = UserUpdate { email: "wacht@a.nl", pending_email: Some(&second), ..change(id, 2, "Wacht", &a3) };
+        assert_eq!(users::update(&db, &again, T0).await.unwrap(), Updated::Done(3));
+        assert_eq!(email_changes::find(&db, &crypto::token_hash("link-1"), T0).await.unwrap(), None);
+        let found = email_changes::find(&db, &crypto::token_hash("link-2"), T0).await.unwrap().unwrap();
+        assert_eq!(found.new_email, "nieuw@a.nl");
+        let mails = [mail("wacht@a.nl", b"sealed notice")];
+        let (audits, outbox) = (count(&db, "audit_log").await, count(&db, "outbox").await);
+        assert_eq!(email_changes::confirm(&db, &crypto::token_hash("link-2"), &found, &done, &mails, T0).await.unwrap(), Confirmed::Done);
+        let view = users::get(&db, Scope::Everyone, id, &registry()).await.unwrap().unwrap();
+        assert_eq!((view.user.email.as_str(), view.version), ("nieuw@a.nl", 4));
+        assert_eq!((count(&db, "audit_log").await, count(&db, "outbox").await), (audits + 1, outbox + 1));
+        assert_eq!(email_changes::pending(&db, id, T0).await.unwrap(), None);
+        let state = tokens::peek(&db, &crypto::token_hash("reset-token"), Purpose::Activation, T0).await.unwrap();
+        assert_eq!(state, LinkState::Expired, "links to the old address stop working");
+        // Once only.
+        assert_eq!(email_changes::confirm(&db, &crypto::token_hash("link-2"), &found, &done, &[], T0).await.unwrap(), Confirmed::Gone);
+
+        // A link past its end is found no more.
+        let third = pending("later@a.nl", "link-3");
+        let late = UserUpdate { email: "nieuw@a.nl", pending_email: Some(&third), ..change(id, 4, "Wacht", &a4) };
+        assert_eq!(users::update(&db, &late, T0).await.unwrap(), Updated::Done(5));
+        let after = T0 + Duration::days(8);
+        assert_eq!(email_changes::find(&db, &crypto::token_hash("link-3"), after).await.unwrap(), None);
+        assert_eq!(email_changes::pending(&db, id, after).await.unwrap(), None);
     }
 }
