@@ -248,8 +248,8 @@ impl Idp {
     }
 
     /// Every hour, forgets throttle counters whose window ended long ago, so the table
-    /// holds only what a limit can still use (SECURITY AV-06), expired sign-in steps, and
-    /// e-mails that left the outbox more than a week ago.
+    /// holds only what a limit can still use (SECURITY AV-06), expired sign-in steps and
+    /// e-mail changes, and e-mails that left the outbox more than a week ago.
     pub fn spawn_housekeeping(&self) -> tokio::task::JoinHandle<()> {
         let state = self.state.clone();
         tokio::spawn(async move {
@@ -266,6 +266,9 @@ impl Idp {
                 let done_before = state.now() - store::outbox::KEEP_DONE;
                 if let Err(e) = store::outbox::purge(&state.db, done_before).await {
                     tracing::warn!(error = %e, "sent e-mails not purged");
+                }
+                if let Err(e) = store::email_changes::purge(&state.db, state.now()).await {
+                    tracing::warn!(error = %e, "expired e-mail changes not purged");
                 }
             }
         })

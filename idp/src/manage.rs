@@ -22,6 +22,7 @@ use crate::provision::{self, ProvisionError};
 use crate::state::Core;
 use crate::store::accounts::{self, NewAccount, NewUserRecord, Principal};
 use crate::store::audit::{self, AuditRecord};
+use crate::store::email_changes;
 use crate::store::tokens::{self, Purpose};
 use crate::store::users::{self, Filter, Page, Paged, Updated, UserUpdate, UserView};
 use crate::store::{Constraint, StoreError, grants};
@@ -296,6 +297,13 @@ pub async fn create(
         .await?
         .filter(|o| manage::may_create_in(&actor, o.id, o.parent_id))
         .ok_or(ManageError::UnknownOffice)?;
+    // U3 also against an address that waits to become someone's login (AC-10).
+    if email_changes::waiting_for_address(&core.db, email.as_str(), now)
+        .await?
+        .is_some()
+    {
+        return Err(ManageError::EmailInUse);
+    }
     let head = match office.parent_id {
         Some(id) => accounts::office(&core.db, id, &core.registry).await?,
         None => None,
@@ -453,6 +461,12 @@ pub async fn update(
     if email_changed {
         if let Some(other) = accounts::user_by_email(&core.db, &email, registry).await?
             && other.id != id
+        {
+            return Err(ManageError::EmailInUse);
+        }
+        if email_changes::waiting_for_address(&core.db, email.as_str(), now)
+            .await?
+            .is_some_and(|other| other != id)
         {
             return Err(ManageError::EmailInUse);
         }

@@ -386,13 +386,19 @@ testkit::both_databases! {
         assert!(page.body.contains(NEW), "{}", page.body);
         assert_eq!(row(&portal, EMPLOYEE).await.map(|r| r.3), Some(4), "the request was version 4");
         let confirm = attribute(&page.body, "<form", "action").unwrap();
-        let done = Browser::new(&portal.base).post(&confirm, &[]).await;
+        // The account's password is asked too: someone holding only the new mailbox (the
+        // administrator who typed it, say) cannot take the account over with it.
+        let refused = Browser::new(&portal.base).post(&confirm, &[("password", "niet het wachtwoord van ilse")]).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body.contains("Het wachtwoord klopt niet."), "{}", refused.body);
+        assert!(!signs_in(NEW).await, "a wrong password changes nothing");
+        let done = Browser::new(&portal.base).post(&confirm, &[("password", password.as_str())]).await;
         assert_eq!(done.status, 200, "{}", done.body);
         assert!(done.body.contains("Uw e-mailadres is gewijzigd."), "{}", done.body);
         assert!(signs_in(NEW).await, "the new address is the login now");
         assert!(!signs_in(EMPLOYEE).await);
         assert!(row(&portal, NEW).await.is_some_and(|r| r.3 == 5), "a new version");
-        let again = Browser::new(&portal.base).post(&confirm, &[]).await;
+        let again = Browser::new(&portal.base).post(&confirm, &[("password", password.as_str())]).await;
         assert_eq!(again.status, 404, "the link works once");
         let confirmed: i64 = idp::with_db!(&db, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.email_confirmed'"

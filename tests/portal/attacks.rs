@@ -996,7 +996,7 @@ testkit::both_databases! {
         let link = portal.nth_link(new_email, "/idp/email/", 1).await;
         let confirm = Browser::new(&portal.base).get(&link).await;
         let action = crate::support::attribute(&confirm.body, "<form", "action").unwrap();
-        let confirmed = Browser::new(&portal.base).post(&action, &[]).await;
+        let confirmed = Browser::new(&portal.base).post(&action, &[("password", password.as_str())]).await;
         assert_eq!(confirmed.status, 200, "{}", confirmed.body);
         let after = access_token(&portal, &Browser::new(&portal.base), CLIENT, new_email, &password).await;
         assert_eq!(claims(&after)["sub"].as_str(), Some(sub.as_str()), "the same sub after a new e-mail");

@@ -661,11 +661,18 @@ async fn pages(w: &Walk) {
         w.check(&format!("GET {path}"), w.get(path).await, Page(status))
             .await;
     }
-    // The e-mail confirmation takes no form: an unknown link is the same page by POST.
+    // The e-mail confirmation: an unknown link is the same page by POST; a form without
+    // the password is a 400 before any link is looked at.
     w.check(
         "POST /email/unknown-token",
-        w.form("/email/unknown-token", "").await,
+        w.form("/email/unknown-token", "password=x").await,
         Page(404),
+    )
+    .await;
+    w.check(
+        "POST /email/unknown-token, no password",
+        w.form("/email/unknown-token", "").await,
+        Page(400),
     )
     .await;
     // A path segment that is not UTF-8, and repeated query parameters.

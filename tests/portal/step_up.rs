@@ -125,7 +125,7 @@ testkit::both_databases! {
         let link = portal.nth_link(NEW_EMAIL, "/idp/email/", 1).await;
         let page = Browser::new(&portal.base).get(&link).await;
         let confirm = attribute(&page.body, "<form", "action").unwrap();
-        let done = Browser::new(&portal.base).post(&confirm, &[]).await;
+        let done = Browser::new(&portal.base).post(&confirm, &[("password", password.as_str())]).await;
         assert!(done.body.contains("Uw e-mailadres is gewijzigd."), "{}", done.body);
         assert_eq!(email_of(&portal, &ilse).await, NEW_EMAIL);
     }

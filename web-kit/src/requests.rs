@@ -3,8 +3,9 @@
 //!
 //! The id is a fresh UUID: an `X-Request-Id` the client sent is replaced, so a log line
 //! never carries a caller's text as if it were ours. It is the `id` of the `request` span
-//! that everything logged for the request sits in, and it is sent back in `X-Request-Id`,
-//! so what a person reports can be found in the log. The panic answer says nothing of the
+//! that everything logged for the request sits in, and it is sent back in `X-Request-Id`
+//! (and in the text of a panic's answer), so what a person reports can be found in the
+//! log. The panic answer says nothing of the
 //! cause; the cause is logged in the request's span.
 
 use std::any::Any;
@@ -21,9 +22,13 @@ use tracing::Instrument;
 /// The header that carries the request id, both ways.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The text of the answer to a request whose handler panicked.
-pub const PANIC_TEXT: &str = "Er is iets misgegaan aan onze kant. Probeer het later opnieuw; noem bij vragen het \
-     kenmerk in de kop X-Request-Id.";
+/// The text of the answer to a request whose handler panicked, before its request id.
+pub const PANIC_TEXT: &str =
+    "Er is iets misgegaan aan onze kant. Probeer het later opnieuw; noem bij vragen dit kenmerk:";
+
+/// Marks the answer [`panicked`] made, so that [`tag`] can put the id in its text.
+#[derive(Debug, Clone, Copy)]
+struct Panicked;
 
 /// Wraps `router` so that every request has an id and a panic answers 500.
 pub fn identify<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
@@ -39,6 +44,10 @@ async fn tag(mut req: Request, next: Next) -> Response {
     req.headers_mut().insert(REQUEST_ID, value.clone());
     let span = tracing::error_span!("request", id = %id);
     let mut res = next.run(req).instrument(span).await;
+    if res.extensions().get::<Panicked>().is_some() {
+        // The person sees the id too, to quote it; the cause stays in the log.
+        res = (res.status(), format!("{PANIC_TEXT} {id}")).into_response();
+    }
     res.headers_mut().insert(REQUEST_ID, value);
     res
 }
@@ -51,12 +60,14 @@ fn panicked(cause: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .or_else(|| cause.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned());
     tracing::error!(panic = %message, "a request's handler panicked");
-    (
+    let mut res = (
         StatusCode::INTERNAL_SERVER_ERROR,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         PANIC_TEXT,
     )
-        .into_response()
+        .into_response();
+    res.extensions_mut().insert(Panicked);
+    res
 }
 
 #[cfg(test)]
@@ -103,10 +114,14 @@ mod tests {
     async fn a_panic_answers_a_generic_500_with_the_request_id() {
         let (status, id, body) = call("/panic", None).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(body, PANIC_TEXT);
         assert!(!body.contains("geheim"), "the cause stays in the log");
         let id = id.expect("a request id");
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        assert_eq!(
+            body,
+            format!("{PANIC_TEXT} {id}"),
+            "the id to quote is on the page"
+        );
     }
 
     #[tokio::test]

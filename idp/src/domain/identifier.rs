@@ -17,7 +17,7 @@ impl LoginName {
     /// `None` when it is neither; the caller answers exactly as for a wrong password.
     pub fn parse(raw: &str) -> Option<Self> {
         if raw.contains('@') {
-            Email::parse(raw).ok().map(Self::Email)
+            Email::read(raw).ok().map(Self::Email)
         } else {
             AdvisorNumber::parse(raw).ok().map(Self::AdvisorNumber)
         }

@@ -159,7 +159,7 @@ pub async fn request_activation(
     now: OffsetDateTime,
 ) -> Result<Outcome, PageError> {
     let number = AdvisorNumber::parse(advisor_number).ok();
-    let found = match (Email::parse(email).ok(), &number) {
+    let found = match (Email::read(email).ok(), &number) {
         (Some(e), Some(n)) => principal_by_email(app, &e)
             .await?
             .filter(|p| may_request_activation(p, n)),
@@ -183,7 +183,7 @@ pub async fn request_reset(
     email: &str,
     now: OffsetDateTime,
 ) -> Result<Outcome, PageError> {
-    let found = match Email::parse(email).ok() {
+    let found = match Email::read(email).ok() {
         Some(e) => principal_by_email(app, &e).await?.filter(may_request_reset),
         None => None,
     };

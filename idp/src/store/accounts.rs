@@ -199,7 +199,7 @@ impl OfficeRow {
             parent_id: self.parent_id,
             number: self.number,
             name: self.name,
-            email: Email::parse(&self.email)
+            email: Email::read(&self.email)
                 .map_err(|_| StoreError::Corrupt("office e-mail".into()))?,
             rights: read_rights(&self.rights, registry),
             allow_sub_offices: self.allow_sub_offices,
@@ -229,7 +229,7 @@ impl UserRow {
             role: Role::parse(&self.role)
                 .ok_or_else(|| StoreError::Corrupt(format!("role {}", self.role)))?,
             name: self.name,
-            email: Email::parse(&self.email)
+            email: Email::read(&self.email)
                 .map_err(|_| StoreError::Corrupt("user e-mail".into()))?,
             rights: read_rights(&self.rights, registry),
             active: self.active,

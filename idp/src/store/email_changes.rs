@@ -64,6 +64,35 @@ pub async fn pending(
     Ok(row)
 }
 
+/// Whose change waits for `email`, if anyone's does (an address is one account's login,
+/// U3, or one account's pending login, never two).
+pub async fn waiting_for_address(
+    db: &Db,
+    email: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Uuid>, StoreError> {
+    let row = with_db!(db, |pool| sqlx::query_scalar::<_, Uuid>(
+        "SELECT user_id FROM email_changes WHERE new_email = $1 AND expires_at > $2"
+    )
+    .bind(email)
+    .bind(at(now))
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
+/// Forgets the changes whose link expired before `before` (housekeeping).
+pub async fn purge(db: &Db, before: OffsetDateTime) -> Result<u64, StoreError> {
+    let n = with_db!(db, |pool| sqlx::query(
+        "DELETE FROM email_changes WHERE expires_at < $1"
+    )
+    .bind(at(before))
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n)
+}
+
 /// A waiting change, found by its link.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Found {
@@ -115,6 +144,13 @@ pub async fn confirm(
     let now = at(now);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
+        // The user's row first, as every change of a user takes it: a confirmation and an
+        // administrator's change of the same user then wait for each other instead of
+        // locking in opposite orders (a deadlock on PostgreSQL).
+        sqlx::query("UPDATE users SET version = version WHERE id = $1")
+            .bind(found.user_id)
+            .execute(&mut *tx)
+            .await?;
         let taken = sqlx::query(
             "DELETE FROM email_changes
              WHERE token_hash = $1 AND user_id = $2 AND new_email = $3 AND expires_at > $4",

@@ -100,7 +100,8 @@ pub struct OwnSession {
     pub last_seen_at: OffsetDateTime,
 }
 
-/// The most sessions Profiel lists; older ones still end with "Overal afmelden".
+/// The most sessions Profiel lists, the most recently used first; older ones end with a
+/// password change (SE-05) or an administrator's "Uitloggen op alle apparaten".
 pub const LISTED_SESSIONS: i64 = 50;
 
 /// The user's sessions that are neither ended nor past their absolute end, the most

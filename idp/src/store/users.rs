@@ -85,7 +85,7 @@ impl ViewRow {
                 role: Role::parse(&self.role)
                     .ok_or_else(|| StoreError::Corrupt(format!("role {}", self.role)))?,
                 name: self.name,
-                email: Email::parse(&self.email)
+                email: Email::read(&self.email)
                     .map_err(|_| StoreError::Corrupt("user e-mail".into()))?,
                 rights: read_rights(&self.rights, registry),
                 active: self.active,
@@ -487,6 +487,11 @@ pub async fn update(
         }
         if change.end_sessions {
             end_sessions!(&mut tx, change.id, None, now);
+            // A deactivated user's new e-mail waits no longer (AC-10).
+            sqlx::query("DELETE FROM email_changes WHERE user_id = $1")
+                .bind(change.id)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(p) = change.pending_email {
             replace_pending!(&mut tx, change.id, p, now);

@@ -297,7 +297,20 @@ testkit::both_databases! {
         let late = UserUpdate { email: "nieuw@a.nl", pending_email: Some(&third), ..change(id, 4, "Wacht", &a4) };
         assert_eq!(users::update(&db, &late, T0).await.unwrap(), Updated::Done(5));
         let after = T0 + Duration::days(8);
+        assert_eq!(email_changes::waiting_for_address(&db, "later@a.nl", T0).await.unwrap(), Some(id));
         assert_eq!(email_changes::find(&db, &crypto::token_hash("link-3"), after).await.unwrap(), None);
         assert_eq!(email_changes::pending(&db, id, after).await.unwrap(), None);
+        assert_eq!(email_changes::waiting_for_address(&db, "later@a.nl", after).await.unwrap(), None);
+        assert_eq!(email_changes::purge(&db, after).await.unwrap(), 1);
+
+        // Deactivating the user drops a change that waits.
+        let a5 = AuditRecord::new("user.updated");
+        let fourth = pending("weer@a.nl", "link-4");
+        let ask = UserUpdate { email: "nieuw@a.nl", pending_email: Some(&fourth), ..change(id, 5, "Wacht", &a5) };
+        assert_eq!(users::update(&db, &ask, T0).await.unwrap(), Updated::Done(6));
+        let a6 = AuditRecord::new("user.updated");
+        let off = UserUpdate { email: "nieuw@a.nl", active: false, end_sessions: true, ..change(id, 6, "Wacht", &a6) };
+        assert_eq!(users::update(&db, &off, T0).await.unwrap(), Updated::Done(7));
+        assert_eq!(email_changes::find(&db, &crypto::token_hash("link-4"), T0).await.unwrap(), None);
     }
 }
