@@ -85,9 +85,9 @@ struct LinkMail<'a> {
     office: Option<&'a str>,
 }
 
-/// A new activation (A2) or password-reset (A5) link for a user, with its mail, ready to
-/// store with `tokens::issue` or inside a provisioning batch. The one place both mails
-/// are composed: `mail/activation.*` or `mail/reset.*`.
+/// A new activation (A2) or password-reset (A5) link for a user, with its mail
+/// (`mail/activation.*` or `mail/reset.*`), ready to store with `tokens::issue` or inside a
+/// provisioning batch.
 pub fn link_mail(
     core: &Core,
     purpose: Purpose,
@@ -107,6 +107,29 @@ pub fn link_mail(
         Purpose::Reset => ("/reset/", "reset", core.settings.reset_link_ttl),
     };
     let link = core.idp_url(&format!("{path}{token}"));
+    let mail = sealed_link_mail(core, template, name, email, &link, ttl, office)?;
+    Ok((
+        NewUserToken {
+            hash: crypto::token_hash(&token),
+            user_id,
+            purpose,
+            expires_at: now + ttl,
+        },
+        mail,
+    ))
+}
+
+/// The sealed outbox row of `template`'s mail to `name <email>` with `link`, valid for
+/// `ttl`: the one place the link mails are composed.
+fn sealed_link_mail(
+    core: &Core,
+    template: &'static str,
+    name: &str,
+    email: &Email,
+    link: &str,
+    ttl: Duration,
+    office: Option<&str>,
+) -> Result<crate::store::outbox::NewMail, ProvisionError> {
     let to = Mailbox::new(
         Some(name.to_owned()),
         email.as_str().parse().map_err(MailError::from)?,
@@ -117,21 +140,13 @@ pub fn link_mail(
         to,
         LinkMail {
             name,
-            link: &link,
+            link,
             valid_days: ttl.whole_days().max(1),
             valid_minutes: ttl.whole_minutes().max(1),
             office,
         },
     )?;
-    Ok((
-        NewUserToken {
-            hash: crypto::token_hash(&token),
-            user_id,
-            purpose,
-            expires_at: now + ttl,
-        },
-        mail::seal(&core.outbox, template, &content)?,
-    ))
+    Ok(mail::seal(&core.outbox, template, &content)?)
 }
 
 /// AC-10: the confirmation link for a new login e-mail, with its mail to the new address
@@ -147,22 +162,7 @@ pub fn email_change_mail(
     let token = crypto::random_token()?;
     let ttl = core.settings.activation_link_ttl;
     let link = core.idp_url(&format!("/email/{token}"));
-    let to = Mailbox::new(
-        Some(name.to_owned()),
-        new_email.as_str().parse().map_err(MailError::from)?,
-    );
-    let content = mail::compose(
-        &core.templates,
-        "email_change",
-        to,
-        LinkMail {
-            name,
-            link: &link,
-            valid_days: ttl.whole_days().max(1),
-            valid_minutes: ttl.whole_minutes().max(1),
-            office: None,
-        },
-    )?;
+    let mail = sealed_link_mail(core, "email_change", name, new_email, &link, ttl, None)?;
     Ok((
         PendingEmail {
             new_email: new_email.as_str().to_owned(),
@@ -170,7 +170,7 @@ pub fn email_change_mail(
             requested_by,
             expires_at: now + ttl,
         },
-        mail::seal(&core.outbox, "email_change", &content)?,
+        mail,
     ))
 }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::audit::{AuditRecord, insert_audit};
 use super::outbox::{NewMail, insert_mail};
+use super::tokens::void_links;
 use super::{Constraint, Db, StoreError, at, with_db};
 
 /// A change to store (inside the user update that asks for it, `users::update`).
@@ -181,14 +182,7 @@ pub async fn confirm(
             }) => return Ok(Confirmed::Taken),
             Err(e) => return Err(e),
         }
-        sqlx::query(
-            "UPDATE user_tokens SET expires_at = $1
-             WHERE user_id = $2 AND used_at IS NULL AND expires_at > $1",
-        )
-        .bind(now)
-        .bind(found.user_id)
-        .execute(&mut *tx)
-        .await?;
+        void_links!(tx, found.user_id, now);
         for m in mails {
             insert_mail!(&mut *tx, m, now)?;
         }

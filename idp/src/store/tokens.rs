@@ -79,6 +79,22 @@ macro_rules! insert_user_token {
 }
 pub(crate) use insert_user_token;
 
+/// Ends the user's links that are still open (activation, reset) inside transaction `$tx`:
+/// they went to an address that is no longer the login.
+macro_rules! void_links {
+    ($tx:expr, $user:expr, $now:expr) => {{
+        sqlx::query(
+            "UPDATE user_tokens SET expires_at = $1
+             WHERE user_id = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind($now)
+        .bind($user)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use void_links;
+
 /// The state of a presented link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {

@@ -13,6 +13,7 @@ use super::audit::{AuditRecord, insert_audit};
 use super::email_changes::{PendingEmail, replace_pending};
 use super::factors::end_sessions;
 use super::outbox::{NewMail, insert_mail};
+use super::tokens::void_links;
 use super::{Db, StoreError, at, with_db};
 use crate::domain::manage::Scope;
 use crate::domain::rights::read_rights;
@@ -476,14 +477,7 @@ pub async fn update(
             return Ok(Updated::Stale);
         };
         if change.void_links {
-            sqlx::query(
-                "UPDATE user_tokens SET expires_at = $1
-                 WHERE user_id = $2 AND used_at IS NULL AND expires_at > $1",
-            )
-            .bind(now)
-            .bind(change.id)
-            .execute(&mut *tx)
-            .await?;
+            void_links!(tx, change.id, now);
         }
         if change.end_sessions {
             end_sessions!(&mut tx, change.id, None, now);
