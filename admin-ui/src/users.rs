@@ -254,6 +254,7 @@ pub(crate) async fn list(
         Some("activatiemail") => Some("users.activation_sent"),
         Some("2fa") => Some("users.factors_reset"),
         Some("afgemeld") => Some("users.sessions_ended"),
+        Some("bevestigen") => Some("users.email_confirm_sent"),
         _ => None,
     };
     no_store(app.templates.page(
@@ -431,6 +432,10 @@ pub(crate) async fn save(
         active: None,
     };
     match app.api.update_user(&token, &id, version, &change).await {
+        // AC-10: a new e-mail of an activated user waits for its confirmation; say so.
+        Ok(saved) if change.email.is_some() && saved.email_pending.is_some() => {
+            Redirect::to("/gebruikers?melding=bevestigen").into_response()
+        }
         Ok(_) => Redirect::to("/gebruikers?melding=opgeslagen").into_response(),
         Err(ApiError::Refused { status, detail }) => {
             let mut shown = current;

@@ -118,6 +118,7 @@ testkit::both_databases! {
         assert!(back.url.ends_with(&format!("/gebruikers/{ilse}")), "{}", back.url);
         let saved = browser.post(&action, &form).await;
         assert!(saved.body.contains("De wijzigingen zijn opgeslagen."), "{}", saved.body);
+        assert!(saved.body.contains("bevestigingslink"), "AC-10 is told: {}", saved.body);
         // AC-10: the edit page shows the address waiting for its confirmation.
         let edit = browser.get(&format!("/gebruikers/{ilse}")).await;
         assert!(edit.body.contains("Wacht op bevestiging") && edit.body.contains(NEW_EMAIL), "{}", edit.body);
