@@ -63,6 +63,9 @@ pub struct RawSettings {
     /// Idle lifetime of a refresh token, in hours: unused this long, it expires
     /// (default 24).
     pub refresh_token_idle_hours: i64,
+    /// How long the audit log keeps an entry, in days (issue 10: default 730, at least 30;
+    /// the hourly housekeeping removes older ones).
+    pub audit_retention_days: i64,
 }
 
 impl Default for RawSettings {
@@ -89,6 +92,7 @@ impl Default for RawSettings {
             tariff_dir: "config/tariffs".into(),
             refresh_token_hours: 14 * 24,
             refresh_token_idle_hours: 24,
+            audit_retention_days: 730,
         }
     }
 }
@@ -157,6 +161,8 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     /// Idle lifetime of a refresh token (never more than the absolute one).
     pub refresh_token_idle: Duration,
+    /// Days the audit log keeps an entry (`PORTAL_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: i64,
 }
 
 impl Settings {
@@ -296,6 +302,15 @@ impl Settings {
                 raw.refresh_token_idle_hours,
                 raw.refresh_token_hours.max(1),
             )?),
+            audit_retention_days: match raw.audit_retention_days {
+                d @ crate::store::audit::MIN_RETENTION_DAYS..=36_500 => d,
+                d => {
+                    return Err(bad(
+                        "PORTAL_AUDIT_RETENTION_DAYS",
+                        format!("{d} is not between 30 and 36500"),
+                    ));
+                }
+            },
         })
     }
 
@@ -450,6 +465,20 @@ mod tests {
             let err = Settings::from_raw(raw).unwrap_err();
             assert_eq!(err.setting, setting);
             assert!(err.to_string().contains(setting));
+        }
+    }
+
+    #[test]
+    fn the_audit_retention_is_two_years_and_never_under_a_month() {
+        let s = Settings::from_raw(RawSettings::default()).unwrap();
+        assert_eq!(s.audit_retention_days, 730);
+        for days in [0, 29, 36_501] {
+            let err = Settings::from_raw(RawSettings {
+                audit_retention_days: days,
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.setting, "PORTAL_AUDIT_RETENTION_DAYS", "{days}");
         }
     }
 }

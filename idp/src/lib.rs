@@ -19,6 +19,7 @@ pub mod keys;
 pub mod login;
 pub mod mail;
 pub mod manage;
+pub mod mfa_policy;
 pub mod offices;
 pub mod oidc;
 pub mod oidc_clients;
@@ -269,6 +270,10 @@ impl Idp {
                 }
                 if let Err(e) = store::email_changes::purge(&state.db, state.now()).await {
                     tracing::warn!(error = %e, "expired e-mail changes not purged");
+                }
+                // Issue 10: the 14- and 3-day 2FA reminders, once each per user and date.
+                if let Err(e) = mfa_policy::queue_reminders(&state, state.now()).await {
+                    tracing::warn!(error = %e, "2FA reminders not queued");
                 }
             }
         })

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod clients;
 pub mod imports;
 pub mod me;
+pub mod mfa;
 pub mod offices;
 pub mod openapi;
 pub mod outbox;
@@ -61,6 +62,11 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("GET", "/imports/{id}/report.csv"),
     ("GET", "/outbox"),
     ("GET", "/me/office"),
+    ("GET", "/me/mfa"),
+    ("GET", "/mfa/status"),
+    ("POST", "/users/{id}/mfa-reminder"),
+    ("GET", "/offices/{id}/mfa-policy"),
+    ("PATCH", "/offices/{id}/mfa-policy"),
 ];
 
 /// The admin API's routes, to be nested at `/api/v1`.
@@ -99,6 +105,14 @@ pub fn routes() -> Router<AppState> {
         .route("/outbox", get(outbox::get))
         // The caller's own office, for the product portals (SPEC P2, P3); not admin.
         .route("/me/office", get(me::office))
+        // The MFA mandate per head office (issue 10).
+        .route("/me/mfa", get(mfa::me))
+        .route("/mfa/status", get(mfa::status))
+        .route("/users/{id}/mfa-reminder", post(mfa::remind))
+        .route(
+            "/offices/{id}/mfa-policy",
+            get(mfa::get_policy).patch(mfa::set_policy),
+        )
 }
 
 /// The bearer token of the `Authorization` header (RFC 6750 §2.1), the only place one is

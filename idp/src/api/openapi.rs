@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{audit, clients, imports, me, offices, outbox, users};
+use super::{audit, clients, imports, me, mfa, offices, outbox, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -45,6 +45,11 @@ use super::{audit, clients, imports, me, offices, outbox, users};
         imports::report,
         outbox::get,
         me::office,
+        mfa::me,
+        mfa::status,
+        mfa::remind,
+        mfa::get_policy,
+        mfa::set_policy,
     ),
     components(schemas(
         users::UserJson,
@@ -76,6 +81,11 @@ use super::{audit, clients, imports, me, offices, outbox, users};
         clients::AuthMethodJson,
         clients::RegisteredJson,
         me::MeOfficeJson,
+        mfa::MyMfaJson,
+        mfa::StatusJson,
+        mfa::StatusUserJson,
+        mfa::PolicyJson,
+        mfa::PolicyPatchJson,
         me::MyOfficeJson,
         me::MyHeadOfficeJson,
         outbox::OutboxJson,

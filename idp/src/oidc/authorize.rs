@@ -247,11 +247,17 @@ async fn authorize(
     };
     // F2: once 2FA is mandatory, a password-only session (from before the date, or from
     // before a 2FA reset) is no sign-in for a client.
-    let strong_enough = |s: &session::Current| {
-        !factor::required(now, app.settings.mfa_required_from) || factor::is_multi_factor(&s.amr)
+    // Issue 10: under the office tree's policy, a grace sign-in's session counts too.
+    let strong_enough = match &signed_in {
+        Some(s) => {
+            factor::is_multi_factor(&s.amr)
+                || crate::mfa_policy::session_suffices(app, s.user_id, &s.amr, s.auth_time, now)
+                    .await?
+        }
+        None => false,
     };
     let session = match signed_in {
-        Some(s) if !v.prompt_login && fresh_enough(&s) && strong_enough(&s) => s,
+        Some(s) if !v.prompt_login && fresh_enough(&s) && strong_enough => s,
         _ if v.prompt_none => {
             return Ok(redirect_error(
                 app,

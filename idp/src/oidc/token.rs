@@ -272,8 +272,10 @@ async fn refresh(
         }
         Rotation::Refused => return Err(OAuthError::invalid_grant("refresh token is invalid")),
     };
-    // F2, MF-01: once 2FA is mandatory, a grant from a password alone renews nothing.
-    if factor::required(now, app.settings.mfa_required_from) && !factor::is_multi_factor(&grant.amr)
+    // F2, MF-01: once 2FA is mandatory, a grant from a password alone renews nothing
+    // (unless it came from a grace sign-in of the office tree's policy, issue 10).
+    if !crate::mfa_policy::session_suffices(app, grant.user_id, &grant.amr, grant.auth_time, now)
+        .await?
     {
         grants::revoke(&app.db, grant.id, now).await?;
         return Err(OAuthError::invalid_grant(

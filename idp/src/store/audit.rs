@@ -1,7 +1,11 @@
 //! The append-only audit log (SPEC L1). The database refuses updates and deletes
-//! (triggers on both kinds), so the application can only add.
+//! (triggers on both kinds), so the application can only add. The one exception is the
+//! retention purge ([`purge`], issue 10): migration 0012 lets a DELETE through only for
+//! rows older than a cutoff the purge itself sets in its transaction, never for the last
+//! 30 days (SECURITY AD-03).
 
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::{Db, StoreError, with_db};
@@ -391,4 +395,71 @@ pub async fn search(
         entries: rows.into_iter().map(EntryRow::into_entry).collect(),
         next,
     })
+}
+
+/// The retention purge's own entry: how many rows it removed and the retention.
+pub const PURGED: &str = "audit.purged";
+
+/// The shortest retention the database lets the purge use: migration 0012 refuses a
+/// cutoff within the last 30 days.
+pub const MIN_RETENTION_DAYS: i64 = 30;
+
+/// Issue 10, SECURITY AD-03: removes the entries older than `retention_days` before
+/// `now`, and records that it did (one `audit.purged` entry, only when it removed any).
+/// The cutoff, the deletion and the entry are one transaction; the database lets the
+/// DELETE through only for rows older than the cutoff set in that transaction (SQLite:
+/// the one-row table `audit_purge`, emptied again before commit; PostgreSQL: the
+/// transaction-local setting `portal.audit_purge_before`). Returns the rows removed.
+pub async fn purge(db: &Db, retention_days: i64, now: OffsetDateTime) -> Result<u64, StoreError> {
+    let cutoff = super::at(now - time::Duration::days(retention_days));
+    let mut entry = AuditRecord::new(PURGED);
+    let detail = |rows: u64| {
+        serde_json::json!({
+            "rows": rows,
+            "days": retention_days,
+            "before": cutoff.format(&Rfc3339).unwrap_or_default(),
+        })
+    };
+    let removed = match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO audit_purge (id, before) VALUES (1, $1)")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM audit_purge WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            if n > 0 {
+                entry.detail = detail(n);
+                insert_audit!(&mut *tx, &entry, now)?;
+            }
+            tx.commit().await?;
+            n
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT set_config('portal.audit_purge_before', $1, true)")
+                .bind(cutoff.format(&Rfc3339).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                entry.detail = detail(n);
+                insert_audit!(&mut *tx, &entry, now)?;
+            }
+            tx.commit().await?;
+            n
+        }
+    };
+    Ok(removed)
 }

@@ -18,6 +18,7 @@ pub mod factors;
 pub mod grants;
 pub mod imports;
 pub mod keys;
+pub mod mfa;
 pub mod offices;
 pub mod outbox;
 pub mod profile;

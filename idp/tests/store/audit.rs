@@ -434,3 +434,143 @@ mod view {
         }
     }
 }
+
+/// Issue 10, SECURITY AD-03: the retention purge (migration 0012) removes what is past the
+/// retention and says so; nothing else can delete, a recent row never, UPDATE never.
+mod retention {
+    use idp::domain::manage::Scope;
+    use idp::store::Db;
+    use idp::store::audit::{self, AuditQuery, AuditRecord};
+    use testkit::TestDatabase;
+    use time::format_description::well_known::Rfc3339;
+    use time::{Duration, OffsetDateTime};
+    use uuid::Uuid;
+
+    use crate::support::{T0, count, exec, open};
+
+    /// An entry written `days` before T0.
+    async fn written(db: &Db, days: i64) -> Uuid {
+        let rec = AuditRecord::new("login.succeeded");
+        audit::record(db, &rec, T0 - Duration::days(days))
+            .await
+            .unwrap();
+        rec.id
+    }
+
+    async fn exists(db: &Db, id: Uuid) -> bool {
+        idp::with_db!(db, |pool| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_log WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap())
+            == 1
+    }
+
+    /// Runs `sql` on `id` in a transaction that sets the purge's cutoff the way
+    /// `audit::purge` does, then rolls back: whether the database let it through.
+    async fn with_cutoff(
+        db: &Db,
+        cutoff: OffsetDateTime,
+        sql: &'static str,
+        id: Uuid,
+    ) -> Result<u64, sqlx::Error> {
+        match db {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("INSERT INTO audit_purge (id, before) VALUES (1, $1)")
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await?;
+                let n = sqlx::query(sql)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.rollback().await?;
+                Ok(n)
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT set_config('portal.audit_purge_before', $1, true)")
+                    .bind(cutoff.format(&Rfc3339).unwrap())
+                    .execute(&mut *tx)
+                    .await?;
+                let n = sqlx::query(sql)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.rollback().await?;
+                Ok(n)
+            }
+        }
+    }
+
+    const DELETE: &str = "DELETE FROM audit_log WHERE id = $1";
+
+    testkit::both_databases! {
+        /// The purge removes the entries older than the retention, keeps the rest, and
+        /// writes one entry saying how many and which retention; with nothing to remove it
+        /// writes nothing.
+        async fn retention_purge_removes_only_what_is_past_it_and_says_so(db: &TestDatabase) {
+            let db = open(db).await;
+            let old = [written(&db, 800).await, written(&db, 731).await];
+            let kept = [written(&db, 729).await, written(&db, 0).await];
+            assert_eq!(audit::purge(&db, 730, T0).await.unwrap(), 2);
+            for id in old {
+                assert!(!exists(&db, id).await, "{id} past the retention stayed");
+            }
+            for id in kept {
+                assert!(exists(&db, id).await, "{id} within the retention went");
+            }
+            let query = AuditQuery { action: Some(audit::PURGED.into()), limit: 10, ..AuditQuery::default() };
+            let said = audit::search(&db, Scope::Everyone, &query).await.unwrap().entries;
+            assert_eq!(said.len(), 1);
+            let detail: serde_json::Value = serde_json::from_str(&said[0].detail).unwrap();
+            assert_eq!((detail["rows"].as_i64(), detail["days"].as_i64()), (Some(2), Some(730)));
+            assert_eq!((said[0].at, said[0].actor.is_none()), (T0, true));
+
+            assert_eq!(audit::purge(&db, 730, T0).await.unwrap(), 0);
+            assert_eq!(count(&db, "audit_log").await, 3, "two kept and the purge's own");
+            if let Db::Sqlite(_) = db {
+                assert_eq!(count(&db, "audit_purge").await, 0, "the cutoff outlived the purge");
+            }
+            // After a purge the log is append-only as before.
+            assert!(exec(&db, DELETE, kept[0]).await.is_err());
+        }
+
+        /// A DELETE without the purge's cutoff is refused, however old the row; with it, only
+        /// rows older than the cutoff may go; a cutoff within the last 30 days is refused;
+        /// UPDATE is refused even with a cutoff.
+        async fn ad03_only_the_purge_deletes_and_never_the_last_month(db: &TestDatabase) {
+            let db = open(db).await;
+            let old = written(&db, 800).await;
+            let edge = written(&db, 730).await;
+            let recent = written(&db, 0).await;
+            let cutoff = T0 - Duration::days(730);
+
+            assert!(exec(&db, DELETE, old).await.is_err(), "deleted without a cutoff");
+            assert_eq!(with_cutoff(&db, cutoff, DELETE, old).await.unwrap(), 1);
+            for id in [edge, recent] {
+                assert!(with_cutoff(&db, cutoff, DELETE, id).await.is_err(), "{id} at or after the cutoff deleted");
+            }
+            // The database's own floor: no cutoff in the last 30 days, even for an old row.
+            let too_recent = OffsetDateTime::now_utc() - Duration::days(1);
+            assert!(with_cutoff(&db, too_recent, DELETE, old).await.is_err(), "a recent cutoff was accepted");
+            for sql in [
+                "UPDATE audit_log SET action = 'nothing.happened' WHERE id = $1",
+                "UPDATE audit_log SET detail = '{}' WHERE id = $1",
+            ] {
+                assert!(with_cutoff(&db, cutoff, sql, old).await.is_err(), "{sql} allowed with a cutoff");
+            }
+            for id in [old, edge, recent] {
+                assert!(exists(&db, id).await);
+            }
+            // The purge's own refusal: a retention under the floor removes nothing.
+            assert!(audit::purge(&db, 1, OffsetDateTime::now_utc()).await.is_err());
+            assert!(exists(&db, recent).await);
+        }
+    }
+}
