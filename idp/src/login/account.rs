@@ -222,7 +222,10 @@ pub(crate) async fn render(
             end_action: app.idp_path(&format!("/account/sessies/{}/afmelden", hex(&s.id_hash))),
         })
         .collect();
-    let mandatory = app.settings.mfa_required_from;
+    // Issue 10: the date of the user's office tree (its head office's, else the setting).
+    let mandatory = crate::mfa_policy::policy_of_user(app, user.id)
+        .await?
+        .required_from;
     let mut res = app.templates.page(
         status,
         "idp/account.html",

@@ -19,6 +19,7 @@ use super::client::ClientIp;
 use super::step::{self, Begin};
 use super::{limits, notice, session};
 use crate::domain::factor::{self, SecondFactor};
+use crate::mfa_policy::AtSignIn;
 use crate::domain::throttle::{Counter, Decision};
 use crate::domain::{recovery, totp};
 use crate::error::PageError;
@@ -35,31 +36,46 @@ use crate::store::steps::{self, Step, StepKind};
 pub const MAX_FAILURES: i64 = 5;
 
 /// Where a sign-in goes once the password was right: to the second step when the user has
-/// a factor, to enrolment when one is required and missing (F2), else straight into a
-/// session (before the mandatory date, enrolment is offered on the Profiel page).
+/// a factor, to enrolment when one is required and missing (F2, under the office tree's
+/// policy: `mfa_policy`), else straight into a session (before the mandatory date,
+/// enrolment is offered on the Profiel page). A sign-in under grace (issue 10) also gets
+/// a password-only session, counted, and a page that says how many remain.
 pub async fn after_password(
     app: &AppState,
     jar: CookieJar,
     principal: &Principal,
     return_to: String,
+    ip: Option<String>,
     now: OffsetDateTime,
 ) -> Result<Response, PageError> {
     let user_id = principal.user.id;
     let summary = factors::summary(&app.db, user_id).await?;
     let (kind, secret, target) = if summary.any() {
         (StepKind::SecondFactor, None, "/2fa")
-    } else if factor::required(now, app.settings.mfa_required_from) {
-        let seed = totp::Seed::generate().map_err(PageError::internal)?;
-        (
-            StepKind::Enrol,
-            Some(seed.secret().to_vec()),
-            "/2fa/instellen",
-        )
     } else {
-        let jar = session::start(app, jar, user_id, "pwd", now)
-            .await
-            .map_err(PageError::failed)?;
-        return Ok((jar, Redirect::to(&return_to)).into_response());
+        match crate::mfa_policy::at_sign_in(app, user_id, ip, now).await? {
+            AtSignIn::Enrol => {
+                let seed = totp::Seed::generate().map_err(PageError::internal)?;
+                (
+                    StepKind::Enrol,
+                    Some(seed.secret().to_vec()),
+                    "/2fa/instellen",
+                )
+            }
+            AtSignIn::Session => {
+                let jar = session::start(app, jar, user_id, "pwd", now)
+                    .await
+                    .map_err(PageError::failed)?;
+                return Ok((jar, Redirect::to(&return_to)).into_response());
+            }
+            AtSignIn::Grace { left } => {
+                // The `amr` stays `pwd`, so tokens carry ACR_PASSWORD (MF-10: truthful).
+                let jar = session::start(app, jar, user_id, "pwd", now)
+                    .await
+                    .map_err(PageError::failed)?;
+                return Ok((jar, grace_page(app, left, &return_to)).into_response());
+            }
+        }
     };
     let jar = step::begin(
         app,
@@ -77,6 +93,29 @@ pub async fn after_password(
     .await
     .map_err(PageError::failed)?;
     Ok((jar, Redirect::to(&app.idp_path(target))).into_response())
+}
+
+#[derive(Serialize)]
+struct GraceCtx<'a> {
+    left: u32,
+    setup_url: String,
+    next: &'a str,
+}
+
+/// "Nog N keer inloggen zonder tweede factor" after a grace sign-in (issue 10), with the
+/// way to set it up now and the way on to where the sign-in was going.
+fn grace_page(app: &AppState, left: u32, return_to: &str) -> Response {
+    let mut res = app.templates.page(
+        StatusCode::OK,
+        "idp/mfa_grace.html",
+        GraceCtx {
+            left,
+            setup_url: format!("{}#beveiliging", app.idp_path("/account")),
+            next: return_to,
+        },
+    );
+    res.headers_mut().extend([web_kit::headers::no_store()]);
+    res
 }
 
 #[derive(Serialize)]
