@@ -162,6 +162,13 @@ pub async fn build(
             true,
         )
         .await?;
+    // Issue 10: the shell and every product portal here receive rights events (signed
+    // security events) at their own events endpoint, and apply them to live sessions.
+    idp.set_event_stream(
+        SHELL_CLIENT,
+        &format!("{public_url}{}", relying_party::EVENTS_PATH),
+    )
+    .await?;
     let mut client_secrets = BTreeMap::new();
     // A product that runs in a process of its own (`url` in the registry) has its client
     // registered by the operator (`portal client add`), with that process's URIs.
@@ -179,6 +186,11 @@ pub async fn build(
                 true,
             )
             .await?;
+        idp.set_event_stream(
+            &p.client_id,
+            &format!("{public_url}{}{}", p.path, relying_party::EVENTS_PATH),
+        )
+        .await?;
         client_secrets.insert(p.client_id.clone(), secret);
     }
     let shell = admin_ui::AdminUi::new(

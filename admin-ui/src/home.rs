@@ -93,3 +93,4 @@ mod tests {
         assert!(codes(&[]).is_empty());
     }
 }
+            claims_as_of: 0,

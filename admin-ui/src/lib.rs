@@ -73,6 +73,8 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/beheer/import"),
     ("GET", "/beheer/import/{id}"),
     ("GET", "/beheer/import/{id}/rapport.csv"),
+    ("POST", "/beheer/import/{id}/importeren"),
+    ("POST", "/beheer/import/{id}/annuleren"),
     ("GET", CALLBACK_PATH),
     ("POST", LOGOUT_PATH),
     ("POST", BACKCHANNEL_PATH),
@@ -231,6 +233,8 @@ impl AdminUi {
                     .layer(DefaultBodyLimit::max(import::UPLOAD_LIMIT)),
             )
             .route("/beheer/import/{id}", get(import::status))
+            .route("/beheer/import/{id}/importeren", post(import::confirm))
+            .route("/beheer/import/{id}/annuleren", post(import::cancel))
             .route("/beheer/import/{id}/rapport.csv", get(import::report))
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())

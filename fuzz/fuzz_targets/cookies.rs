@@ -41,6 +41,7 @@ fn planted() -> &'static CookieValue {
             head_office: None,
             amr: vec!["pwd".into()],
             sid: Some("sid".into()),
+            claims_as_of: 0,
         };
         let session = Session {
             user,

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod events;
 pub mod hasher;
 pub mod imports;
 pub mod keys;
@@ -123,7 +124,14 @@ impl Idp {
             outbox.clone(),
             transport,
             settings.mail_from.clone(),
-        )?;
+        )?
+        .with_events(events::Expander::new(
+            db.clone(),
+            registry.clone(),
+            keys.clone(),
+            settings.issuer.clone(),
+            outbox.clone(),
+        ));
         let settings_issuer = settings.issuer.clone();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let clients = Arc::new(store::client_cache::ClientCache::new(&db));
@@ -228,6 +236,17 @@ impl Idp {
     /// Re-reads the signing keys every minute, so a rotation on any node reaches this one.
     pub fn spawn_key_refresh(&self) -> tokio::task::JoinHandle<()> {
         let state = self.state.clone();
+    /// Gives `client_id` an event stream (issue 10): from now on the rights events of users
+    /// it holds live grants for are pushed to `endpoint` as signed security events.
+    pub async fn set_event_stream(
+        &self,
+        client_id: &str,
+        endpoint: &str,
+    ) -> Result<(), StartError> {
+        store::event_streams::set(&self.state.db, client_id, endpoint, self.state.now()).await?;
+        Ok(())
+    }
+
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.tick().await;

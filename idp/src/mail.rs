@@ -53,6 +53,9 @@ pub enum MailError {
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A security event could not be signed.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
 }
 
 /// A composed mail, as sealed into the outbox.
@@ -111,10 +114,43 @@ pub const BACKCHANNEL_KIND: &str = "backchannel_logout";
 /// How long the worker waits for a client's back-channel endpoint.
 const BACKCHANNEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A back-channel logout delivery, as sealed into the outbox.
+/// The outbox kind of a signed security event (issue 10, `crate::events`).
+pub const SECURITY_EVENT_KIND: &str = "security_event";
+
+/// How a delivery is posted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryFormat {
+    /// Back-Channel Logout 1.0 §2.5: form field `logout_token`; 200 means done.
+    #[default]
+    LogoutToken,
+    /// RFC 8935 §2: the Security Event Token as the body, `application/secevent+jwt`;
+    /// 202 (any 2xx here) means done.
+    SecurityEvent,
+}
+
+impl DeliveryFormat {
+    /// The audit actions of its outcomes: delivered, failed (will retry), abandoned.
+    fn actions(self) -> [&'static str; 3] {
+        match self {
+            Self::LogoutToken => [
+                "logout.delivered",
+                "logout.delivery_failed",
+                "logout.delivery_abandoned",
+            ],
+            Self::SecurityEvent => [
+                "event.delivered",
+                "event.delivery_failed",
+                "event.delivery_abandoned",
+            ],
+        }
+    }
+}
+
+/// A back-channel logout or security event delivery, as sealed into the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackchannelDelivery {
-    /// The client's registered `backchannel_logout_uri`.
+    /// The client's registered `backchannel_logout_uri`, or its event stream's endpoint.
     pub uri: String,
     /// The signed logout token.
     pub token: String,
@@ -126,15 +162,21 @@ pub struct BackchannelDelivery {
     /// The user whose session ended, for the audit log.
     #[serde(default)]
     pub user_id: Option<Uuid>,
+    /// How it is posted (absent in rows queued before events existed: a logout token).
+    #[serde(default)]
+    pub format: DeliveryFormat,
 }
 
-/// Seals a back-channel delivery into an outbox row.
+/// Seals a back-channel or security event delivery into an outbox row.
 pub fn seal_backchannel(sealer: &Sealer, d: &BackchannelDelivery) -> Result<NewMail, MailError> {
     let id = Uuid::now_v7();
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(d)?);
     Ok(NewMail {
         id,
-        kind: BACKCHANNEL_KIND,
+        kind: match d.format {
+            DeliveryFormat::LogoutToken => BACKCHANNEL_KIND,
+            DeliveryFormat::SecurityEvent => SECURITY_EVENT_KIND,
+        },
         recipient: d.uri.clone(),
         payload: sealer.seal(id.as_bytes(), &plain)?,
     })
@@ -151,6 +193,7 @@ pub struct Mailer {
     from: Mailbox,
     wake: Arc<Notify>,
     http: reqwest::Client,
+    events: Option<crate::events::Expander>,
 }
 
 impl Mailer {
@@ -174,7 +217,15 @@ impl Mailer {
             from,
             wake: Arc::new(Notify::new()),
             http,
+            events: None,
         })
+    }
+
+    /// The same mailer, also turning rights events into signed security events (issue 10)
+    /// before each pass.
+    pub fn with_events(mut self, events: crate::events::Expander) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// A handle to wake the worker after queueing a mail.
@@ -191,8 +242,11 @@ impl Mailer {
     /// row, and the line moves on.
     pub async fn deliver_due(&self, now: OffsetDateTime) -> Result<usize, MailError> {
         let mut sent = 0;
+        if let Some(events) = &self.events {
+            events.expand_due(now).await?;
+        }
         for mail in outbox::due(&self.db, now, 50).await? {
-            let backchannel = mail.kind == BACKCHANNEL_KIND;
+            let backchannel = mail.kind == BACKCHANNEL_KIND || mail.kind == SECURITY_EVENT_KIND;
             if !outbox::claim(&self.db, mail.id, now, now + mail_transport::CLAIM_LEASE).await? {
                 if backchannel {
                     continue;
@@ -240,43 +294,45 @@ impl Mailer {
             Ok(d) => d,
             Err(e) => {
                 outbox::abandon(&self.db, row.id, now, &e).await?;
-                self.audit_delivery(
-                    row,
-                    None,
-                    "logout.delivery_abandoned",
-                    json!({ "reason": e }),
-                )
-                .await?;
+                let abandoned = if row.kind == SECURITY_EVENT_KIND {
+                    DeliveryFormat::SecurityEvent
+                } else {
+                    DeliveryFormat::LogoutToken
+                }
+                .actions()[2];
+                self.audit_delivery(row, None, abandoned, json!({ "reason": e }))
+                    .await?;
                 return Ok(false);
             }
         };
+        let [delivered, failed, abandoned] = delivery.format.actions();
         if delivery.expires_at <= now.unix_timestamp() {
-            outbox::abandon(&self.db, row.id, now, "logout token expired").await?;
-            tracing::warn!(delivery = %row.id, uri = %row.recipient, "back-channel logout abandoned: token expired");
-            let detail = json!({ "reason": "logout token expired", "attempts": row.attempts });
-            self.audit_delivery(row, Some(&delivery), "logout.delivery_abandoned", detail)
+            outbox::abandon(&self.db, row.id, now, "token expired").await?;
+            tracing::warn!(delivery = %row.id, kind = %row.kind, uri = %row.recipient, "delivery abandoned: token expired");
+            let detail = json!({ "reason": "token expired", "attempts": row.attempts });
+            self.audit_delivery(row, Some(&delivery), abandoned, detail)
                 .await?;
             return Ok(false);
         }
         match self.post_backchannel(&delivery).await {
             Ok(()) => {
                 outbox::mark_sent(&self.db, row.id, now).await?;
-                tracing::info!(delivery = %row.id, uri = %row.recipient, "back-channel logout delivered");
+                tracing::info!(delivery = %row.id, kind = %row.kind, uri = %row.recipient, "delivered");
                 let detail = json!({ "attempt": attempt });
-                self.audit_delivery(row, Some(&delivery), "logout.delivered", detail)
+                self.audit_delivery(row, Some(&delivery), delivered, detail)
                     .await?;
                 Ok(true)
             }
             Err(error) => {
                 let next = now + backoff(row.attempts);
-                tracing::warn!(delivery = %row.id, uri = %row.recipient, attempts = attempt, %error, "back-channel logout not delivered; will retry");
+                tracing::warn!(delivery = %row.id, kind = %row.kind, uri = %row.recipient, attempts = attempt, %error, "delivery failed; will retry");
                 outbox::mark_failed(&self.db, row.id, next, &error).await?;
                 let detail = json!({
                     "attempt": attempt,
                     "error": error,
                     "next_attempt_at": next.unix_timestamp(),
                 });
-                self.audit_delivery(row, Some(&delivery), "logout.delivery_failed", detail)
+                self.audit_delivery(row, Some(&delivery), failed, detail)
                     .await?;
                 Ok(false)
             }
@@ -314,11 +370,18 @@ impl Mailer {
 
     /// OIDC Back-Channel Logout 1.0 §2.5, §2.8: `logout_token` form-posted; 200 (any
     /// 2xx here) means done.
+    /// RFC 8935 §2.1: a security event is the body itself, as `application/secevent+jwt`;
+    /// 202 (any 2xx here) means accepted.
     async fn post_backchannel(&self, d: &BackchannelDelivery) -> Result<(), String> {
-        let res = self
-            .http
-            .post(&d.uri)
-            .form(&[("logout_token", d.token.as_str())])
+        let request = self.http.post(&d.uri);
+        let request = match d.format {
+            DeliveryFormat::LogoutToken => request.form(&[("logout_token", d.token.as_str())]),
+            DeliveryFormat::SecurityEvent => request
+                .header(reqwest::header::CONTENT_TYPE, "application/secevent+jwt")
+                .header(reqwest::header::ACCEPT, "application/json")
+                .body(d.token.clone()),
+        };
+        let res = request
             .send()
             .await
             .map_err(|e| e.without_url().to_string())?;

@@ -15,6 +15,7 @@ use crate::domain::manage::{
 use crate::domain::office_admin::OfficeRefused;
 use crate::domain::rights::format_rights;
 use crate::domain::{Email, Rights, Role, RuleError, parse_name};
+use crate::events::{self, Subject};
 use crate::login::notice::{self, Change};
 use crate::mail::MailError;
 use crate::oidc::end_session::{LogoutError, logout_deliveries};
@@ -509,12 +510,20 @@ pub async fn update(
         mails.push(mail);
         pending = Some(p);
     }
-    // O6 for the portals, and the rights event of P1: a deactivation ends the person's
-    // portal sessions; so does a right taken away, so that each portal signs the person
-    // in again (silently, while the idp session lasts) and reads the new rights.
+    // P1 and O6 for the portals (issue 10): a portal with an event stream is told the new
+    // rights, or that the sessions are revoked, and applies it to the live session. One
+    // without a stream has its session ended by a back-channel logout when a right is
+    // taken away, and signs the person in again (silently, while the idp session lasts)
+    // with the new rights. A deactivation ends the idp sessions too: every portal is told.
+    if deactivate || rights != before.rights {
+        mails.push(events::queue(&core.outbox, Subject::User(id), now)?);
+    }
     let narrowed = !before.rights.is_subset(&rights);
     if deactivate || narrowed {
-        let targets = grants::logout_targets_of_user(&core.db, id).await?;
+        let mut targets = grants::logout_targets_of_user(&core.db, id).await?;
+        if !deactivate {
+            targets = events::without_streams(&core.db, targets).await?;
+        }
         mails.extend(logout_deliveries(core, &targets, now)?);
     }
     let mut audit = AuditRecord::new("user.updated");

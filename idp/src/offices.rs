@@ -17,6 +17,7 @@ use crate::domain::office_admin::{
     check_office_change, decide_office, may_add_head_office,
 };
 use crate::domain::rights::format_rights;
+use crate::events::{self, Subject};
 use crate::domain::{Email, NewHeadOffice, OfficeKind, Role, RuleError, parse_name};
 use crate::manage::{Field, ManageError, actor_of, invalid, parse_rights, rights_json};
 use crate::oidc::end_session::logout_deliveries;
@@ -466,15 +467,22 @@ pub async fn update(
     }
     let deactivate = view.active && !active;
     // A right taken from the office (the appointment, or what a head office gives its
-    // sub-office) reaches its people's portal sessions as a deactivation does: they are
-    // ended, and the next request signs in again with the narrowed rights (P1, O6).
+    // sub-office) reaches its people's portal sessions (P1, O6, issue 10): a portal with an
+    // event stream is told each person's new rights, or that the sessions are revoked; one
+    // without a stream has the sessions ended, and the next request signs in again with
+    // the narrowed rights. A deactivation ends the idp sessions too: every portal is told.
+    let mut mails = Vec::new();
+    if deactivate || rights != view.rights {
+        mails.push(events::queue(&core.outbox, Subject::Office(id), now)?);
+    }
     let narrowed = !view.rights.is_subset(&rights);
-    let mails = if deactivate || narrowed {
-        let targets = grants::logout_targets_of_office(&core.db, id).await?;
-        logout_deliveries(core, &targets, now)?
-    } else {
-        Vec::new()
-    };
+    if deactivate || narrowed {
+        let mut targets = grants::logout_targets_of_office(&core.db, id).await?;
+        if !deactivate {
+            targets = events::without_streams(&core.db, targets).await?;
+        }
+        mails.extend(logout_deliveries(core, &targets, now)?);
+    }
     let mut audit = AuditRecord::new("office.updated");
     audit.actor_id = Some(actor.id);
     audit.target_office_id = Some(id);

@@ -41,8 +41,8 @@ use axum::middleware;
 use pricing::Tariffs;
 use product_registry::{Registry, RightCode};
 use relying_party::{
-    BACKCHANNEL_PATH, CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, LOGOUT_PATH,
-    RelyingParty, RpError, RpSettings,
+    BACKCHANNEL_PATH, CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, EVENTS_PATH,
+    LOGOUT_PATH, RelyingParty, RpError, RpSettings,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -84,6 +84,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("GET", CALLBACK_PATH),
     ("POST", LOGOUT_PATH),
     ("POST", BACKCHANNEL_PATH),
+    ("POST", EVENTS_PATH),
 ];
 
 /// The pages of one product that sit behind its rights guard, relative to its path, before

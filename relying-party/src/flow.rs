@@ -34,12 +34,23 @@ use crate::settings::{Checked, RpSettings};
 use crate::store::{
     ApiTokens, LOGIN_ATTEMPT_LIFETIME, MemorySessionStore, PendingLogin, Session, SessionStore,
 };
+use product_registry::RightCode;
 
 /// The event a logout token must carry (Back-Channel Logout 1.0 §2.4).
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// The header `typ` of a logout token (Back-Channel Logout 1.0 §2.4).
 const LOGOUT_TYP: &str = "logout+jwt";
+
+/// The header `typ` of a Security Event Token (RFC 8417 §2.3).
+const SET_TYP: &str = "secevent+jwt";
+
+/// CAEP 1.0 §3.2: the user's claims changed; the new values are in `claims`.
+const TOKEN_CLAIMS_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/token-claims-change";
+
+/// CAEP 1.0 §3.1: the user's sessions are revoked.
+const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 
 /// The clock leeway of every idp JWT check, in seconds.
 const JWT_LEEWAY_SECONDS: u64 = 60;
@@ -53,6 +64,48 @@ struct LogoutClaims {
     exp: i64,
     events: Option<serde_json::Value>,
     nonce: Option<serde_json::Value>,
+}
+
+/// The claims of a Security Event Token that matter here (RFC 8417 §2.2, SSF 1.0 §3).
+#[derive(Deserialize)]
+struct SetClaims {
+    jti: Option<String>,
+    exp: i64,
+    sub_id: Option<SubjectId>,
+    events: serde_json::Map<String, serde_json::Value>,
+    nonce: Option<serde_json::Value>,
+}
+
+/// SSF 1.0 §3: the subject, as issuer and subject identifier.
+#[derive(Deserialize)]
+struct SubjectId {
+    format: String,
+    iss: String,
+    sub: String,
+}
+
+/// CAEP 1.0 §3.2's event, with the claims this portal keeps.
+#[derive(Deserialize)]
+struct ClaimsChange {
+    event_timestamp: i64,
+    claims: ChangedClaims,
+}
+
+#[derive(Deserialize)]
+struct ChangedClaims {
+    rights: Vec<String>,
+    role: crate::claims::Role,
+}
+
+/// What a security event did here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventApplied {
+    /// New rights and role for this many sessions (older claims only).
+    ClaimsChanged(usize),
+    /// This many sessions ended.
+    SessionsRevoked(usize),
+    /// An event type this portal does not act on (RFC 8935 §2.2: accepted all the same).
+    Ignored,
 }
 
 /// The tokens of a token response, with the access token's end.
@@ -437,6 +490,67 @@ impl RelyingParty {
         Ok(ended)
     }
 
+    /// RFC 8935 §2.2: checks a Security Event Token pushed by the idp (issue 10) and
+    /// applies it to this portal's sessions of its subject. The token must be RS256 with one
+    /// of the idp's keys, header `typ` `secevent+jwt`, our issuer and client as `aud`, not
+    /// expired, with an `iss_sub` subject of our issuer, no `nonce`, and a `jti` not seen
+    /// before (SECURITY RP-03). CAEP `token-claims-change` replaces the sessions' rights and
+    /// role unless they are newer than the event; `session-revoked` ends the sessions.
+    pub async fn security_event(&self, token: &str) -> Result<EventApplied, RpError> {
+        let bad = |why: &str| RpError::IdToken(format!("security event: {why}"));
+        let set: SetClaims = self
+            .decode_idp_jwt(token, Some(SET_TYP))
+            .await
+            .map_err(|e| bad(&e.to_string()))?;
+        if set.nonce.is_some() {
+            return Err(bad("a nonce"));
+        }
+        let issuer = self.config.issuer.as_str();
+        let sub = match &set.sub_id {
+            Some(s) if s.format == "iss_sub" && s.iss == issuer && !s.sub.is_empty() => &s.sub,
+            _ => return Err(bad("sub_id")),
+        };
+        let jti = set
+            .jti
+            .as_deref()
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| bad("no jti"))?;
+        let now = OffsetDateTime::now_utc();
+        let until = OffsetDateTime::from_unix_timestamp(set.exp)
+            .ok()
+            .and_then(|exp| exp.checked_add(time::Duration::seconds(JWT_LEEWAY_SECONDS as i64)))
+            .ok_or_else(|| bad("exp"))?;
+        if !self.store.remember_jti(jti, until, now).await? {
+            return Err(bad("replayed"));
+        }
+        let client = self.config.client_id.as_str();
+        if set.events.contains_key(SESSION_REVOKED) {
+            let ended = self.store.remove_sessions_of(None, Some(sub)).await?;
+            tracing::info!(client, ended, "security event: sessions revoked");
+            return Ok(EventApplied::SessionsRevoked(ended));
+        }
+        let Some(raw) = set.events.get(TOKEN_CLAIMS_CHANGE) else {
+            tracing::info!(client, "security event of another type; nothing to do");
+            return Ok(EventApplied::Ignored);
+        };
+        let change: ClaimsChange =
+            serde_json::from_value(raw.clone()).map_err(|e| bad(&e.to_string()))?;
+        let rights = change
+            .claims
+            .rights
+            .iter()
+            .filter_map(|raw| RightCode::parse(raw).ok())
+            .collect();
+        let update = crate::store::ClaimsUpdate {
+            rights,
+            role: change.claims.role,
+            as_of: change.event_timestamp,
+        };
+        let changed = self.store.apply_claims(issuer, sub, &update).await?;
+        tracing::info!(client, changed, "security event: claims changed");
+        Ok(EventApplied::ClaimsChanged(changed))
+    }
+
     /// Verifies a JWT the idp signed for this client, such as its O7 question to a product
     /// portal: RS256 with one of the idp's published keys (the JWKS is fetched again for an
     /// unknown `kid`, at most once per [`UNKNOWN_KID_REFETCH`]), header `typ` exactly `typ`, our issuer, our client id as `aud`, and
@@ -491,7 +605,7 @@ impl RelyingParty {
             return Ok(None);
         };
         let now = OffsetDateTime::now_utc();
-        let Some(mut session) = self.store.session(&id.key(), now).await? else {
+        let Some(session) = self.store.session(&id.key(), now).await? else {
             return Ok(None);
         };
         let Some(tokens) = session.tokens.clone() else {
@@ -528,8 +642,10 @@ impl RelyingParty {
                 .and_then(|t| t.refresh_token.clone());
         }
         let access = fresh.access_token.clone();
-        session.tokens = Some(fresh);
-        self.store.insert_session(&id.key(), session, now).await?;
+        // Only the tokens: the user may have changed meanwhile (a rights event).
+        if !self.store.replace_tokens(&id.key(), fresh).await? {
+            return Ok(None);
+        }
         Ok(Some(access))
     }
 

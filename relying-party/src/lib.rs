@@ -46,11 +46,11 @@ pub use claims::{
     HeadOffice, Office, OfficeKind, PortalClaims, PortalIdTokenClaims, Role, SignedInUser,
 };
 pub use error::{Failure, RpError};
-pub use flow::{CallbackParams, PortalIdToken, RelyingParty};
+pub use flow::{CallbackParams, EventApplied, PortalIdToken, RelyingParty};
 pub use ids::{CookieValue, StoreKey};
-pub use routes::{BACKCHANNEL_PATH, CALLBACK_PATH, LOGOUT_PATH, MaybeUser};
+pub use routes::{BACKCHANNEL_PATH, CALLBACK_PATH, EVENTS_PATH, LOGOUT_PATH, MaybeUser};
 pub use settings::{DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RpSettings};
 pub use store::{
-    ApiTokens, LOGIN_ATTEMPT_LIFETIME, MAX_ATTEMPTS_PER_BROWSER, MAX_BROWSERS_SIGNING_IN,
+    ApiTokens, ClaimsUpdate, LOGIN_ATTEMPT_LIFETIME, MAX_ATTEMPTS_PER_BROWSER, MAX_BROWSERS_SIGNING_IN,
     MemorySessionStore, PendingLogin, Session, SessionStore, StoreError, state_matches,
 };

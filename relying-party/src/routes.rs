@@ -27,6 +27,10 @@ pub const LOGOUT_PATH: &str = "/auth/logout";
 /// Where the idp posts logout tokens (Back-Channel Logout 1.0), under the mount path.
 pub const BACKCHANNEL_PATH: &str = "/auth/backchannel-logout";
 
+/// Where the idp pushes Security Event Tokens (RFC 8935, issue 10), under the mount path;
+/// the idp's event stream for this client is `{public_url}{mount}{EVENTS_PATH}`.
+pub const EVENTS_PATH: &str = "/auth/events";
+
 impl RelyingParty {
     /// `GET /auth/callback` and `POST /auth/logout`, relative to where the portal is
     /// mounted, with this relying party as state.
@@ -35,6 +39,7 @@ impl RelyingParty {
             .route(CALLBACK_PATH, get(callback))
             .route(LOGOUT_PATH, post(logout))
             .route(BACKCHANNEL_PATH, post(backchannel))
+            .route(EVENTS_PATH, post(security_event))
             .with_state(self.clone())
     }
 
@@ -66,6 +71,36 @@ async fn backchannel(
         Err(e) => {
             tracing::warn!(error = %e, "back-channel logout refused");
             (StatusCode::BAD_REQUEST, no_store).into_response()
+        }
+    }
+}
+
+/// `POST …/auth/events` (RFC 8935 §2): the body is a Security Event Token with media type
+/// `application/secevent+jwt`. 202 when it checks out (whether or not a session was still
+/// here); otherwise 400 with RFC 8935 §2.3's error JSON, which names no detail of why.
+async fn security_event(
+    State(rp): State<Arc<RelyingParty>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    let refuse = |err: &str| {
+        let body = axum::Json(serde_json::json!({ "err": err }));
+        let no_store = [web_kit::headers::no_store()];
+        (StatusCode::BAD_REQUEST, no_store, body).into_response()
+    };
+    let media_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if !media_type.is_some_and(|t| t.eq_ignore_ascii_case("application/secevent+jwt")) {
+        return refuse("invalid_request");
+    }
+    match rp.security_event(body.trim()).await {
+        Ok(_) => (StatusCode::ACCEPTED, [web_kit::headers::no_store()]).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "security event refused");
+            refuse("authentication_failed")
         }
     }
 }

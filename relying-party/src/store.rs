@@ -100,6 +100,17 @@ impl fmt::Debug for Session {
     }
 }
 
+/// New rights and role of a user, read by the idp at `as_of` (Unix time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimsUpdate {
+    /// The effective rights, well-formed codes only.
+    pub rights: Vec<product_registry::RightCode>,
+    /// The role.
+    pub role: crate::claims::Role,
+    /// When the idp read them (the event's `event_timestamp`).
+    pub as_of: i64,
+}
+
 /// A store could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("session store unavailable: {0}")]
@@ -156,6 +167,21 @@ pub trait SessionStore: Send + Sync + 'static {
         &self,
         sid: Option<&str>,
         sub: Option<&str>,
+    ) -> Result<usize, StoreError>;
+
+    /// Replaces the tokens of the session under `key`, leaving its user as it is now (a
+    /// rights event may have changed it while the tokens were being refreshed); `false`
+    /// when the session is gone.
+    async fn replace_tokens(&self, key: &StoreKey, tokens: ApiTokens) -> Result<bool, StoreError>;
+
+    /// Applies a rights event (issue 10) to every session of user `sub` signed in by
+    /// `issuer`: `rights` and `role` become the given ones, unless a session's claims are
+    /// newer than `as_of`. Returns how many sessions changed.
+    async fn apply_claims(
+        &self,
+        issuer: &str,
+        sub: &str,
+        claims: &ClaimsUpdate,
     ) -> Result<usize, StoreError>;
 
     /// Forgets every expired attempt and session; returns how many entries went.
@@ -343,6 +369,35 @@ impl SessionStore for MemorySessionStore {
         Ok(before - inner.sessions.len())
     }
 
+    async fn replace_tokens(&self, key: &StoreKey, tokens: ApiTokens) -> Result<bool, StoreError> {
+        Ok(match self.lock().sessions.get_mut(key) {
+            Some(s) => {
+                s.tokens = Some(tokens);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn apply_claims(
+        &self,
+        issuer: &str,
+        sub: &str,
+        claims: &ClaimsUpdate,
+    ) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for s in self.lock().sessions.values_mut() {
+            let user = &mut s.user;
+            if user.subject == sub && user.issuer == issuer && user.claims_as_of <= claims.as_of {
+                user.rights.clone_from(&claims.rights);
+                user.role = claims.role;
+                user.claims_as_of = claims.as_of;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
         Ok(self.lock().purge(now))
     }
@@ -403,6 +458,7 @@ mod tests {
                 head_office: None,
                 amr: vec![],
                 sid: None,
+                claims_as_of: 0,
             },
             id_token: "eyJ.secret.token".into(),
             tokens: Some(ApiTokens {

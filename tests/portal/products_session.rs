@@ -16,6 +16,9 @@ use crate::support::{Browser, Page, Portal};
 
 const DASHBOARD: &str = "/dip/dashboard";
 
+/// The home page's link to the DIL portal (the template escapes `/`).
+const DIL_LINK: &str = "href=\"&#x2f;dil\"";
+
 /// A valid DIZP quote form (as `products::dip_form`), starting two months ahead.
 fn dip_form(client: &str) -> Vec<(&'static str, String)> {
     let start = (time::OffsetDateTime::now_utc().date() + time::Duration::days(60)).to_string();
@@ -138,6 +141,22 @@ async fn tims_product_session_has_ended(portal: &Portal, tim: &Browser, main: &B
     );
 }
 
+/// Issue 10: the page came straight from the portal's live session, not through a sign-in
+/// at the idp (which a back-channel logout would have forced).
+fn assert_no_new_sign_in(page: &Page) {
+    assert_eq!(
+        page.hops.len(),
+        1,
+        "no redirect, no new sign-in: {:?}",
+        page.hops
+    );
+    assert!(
+        !page.hops.iter().any(|h| h.contains("/authorize")),
+        "{:?}",
+        page.hops
+    );
+}
+
 testkit::both_databases! {
     /// O6: the head office's main user deactivates Tim through the admin API; Tim's DIP
     /// session ends within seconds and a quote he posts afterwards stores nothing.
@@ -184,9 +203,10 @@ testkit::both_databases! {
         tims_product_session_has_ended(&portal, &tim, &main).await;
     }
 
-    /// P1 with the rights event: the main user takes the DIP right from Tim; his DIP
-    /// session ends within seconds (the idp's back-channel logout), the portal signs him in
-    /// again silently (his idp session stays) and now refuses him with the 403 page.
+    /// P1 with the rights event (issue 10): the main user takes the DIP right from Tim; the
+    /// idp pushes a signed `token-claims-change` event to the DIP portal, which applies it to
+    /// Tim's live session: within seconds the dashboard answers the 403 page at once, with
+    /// no new sign-in on the way (no hop through the idp), and a quote stores nothing.
     async fn a_right_taken_away_reaches_the_product_session_within_seconds(db: &TestDatabase) {
         let (portal, password) = demo(db, false).await;
         let (tim, _main, token) = tim_at_work(&portal, &password).await;
@@ -210,6 +230,7 @@ testkit::both_databases! {
         }
         let page = refused.expect("P1: the DIP dashboard is still shown 10 s after the right was taken");
         assert!(page.body.contains("U heeft geen rechten voor het product"), "{}", page.body);
+        assert_no_new_sign_in(&page);
         let before = quote_count(&portal).await;
         let posted = post_quote(&tim, "Klant Zonder Recht").await;
         assert_eq!(posted.status, StatusCode::FORBIDDEN);
@@ -239,15 +260,62 @@ testkit::both_databases! {
         let r = call(&portal, "PATCH", &path, &token, Some(json!({"rights": ["DIL"]})), Some(&etag)).await;
         assert_eq!(r.status, 200, "{}", r.body);
 
-        let mut refused = false;
+        let mut refused = None;
         for _ in 0..100 {
-            if tim.get(DASHBOARD).await.status == StatusCode::FORBIDDEN {
-                refused = true;
+            let page = tim.get(DASHBOARD).await;
+            if page.status == StatusCode::FORBIDDEN {
+                refused = Some(page);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(refused, "P1: Tim still sees DIP 10 s after his office lost it");
+        let page = refused.expect("P1: Tim still sees DIP 10 s after his office lost it");
+        assert_no_new_sign_in(&page);
         assert!(is_dashboard(&portal, &main.get(DASHBOARD).await), "the head office keeps DIP");
+    }
+    /// Issue 10, a right given: the main user gives Tim DIL (his sub-office holds it); the
+    /// portal home of his open shell session lists DIL within seconds, without a new
+    /// sign-in. The idp's audit log shows the events delivered to the portals.
+    async fn a_right_given_reaches_the_shell_session_within_seconds(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let (tim, _main, token) = tim_at_work(&portal, &password).await;
+        let home = tim.get("/").await;
+        assert_eq!(home.status, StatusCode::OK);
+        assert!(!home.body.contains(DIL_LINK), "Tim holds no DIL yet: {}", home.body);
+
+        let path = format!("/users/{}", user_id(&portal, SUB_EMPLOYEE).await);
+        let etag = call(&portal, "GET", &path, &token, None, None)
+            .await
+            .header("etag")
+            .expect("a user's ETag");
+        let r = call(&portal, "PATCH", &path, &token, Some(json!({"rights": ["DIP", "DIL"]})), Some(&etag)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+
+        let mut shown = None;
+        for _ in 0..100 {
+            let page = tim.get("/").await;
+            if page.body.contains(DIL_LINK) {
+                shown = Some(page);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let page = shown.expect("issue 10: the shell does not list DIL 10 s after it was given");
+        assert_no_new_sign_in(&page);
+        assert!(is_dashboard(&portal, &tim.get(DASHBOARD).await), "DIP stays");
+
+        let db = portal.db().await;
+        let delivered: Vec<String> = idp::with_db!(&db, |pool| sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'event.delivered'"
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap());
+        for client in ["offerteportaal", "dip"] {
+            assert!(
+                delivered.iter().any(|d| d.contains(&format!("\"client_id\":\"{client}\""))),
+                "an event delivered to {client}: {delivered:?}"
+            );
+        }
     }
 }

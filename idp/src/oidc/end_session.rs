@@ -247,6 +247,7 @@ pub fn logout_deliveries(
                 expires_at: exp.unix_timestamp(),
                 client_id: Some(t.client_id.clone()),
                 user_id: Some(t.user_id),
+                format: mail::DeliveryFormat::LogoutToken,
             },
         )?);
     }

@@ -14,6 +14,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod email_changes;
+pub mod event_streams;
 pub mod factors;
 pub mod grants;
 pub mod imports;

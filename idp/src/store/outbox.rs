@@ -57,38 +57,102 @@ pub struct DueMail {
     pub attempts: i32,
 }
 
-/// What may be delivered at `now`, oldest first: every back-channel delivery whose time
-/// has come (each stands alone), and then the e-mails up to the first one that must still
-/// wait. E-mail goes out in the order it was queued: while the oldest unsent mail waits
-/// for its retry, or another worker holds it, the mails queued after it wait too, on every
-/// node. At most `limit` of each.
+/// The outbox kinds that are not e-mails but deliveries to clients: each stands alone
+/// (no line to keep), and the backlog counts them apart. `rights_event` rows are turned
+/// into `security_event` rows by `crate::events` before anything is posted.
+macro_rules! delivery_kinds {
+    () => {
+        "('backchannel_logout', 'security_event', 'rights_event')"
+    };
+}
+
+/// The delivery kinds posted as they are (each stands alone).
+macro_rules! posted_kinds {
+    () => {
+        "('backchannel_logout', 'security_event')"
+    };
+}
+
+/// What may be delivered at `now`, oldest first: every back-channel delivery and security
+/// event whose time has come (each stands alone), and then the e-mails up to the first one
+/// that must still wait. E-mail goes out in the order it was queued: while the oldest
+/// unsent mail waits for its retry, or another worker holds it, the mails queued after it
+/// wait too, on every node. At most `limit` of each.
 pub async fn due(db: &Db, now: OffsetDateTime, limit: i64) -> Result<Vec<DueMail>, StoreError> {
     let now = at(now);
-    let mut rows = with_db!(db, |pool| sqlx::query_as::<_, DueMail>(
+    let standalone = concat!(
+        "SELECT id, kind, recipient, payload, attempts FROM outbox
+         WHERE sent_at IS NULL AND kind IN ",
+        posted_kinds!(),
+        " AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
+         ORDER BY created_at, id LIMIT $2"
+    );
+    let mut rows = with_db!(db, |pool| sqlx::query_as::<_, DueMail>(standalone)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    let in_line = concat!(
+        "SELECT id, kind, recipient, payload, attempts,
+                (next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)) AS ready
+         FROM outbox
+         WHERE sent_at IS NULL AND kind NOT IN ",
+        delivery_kinds!(),
+        " ORDER BY created_at, id LIMIT $2"
+    );
+    let line = with_db!(db, |pool| sqlx::query_as::<_, InLine>(in_line)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    rows.extend(line.into_iter().map_while(|m| m.ready.then_some(m.mail)));
+    Ok(rows)
+}
+
+/// The rows of `kind` due at `now`, oldest first, at most `limit` (each stands alone).
+pub async fn due_of_kind(
+    db: &Db,
+    kind: &str,
+    now: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<DueMail>, StoreError> {
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, DueMail>(
         "SELECT id, kind, recipient, payload, attempts FROM outbox
          WHERE sent_at IS NULL AND kind = $3 AND next_attempt_at <= $1
            AND (locked_until IS NULL OR locked_until <= $1)
          ORDER BY created_at, id LIMIT $2"
     )
-    .bind(now)
+    .bind(at(now))
     .bind(limit)
-    .bind(crate::mail::BACKCHANNEL_KIND)
+    .bind(kind)
     .fetch_all(pool)
     .await)?;
-    let line = with_db!(db, |pool| sqlx::query_as::<_, InLine>(
-        "SELECT id, kind, recipient, payload, attempts,
-                (next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)) AS ready
-         FROM outbox
-         WHERE sent_at IS NULL AND kind <> $3
-         ORDER BY created_at, id LIMIT $2"
-    )
-    .bind(now)
-    .bind(limit)
-    .bind(crate::mail::BACKCHANNEL_KIND)
-    .fetch_all(pool)
-    .await)?;
-    rows.extend(line.into_iter().map_while(|m| m.ready.then_some(m.mail)));
     Ok(rows)
+}
+
+/// Replaces row `id` by `rows` in one transaction: they are queued and it counts as done
+/// (its content erased), or neither happens.
+pub async fn expand(
+    db: &Db,
+    id: Uuid,
+    rows: &[NewMail],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        for row in rows {
+            insert_mail!(&mut *tx, row, now)?;
+        }
+        sqlx::query(
+            "UPDATE outbox SET sent_at = $1, payload = NULL, locked_until = NULL, last_error = NULL WHERE id = $2",
+        )
+        .bind(at(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    });
+    Ok(())
 }
 
 /// An unsent e-mail in the line, and whether it may go now.
@@ -196,33 +260,31 @@ pub struct Backlog {
     /// E-mails the server refused for good (given up, with their reason kept) in the last
     /// [`KEEP_DONE`]; older ones are purged.
     pub given_up: i64,
-    /// Back-channel logout deliveries not yet accepted by their client.
+    /// Back-channel logout deliveries and rights events not yet accepted by their client.
     pub deliveries_waiting: i64,
 }
 
 /// The outbox's backlog: what waits, since when, and why.
 pub async fn backlog(db: &Db) -> Result<Backlog, StoreError> {
     type Head = (OffsetDateTime, i32, Option<String>, OffsetDateTime);
-    let kind = crate::mail::BACKCHANNEL_KIND;
-    let (waiting, deliveries_waiting, given_up): (i64, i64, i64) = with_db!(db, |pool| {
-        sqlx::query_as(
-        "SELECT
-            COUNT(CASE WHEN sent_at IS NULL AND kind <> $1 THEN 1 END),
-            COUNT(CASE WHEN sent_at IS NULL AND kind = $1 THEN 1 END),
-            COUNT(CASE WHEN sent_at IS NOT NULL AND last_error IS NOT NULL AND kind <> $1 THEN 1 END)
-         FROM outbox"
-    )
-    .bind(kind)
-    .fetch_one(pool)
-    .await
-    })?;
-    let head: Option<Head> = with_db!(db, |pool| sqlx::query_as(
+    let counts = concat!(
+        "SELECT COUNT(CASE WHEN sent_at IS NULL AND kind NOT IN ",
+        delivery_kinds!(),
+        " THEN 1 END), COUNT(CASE WHEN sent_at IS NULL AND kind IN ",
+        delivery_kinds!(),
+        " THEN 1 END), COUNT(CASE WHEN sent_at IS NOT NULL AND last_error IS NOT NULL AND kind NOT IN ",
+        delivery_kinds!(),
+        " THEN 1 END) FROM outbox"
+    );
+    let (waiting, deliveries_waiting, given_up): (i64, i64, i64) =
+        with_db!(db, |pool| sqlx::query_as(counts).fetch_one(pool).await)?;
+    let first = concat!(
         "SELECT created_at, attempts, last_error, next_attempt_at FROM outbox
-         WHERE sent_at IS NULL AND kind <> $1 ORDER BY created_at, id LIMIT 1"
-    )
-    .bind(kind)
-    .fetch_optional(pool)
-    .await)?;
+         WHERE sent_at IS NULL AND kind NOT IN ",
+        delivery_kinds!(),
+        " ORDER BY created_at, id LIMIT 1"
+    );
+    let head: Option<Head> = with_db!(db, |pool| sqlx::query_as(first).fetch_optional(pool).await)?;
     Ok(Backlog {
         waiting,
         oldest_queued_at: head.as_ref().map(|h| h.0),
@@ -260,4 +322,22 @@ pub async fn pending(db: &Db) -> Result<i64, StoreError> {
     .fetch_one(pool)
     .await)?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod kinds {
+    /// The SQL lists name exactly the kinds the code queues.
+    #[test]
+    fn the_delivery_kinds_in_sql_are_the_ones_queued() {
+        let all = [
+            crate::mail::BACKCHANNEL_KIND,
+            crate::mail::SECURITY_EVENT_KIND,
+            crate::events::RIGHTS_EVENT_KIND,
+        ];
+        assert_eq!(
+            delivery_kinds!(),
+            format!("('{}', '{}', '{}')", all[0], all[1], all[2])
+        );
+        assert_eq!(posted_kinds!(), format!("('{}', '{}')", all[0], all[1]));
+    }
 }

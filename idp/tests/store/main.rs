@@ -8,6 +8,7 @@ mod audit;
 mod client_cache;
 mod codes;
 mod factors;
+mod imports;
 mod keys;
 mod outbox;
 mod rights;

@@ -3,6 +3,7 @@
 //! RP-01, RP-02).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod events;
 mod guard;
 mod sign_in;
 

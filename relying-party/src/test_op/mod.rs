@@ -196,6 +196,16 @@ impl TestOp {
             .insert(id.into(), (secret.into(), redirect_uri.into()));
     }
 
+    /// Signs `claims` as a JWT with header `typ` and the OP's current key (RS256), as the
+    /// idp signs logout tokens and security events.
+    pub fn sign_jwt(&self, typ: &str, claims: &serde_json::Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.typ = Some(typ.into());
+        header.kid = Some("test-key".into());
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(OP_KEY.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+
     /// The user `/authorize` signs in from now on (`None`: answers `login_required`).
     pub fn sign_in_as(&self, user: Option<TestUser>) {
         *self.state.user.lock().unwrap() = user;
