@@ -66,6 +66,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/beheer/hoofdkantoren/{id}/activeren"),
     ("POST", "/beheer/hoofdkantoren/{id}/activatiemail"),
     ("GET", "/auditlog"),
+    ("GET", "/auditlog.csv"),
     ("GET", "/beheer/zoeken"),
     ("GET", "/beheer/clients"),
     ("POST", "/beheer/clients"),
@@ -218,6 +219,7 @@ impl AdminUi {
             )
             // Auditlog (SPEC L1).
             .route("/auditlog", get(audit::show))
+            .route("/auditlog.csv", get(audit::export))
             // The insurer's console: search and OIDC clients (issue 6).
             .route("/beheer/zoeken", get(console::search))
             .route(

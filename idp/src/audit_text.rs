@@ -83,6 +83,34 @@ pub fn sentence(texts: &Texts, entry: &AuditEntry) -> String {
     capitalise(&text)
 }
 
+/// Who acted, as the sentence names it (the export's `wie`).
+pub fn who(texts: &Texts, entry: &AuditEntry) -> String {
+    capitalise(&Render::new(texts, entry).actor())
+}
+
+/// The user acted upon, `Naam (e-mail)` when the reader may see the address; empty when
+/// the entry is about no user.
+pub fn user(texts: &Texts, entry: &AuditEntry) -> String {
+    match &entry.target_user {
+        None => String::new(),
+        Some(u) => {
+            let name = Render::new(texts, entry).user();
+            match (&u.name, &u.email) {
+                (Some(_), Some(m)) => format!("{name} ({m})"),
+                _ => name,
+            }
+        }
+    }
+}
+
+/// The office acted upon, `Naam (nummer)`; empty when the entry is about no office.
+pub fn office(texts: &Texts, entry: &AuditEntry) -> String {
+    match &entry.target_office {
+        None => String::new(),
+        Some(_) => Render::new(texts, entry).office(),
+    }
+}
+
 struct Render<'a> {
     texts: &'a Texts,
     e: &'a AuditEntry,

@@ -346,7 +346,7 @@ pub fn report_csv(texts: &Texts, status: &Status) -> String {
 
 /// SECURITY IO-05: a cell starting with `= + - @` (or a tab or carriage return) would be
 /// a formula in a spreadsheet; a leading `'` keeps it text.
-fn neutral(cell: &str) -> String {
+pub(crate) fn neutral(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {

@@ -7,6 +7,7 @@
 //! storage in `store`, HTTP in `oidc` and `login`.
 
 pub mod api;
+pub mod audit_text;
 pub mod config;
 pub mod crypto;
 pub mod demo;
@@ -269,7 +270,8 @@ impl Idp {
 
     /// Every hour, forgets throttle counters whose window ended long ago, so the table
     /// holds only what a limit can still use (SECURITY AV-06), expired sign-in steps and
-    /// e-mail changes, and e-mails that left the outbox more than a week ago.
+    /// e-mail changes, e-mails that left the outbox more than a week ago, and audit
+    /// entries older than `PORTAL_AUDIT_RETENTION_DAYS`.
     pub fn spawn_housekeeping(&self) -> tokio::task::JoinHandle<()> {
         let state = self.state.clone();
         tokio::spawn(async move {
@@ -289,6 +291,11 @@ impl Idp {
                 }
                 if let Err(e) = store::email_changes::purge(&state.db, state.now()).await {
                     tracing::warn!(error = %e, "expired e-mail changes not purged");
+                }
+                // Issue 10, AD-03: entries past the retention leave the audit log.
+                let days = state.settings.audit_retention_days;
+                if let Err(e) = store::audit::purge(&state.db, days, state.now()).await {
+                    tracing::warn!(error = %e, "old audit entries not purged");
                 }
                 // Issue 10: the 14- and 3-day 2FA reminders, once each per user and date.
                 if let Err(e) = mfa_policy::queue_reminders(&state, state.now()).await {

@@ -3,6 +3,8 @@
 //! Pensioenhuis Noord), and the **Auditlog** page of the management UI. An employee is
 //! refused, another tree's office or user is "not found", the insurer reads everything, a
 //! main user only its tree, and a real change appears with who did it and to whom.
+//! Issue 10: each entry reads as a Dutch sentence, and the CSV export
+//! (`GET /api/v1/audit.csv`, "Exporteren als CSV") holds the same part of the log.
 
 use serde_json::{Value, json};
 use testkit::TestDatabase;
@@ -56,6 +58,24 @@ async fn every_entry(portal: &Portal, token: &str, query: &str) -> Vec<Value> {
             None => return out,
         }
     }
+}
+
+/// `GET /api/v1/audit.csv?{query}`: status, content type and the file as text.
+async fn csv_of(portal: &Portal, token: &str, query: &str) -> (u16, String, String) {
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/audit.csv?{query}", portal.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = res.bytes().await.unwrap();
+    (status, ctype, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
 /// Whether an entry names `id` as actor or target user.
@@ -113,6 +133,19 @@ testkit::both_databases! {
         let sub_main = user_id(&portal, SUB_MAIN).await;
         assert!(mine.iter().any(|e| names_user(e, &sub_main)), "the sub-office's entries too");
 
+        // Issue 10: the CSV export holds the same entries, as sentences, and nothing of
+        // Pensioenhuis Noord.
+        let (status, ctype, file) = csv_of(&portal, &main, "").await;
+        assert_eq!((status, ctype.as_str()), (200, "text/csv; charset=utf-8"), "{file}");
+        let file = file.strip_prefix('\u{feff}').expect("UTF-8 with a byte order mark");
+        let mut lines = file.lines();
+        assert_eq!(lines.next(), Some("tijdstip;wie;wat;actie;gebruiker;kantoor;ip"));
+        assert_eq!(lines.count(), mine.len(), "one row per entry of the list");
+        assert!(file.contains(";Nick Jansen;Nick Jansen meldde zich aan;login.succeeded;"), "{file}");
+        for theirs in ["Pensioenhuis Noord", "67890", "Joost Visser", NOORD_MAIN, STRANGER] {
+            assert!(!file.contains(theirs), "{theirs} in the main user's export: {file}");
+        }
+
         // Another tree's office or user in the filter: 404 with the routes' own text, and
         // the denial is in the log of the one who asked (AC-01).
         let before_rows = audit_rows(&portal).await;
@@ -141,6 +174,13 @@ testkit::both_databases! {
         assert!(all.iter().any(|e| names_user(e, &noord_users[0])) && all.iter().any(|e| names_user(e, &main_id)));
         let of_noord = every_entry(&portal, &admin, &format!("office_id={noord_office}")).await;
         assert!(!of_noord.is_empty() && of_noord.iter().all(|e| !names_user(e, &main_id)));
+        let (status, _, everything) = csv_of(&portal, &admin, "").await;
+        assert_eq!(status, 200);
+        assert!(everything.contains("Joost Visser meldde zich aan") && everything.contains("Nick Jansen meldde zich aan"));
+        // Another tree's office in the export's filter: 404, as for the list.
+        let (status, _, refused) = csv_of(&portal, &main, &format!("office_id={noord_office}")).await;
+        assert_eq!(status, 404, "{refused}");
+        assert!(!refused.contains("Pensioenhuis Noord"));
         drop(stranger);
     }
 
@@ -187,6 +227,7 @@ testkit::both_databases! {
         assert_eq!(a.status, 200, "{}", a.body);
         let e = &a.body["entries"][0];
         assert_eq!(e["action"], "user.created", "newest first: {e}");
+        assert_eq!(e["text"], "Nick Jansen maakte gebruiker Pieter Smit aan bij Voorbeeld Advies (12345) met het recht DIP");
         assert_eq!(e["actor"], json!({ "id": user_id(&portal, MAIN).await, "name": "Nick Jansen" }));
         assert_eq!(e["target_user"], json!({ "id": new_id, "name": "Pieter Smit", "email": "pieter@voorbeeldadvies.nl" }));
         assert_eq!(e["target_office"], json!({ "id": office_id(&portal, "12345").await, "name": "Voorbeeld Advies", "number": "12345" }));
@@ -225,22 +266,33 @@ testkit::both_databases! {
                       "<label for=\"soort\">Soort</label>", "<label for=\"van\">Van</label>", "<label for=\"tot\">"] {
             assert!(page.body.contains(label), "{label}");
         }
-        for heading in ["Wanneer", "Wie", "Wat", "Op wie / kantoor", "IP-adres"] {
+        for heading in ["Wanneer", "Wat", "IP-adres"] {
             assert!(unescape(&page.body).contains(&format!(">{heading}</th>")), "{heading}");
         }
-        let row_at = page.body.find("<td>Gebruiker aangemaakt</td>").unwrap_or_else(|| panic!("{}", page.body));
-        let row = &page.body[page.body[..row_at].rfind("<tr>").unwrap()..];
+        // Issue 10: the entry as a sentence, the rest under Details.
+        let body = unescape(&page.body);
+        let sentence = "Nick Jansen maakte gebruiker Pieter Smit aan bij Voorbeeld Advies (12345) met het recht DIP";
+        let row_at = body.find(sentence).unwrap_or_else(|| panic!("{body}"));
+        let row = &body[body[..row_at].rfind("<tr>").unwrap()..];
         let row = &row[..row.find("</tr>").unwrap()];
-        assert!(row.contains("Nick Jansen") && row.contains("Pieter Smit (pieter@voorbeeldadvies.nl)"), "{row}");
-        assert!(row.contains("Voorbeeld Advies (12345)") && row.contains("127.0.0.1"), "{row}");
+        assert!(row.contains("<details>") && row.contains("Gebruiker aangemaakt (<code>user.created</code>)"), "{row}");
+        assert!(row.contains("Pieter Smit (pieter@voorbeeldadvies.nl)") && row.contains("127.0.0.1"), "{row}");
+        assert!(row.contains("\"rights\": [") && row.contains("\"DIP\""), "the stored detail: {row}");
         assert!(page.body.contains("Onderbemiddeling Zuid (Z01)"), "its sub-office is a choice");
         assert!(!page.body.contains("Joost Visser") && !page.body.contains("Pensioenhuis Noord"), "another office's");
 
         // The filter form: only sign-ins, and a bad date is said in Dutch.
         let logins = browser.get("/auditlog?soort=login.&kantoor=&gebruiker=&van=&tot=").await;
         assert_eq!(logins.status, 200);
-        assert!(logins.body.contains("<td>Ingelogd</td>") && !logins.body.contains("Gebruiker aangemaakt"));
+        assert!(logins.body.contains("Nick Jansen meldde zich aan") && !logins.body.contains("Gebruiker aangemaakt"));
         assert!(logins.body.contains("value=\"login.\" selected"));
+        // "Exporteren als CSV" downloads what this filter selects: the sign-ins only.
+        let file = browser.get(&link(&logins, "Exporteren als CSV")).await;
+        assert_eq!(file.status, 200);
+        let heading = file.body.trim_start_matches('\u{feff}');
+        assert!(heading.starts_with("tijdstip;wie;wat;actie;gebruiker;kantoor;ip"), "{}", file.body);
+        assert!(file.body.contains("Nick Jansen meldde zich aan") && !file.body.contains("user.created"), "{}", file.body);
+        assert!(!file.body.contains("Joost Visser"), "another office's sign-in");
         let bad = browser.get("/auditlog?van=gisteren").await;
         assert_eq!(bad.status, 400);
         assert!(bad.body.contains("Vul een datum in als JJJJ-MM-DD"), "{}", bad.body);

@@ -1,5 +1,6 @@
-//! The audit log (SPEC L1) as the management UI reads it: `GET /api/v1/audit`, and the
-//! offices the signed-in manager may filter on, `GET /api/v1/offices`.
+//! The audit log (SPEC L1) as the management UI reads it: `GET /api/v1/audit`, its CSV
+//! export `GET /api/v1/audit.csv` (issue 10), and the offices the signed-in manager may
+//! filter on, `GET /api/v1/offices`.
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -32,6 +33,12 @@ pub struct AuditEntry {
     pub at: String,
     /// What happened (`user.created`).
     pub action: String,
+    /// The entry as one plain Dutch sentence (issue 10).
+    #[serde(default)]
+    pub text: String,
+    /// The detail as stored (before/after values, a reason), for the page's Details.
+    #[serde(default)]
+    pub detail: serde_json::Value,
     /// Who.
     pub actor: Option<AuditUser>,
     /// On whom.
@@ -129,6 +136,21 @@ impl Api {
         let path = format!("/audit?{}", filter.query());
         let res = self.send(token, Method::GET, &path, None, None).await?;
         Self::json(res).await
+    }
+
+    /// Issue 10: every entry the filter selects as the API's CSV file (`before` is not
+    /// sent: the export is not one page).
+    pub async fn audit_csv(&self, token: &str, filter: &AuditFilter) -> Result<Vec<u8>, ApiError> {
+        let whole = AuditFilter {
+            before: None,
+            ..filter.clone()
+        };
+        let path = format!("/audit.csv?{}", whole.query());
+        let res = self.send(token, Method::GET, &path, None, None).await?;
+        res.bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| ApiError::Unavailable(e.to_string()))
     }
 
     /// The offices the caller manages, for the audit view's Kantoor choice.

@@ -3,6 +3,11 @@
 //! the scope is part of the store's SQL (SECURITY AC-03). An office or user named in a
 //! filter must be one the caller manages, or the answer is 404 as on the office and user
 //! routes (AC-01), and the refusal is audited by those routes' own checks.
+//!
+//! Each entry carries `text`, the entry as one plain Dutch sentence (`crate::audit_text`,
+//! issue 10). `GET /api/v1/audit.csv` exports what the same filters select as a CSV file
+//! for Dutch Excel (semicolons, UTF-8 with a byte order mark, formulas neutralised:
+//! SECURITY IO-05), within the same scope.
 
 use axum::Json;
 use axum::extract::State;
@@ -22,6 +27,7 @@ use crate::manage::{ManageError, actor_of};
 use crate::state::{AppState, Core};
 use crate::store::accounts::Principal;
 use crate::store::audit::{self, AuditEntry, AuditPage, AuditQuery, MAX_PAGE};
+use web_kit::Texts;
 
 /// How many entries a page holds when the caller does not say.
 pub const DEFAULT_PAGE: i64 = 50;
@@ -71,6 +77,9 @@ pub struct AuditEntryJson {
     /// What happened.
     #[schema(example = "user.created")]
     pub action: String,
+    /// The entry as one plain Dutch sentence, naming people and offices by name.
+    #[schema(example = "Nick Jansen gaf Ilse de Vries het recht DIL")]
+    pub text: String,
     /// Who did it; `null` for the system or an anonymous visitor.
     pub actor: Option<AuditUserJson>,
     /// The user acted upon.
@@ -223,13 +232,64 @@ pub async fn search(
     ip: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<AuditPage, ManageError> {
+    check(core, caller, filter, ip, now).await?;
+    let scope = manage::scope(&actor_of(caller));
+    Ok(audit::search(&core.db, scope, &query_of(filter)).await?)
+}
+
+/// The most entries one export holds (newest first); a longer period is exported in
+/// parts, by date.
+pub const MAX_EXPORT: usize = 50_000;
+
+/// Issue 10: every entry the filter selects (not one page; `before` and `limit` are not
+/// used), newest first, at most [`MAX_EXPORT`]; checked and scoped as [`search`].
+pub async fn export(
+    core: &Core,
+    caller: &Principal,
+    filter: &AuditFilter,
+    ip: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Vec<AuditEntry>, ManageError> {
+    check(core, caller, filter, ip, now).await?;
+    let scope = manage::scope(&actor_of(caller));
+    let mut query = query_of(&AuditFilter {
+        before: None,
+        limit: MAX_PAGE,
+        ..filter.clone()
+    });
+    let mut out = Vec::new();
+    loop {
+        let page = audit::search(&core.db, scope, &query).await?;
+        out.extend(page.entries);
+        match page.next {
+            Some(next) if out.len() < MAX_EXPORT => query.before = Some(next),
+            _ => break,
+        }
+    }
+    out.truncate(MAX_EXPORT);
+    Ok(out)
+}
+
+/// AC-01: an office or user in the filter must be one the caller manages (else not
+/// found, audited by the routes' own checks).
+async fn check(
+    core: &Core,
+    caller: &Principal,
+    filter: &AuditFilter,
+    ip: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), ManageError> {
     if let Some(office) = filter.office_id {
         crate::offices::get(core, caller, office, ip, now).await?;
     }
     if let Some(user) = filter.user_id {
         crate::manage::get(core, caller, user, ip, now).await?;
     }
-    let query = AuditQuery {
+    Ok(())
+}
+
+fn query_of(filter: &AuditFilter) -> AuditQuery {
+    AuditQuery {
         office_id: filter.office_id,
         user_id: filter.user_id,
         action: filter.action.clone(),
@@ -242,9 +302,49 @@ pub async fn search(
             .map(|d| d.with_time(Time::MIDNIGHT).assume_utc()),
         before: filter.before,
         limit: filter.limit,
-    };
-    let scope = manage::scope(&actor_of(caller));
-    Ok(audit::search(&core.db, scope, &query).await?)
+    }
+}
+
+/// SECURITY IO-05 (as the import report does it): a cell starting with `= + - @`, a tab
+/// or a carriage return is kept text.
+fn neutral(cell: &str) -> String {
+    crate::imports::neutral(cell)
+}
+
+/// `2026-01-31 09:05:07`, UTC: a time Excel reads as one.
+fn csv_time(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// Issue 10: the entries as a CSV file for Dutch Excel: UTF-8 with a byte order mark,
+/// `;` between the columns tijdstip (UTC), wie, wat (the sentence), actie, gebruiker,
+/// kantoor and ip; every cell neutralised (IO-05).
+pub fn csv(texts: &Texts, entries: &[AuditEntry]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let columns = ["when", "who", "what", "action", "user", "office", "ip"]
+        .map(|c| texts.text(&format!("audit.csv.{c}")));
+    let mut rows = vec![columns.to_vec()];
+    for e in entries {
+        rows.push(vec![
+            csv_time(e.at),
+            crate::audit_text::who(texts, e),
+            crate::audit_text::sentence(texts, e),
+            e.action.clone(),
+            crate::audit_text::user(texts, e),
+            crate::audit_text::office(texts, e),
+            e.ip.clone().unwrap_or_default(),
+        ]);
+    }
+    for row in rows {
+        // Writing to a Vec fails only on a bad record, which these are not.
+        let _ = w.write_record(row.iter().map(|c| neutral(c)));
+    }
+    w.into_inner().unwrap_or_default()
 }
 
 /// Keys that never leave the API in an entry's detail, at any depth, whatever a writer
@@ -274,12 +374,14 @@ fn redact(v: serde_json::Value) -> serde_json::Value {
 }
 
 impl AuditEntryJson {
-    fn of(e: AuditEntry) -> Self {
+    fn of(texts: &Texts, e: AuditEntry) -> Self {
         let detail = serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null);
+        let text = crate::audit_text::sentence(texts, &e);
         Self {
             id: e.id,
             at: e.at.format(&Rfc3339).unwrap_or_default(),
             action: e.action,
+            text,
             actor: e.actor.map(|u| AuditUserJson {
                 id: u.id,
                 name: u.name,
@@ -333,12 +435,86 @@ pub async fn list(
     .await
     .map_err(|e| Problem::of(&app, e))?;
     let body = AuditPageJson {
-        entries: page.entries.into_iter().map(AuditEntryJson::of).collect(),
+        entries: page
+            .entries
+            .into_iter()
+            .map(|e| AuditEntryJson::of(app.templates.texts(), e))
+            .collect(),
         next: page.next,
     };
     let mut res = Json(body).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// Filters of `GET /api/v1/audit.csv`: those of the list, without paging.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditExportParams {
+    /// Only the entries of this office and, for a head office, of its sub-offices.
+    #[param(value_type = Option<Uuid>)]
+    pub office_id: Option<String>,
+    /// Only the entries in which this user acted or was acted upon.
+    #[param(value_type = Option<Uuid>)]
+    pub user_id: Option<String>,
+    /// One action (`login.failed`), or all actions starting with a prefix that ends with a
+    /// dot (`login.`).
+    pub action: Option<String>,
+    /// From this day (UTC), `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date, example = "2026-01-01")]
+    pub from: Option<String>,
+    /// Up to and including this day (UTC), `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date, example = "2026-01-31")]
+    pub to: Option<String>,
+}
+
+/// Issue 10: the audit log the caller may read, as a CSV file for Dutch Excel.
+#[utoipa::path(
+    get, path = "/api/v1/audit.csv", tag = "audit", params(AuditExportParams),
+    responses(
+        (status = 200, description = "Every entry the filters select (at most 50 000, newest first) as CSV: UTF-8 with a byte order mark, `;`-separated, a heading row, columns tijdstip (UTC, `YYYY-MM-DD HH:MM:SS`), wie, wat (the entry as a Dutch sentence), actie, gebruiker, kantoor, ip; a cell starting with `= + - @` starts with `'`. A main user gets its office tree only", body = String, content_type = "text/csv"),
+        (status = 400, description = "A filter value that makes no sense; `field` names it", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "The office or user of the filter does not exist or is not one the caller manages", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn export_csv(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    ApiQuery(params): ApiQuery<AuditExportParams>,
+) -> Result<Response, Problem> {
+    let filter = parse(&AuditParams {
+        office_id: params.office_id,
+        user_id: params.user_id,
+        action: params.action,
+        from: params.from,
+        to: params.to,
+        before: None,
+        limit: None,
+    })
+    .map_err(|b| {
+        let mut p = Problem::bad_request(text(&app, b.key));
+        p.field = Some(b.field);
+        p
+    })?;
+    let now = app.now();
+    let entries = export(&app, &caller.principal, &filter, ip.text().as_deref(), now)
+        .await
+        .map_err(|e| Problem::of(&app, e))?;
+    let body = csv(app.templates.texts(), &entries);
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = format!("attachment; filename=\"auditlog-{}.csv\"", now.date()).parse() {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
     Ok(res)
 }
 
@@ -404,6 +580,72 @@ mod tests {
                 "{pairs:?}"
             );
         }
+    }
+
+    /// Issue 10, IO-05: the export is `;`-separated UTF-8 with a BOM, one heading row, the
+    /// sentence in `wat`, and a formula in a name stays text.
+    #[test]
+    fn the_export_is_for_dutch_excel_and_neutralises_formulas() {
+        use crate::store::audit::{NamedOffice, NamedUser};
+        let texts = Texts::load().unwrap();
+        let e = AuditEntry {
+            id: Uuid::now_v7(),
+            at: time::macros::datetime!(2026-01-31 09:05:07 UTC),
+            action: "user.updated".into(),
+            actor: Some(NamedUser {
+                id: Uuid::now_v7(),
+                name: Some("Nick Jansen".into()),
+                email: None,
+            }),
+            target_user: Some(NamedUser {
+                id: Uuid::now_v7(),
+                name: Some("=HYPERLINK(\"http://x\")".into()),
+                email: Some("ilse@voorbeeldadvies.nl".into()),
+            }),
+            target_office: Some(NamedOffice {
+                id: Uuid::now_v7(),
+                name: Some("Voorbeeld; Advies".into()),
+                number: Some("12345".into()),
+            }),
+            ip: Some("192.0.2.1".into()),
+            detail:
+                serde_json::json!({ "before": { "rights": [] }, "after": { "rights": ["DIL"] } })
+                    .to_string(),
+        };
+        let bytes = csv(&texts, &[e]);
+        assert_eq!(&bytes[..3], &[0xEF, 0xBB, 0xBF]);
+        let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("tijdstip;wie;wat;actie;gebruiker;kantoor;ip")
+        );
+        let row = lines.next().unwrap();
+        assert_eq!(lines.next(), None);
+        let cells: Vec<String> = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .has_headers(false)
+            .from_reader(row.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                "2026-01-31 09:05:07",
+                "Nick Jansen",
+                // Not a formula: it does not start with `=`.
+                "Nick Jansen gaf =HYPERLINK(\"http://x\") het recht DIL",
+                "user.updated",
+                "'=HYPERLINK(\"http://x\") (ilse@voorbeeldadvies.nl)",
+                "Voorbeeld; Advies (12345)",
+                "192.0.2.1",
+            ]
+        );
     }
 
     #[test]

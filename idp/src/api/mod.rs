@@ -55,6 +55,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("DELETE", "/offices/{id}"),
     ("POST", "/offices/{id}/sub-offices"),
     ("GET", "/audit"),
+    ("GET", "/audit.csv"),
     ("GET", "/clients"),
     ("POST", "/clients"),
     ("POST", "/imports"),
@@ -94,6 +95,8 @@ pub fn routes() -> Router<AppState> {
         )
         // The audit log (SPEC L1).
         .route("/audit", get(audit::list))
+        // …and as a CSV file for Excel (issue 10).
+        .route("/audit.csv", get(audit::export_csv))
         // The insurer's console: OIDC clients (issue 6).
         .route("/clients", get(clients::list).post(clients::create))
         // Bulk import of head offices (issue 6, O1); the upload reads its own, larger

@@ -38,6 +38,7 @@ use super::{audit, clients, imports, me, mfa, offices, outbox, users};
         offices::update,
         offices::delete,
         audit::list,
+        audit::export_csv,
         clients::list,
         clients::create,
         imports::start,
