@@ -57,7 +57,9 @@ pub struct ServeArgs {
 pub enum OfficeCommand {
     /// Creates a head office with its main user and sends the activation e-mail.
     AddHead(AddHeadArgs),
-    /// Imports head offices from a CSV export of the appointment register, all or nothing.
+    /// Imports head offices from a CSV export of the appointment register, all or nothing:
+    /// new advisor numbers become head offices, known ones are updated (name, rights,
+    /// sub-offices). --dry-run shows what it would do and changes nothing.
     Import(ImportArgs),
 }
 
@@ -84,6 +86,9 @@ pub struct AddHeadArgs {
 pub struct ImportArgs {
     /// CSV with the columns advisor_number, name, email, rights, allow_sub_offices.
     pub file: PathBuf,
+    /// Shows per row what would be created, changed or left alone, and changes nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

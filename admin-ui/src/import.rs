@@ -1,8 +1,12 @@
 //! **Importeren** in the insurer's console (issue 6, SPEC O1): head offices in bulk from
 //! a CSV export of the appointment register. The admin uploads the file; this page hands
-//! it to the idp's admin API (which checks it whole and refuses it whole), then shows the
-//! job's progress with a `<progress>` bar that refreshes itself without JavaScript, and
-//! finally the summary and the report to download.
+//! it to the idp's admin API as a preview (issue 10; the API checks it whole and refuses
+//! it whole), and shows per row what would happen: a new head office, a change (old →
+//! new), or nothing. "Importeren" confirms exactly that plan (its fingerprint is in the
+//! form; the API refuses it when the database changed meanwhile, and the page says so),
+//! "Annuleren" forgets it. Then the job's progress with a `<progress>` bar that refreshes
+//! itself without JavaScript, and finally the summary and the report to download. The
+//! forms are protected from cross-site posts as every form of the portal (SECURITY SE-07).
 //!
 //! Insurer admins only: the menu shows the link to them alone, this page refuses others,
 //! and the API refuses them again (it decides; this page only avoids a useless form).
@@ -14,11 +18,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use relying_party::{MaybeUser, Role, SignedInUser};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::api::ApiError;
-use crate::api::import::{ImportRow, RowError, Upload};
+use crate::api::import::{Import, ImportRow, RowError, Upload};
+use crate::form::PageForm;
 use crate::users::{api_failure, no_store};
 
 /// The largest upload this page takes: the API's file limit plus room for the multipart
@@ -45,8 +50,40 @@ struct StatusPage<'a> {
     total: i64,
     done: i64,
     created: i64,
+    changed: i64,
+    unchanged: i64,
     refused: i64,
     refused_rows: Vec<ImportRow>,
+}
+
+/// A row of the preview as the table shows it.
+#[derive(Serialize)]
+struct PreviewRow {
+    line: i64,
+    advisor_number: String,
+    name: String,
+    /// `create`, `change` or `unchanged`.
+    action: String,
+    /// `veld: oud → nieuw` per changed field.
+    changes: Vec<String>,
+    /// The e-mail address that is not applied, explained.
+    email_notice: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PreviewPage<'a> {
+    user: &'a SignedInUser,
+    logout_action: String,
+    id: String,
+    fingerprint: String,
+    counts: String,
+    rows: Vec<PreviewRow>,
+}
+
+/// The confirmation of a preview: the plan's fingerprint as shown.
+#[derive(Deserialize)]
+pub(crate) struct ConfirmForm {
+    fingerprint: String,
 }
 
 #[derive(Serialize)]
@@ -140,8 +177,8 @@ async fn file_of(upload: Result<Multipart, MultipartRejection>) -> Result<Vec<u8
     }
 }
 
-/// `POST /beheer/import`: hands the file to the API. Started → the status page; rows
-/// refused → the form with every line's reason and that nothing was imported.
+/// `POST /beheer/import`: hands the file to the API as a preview. Planned → the preview
+/// page; rows refused → the form with every line's reason and that nothing was imported.
 pub(crate) async fn upload(
     State(app): State<AppState>,
     MaybeUser(user): MaybeUser,
@@ -198,8 +235,9 @@ pub(crate) async fn upload(
     }
 }
 
-/// `GET /beheer/import/{id}`: the progress, refreshed every second while it runs; when
-/// done, the summary, the rows not created and "Rapport downloaden".
+/// `GET /beheer/import/{id}`: a preview's table with "Importeren" and "Annuleren"; or the
+/// progress, refreshed every second while it runs; when done, the summary, the rows not
+/// applied and "Rapport downloaden".
 pub(crate) async fn status(
     State(app): State<AppState>,
     MaybeUser(user): MaybeUser,
@@ -215,6 +253,9 @@ pub(crate) async fn status(
         Ok(j) => j,
         Err(e) => return api_failure(&app, &jar, &here, e).await,
     };
+    if job.state == "preview" {
+        return preview_page(&app, &user, job);
+    }
     let running = job.state != "done";
     no_store(
         app.templates.page(
@@ -228,6 +269,8 @@ pub(crate) async fn status(
                 total: job.total,
                 done: job.done,
                 created: job.created,
+                changed: job.changed,
+                unchanged: job.unchanged,
                 refused: job.refused,
                 refused_rows: job
                     .rows
@@ -267,4 +310,116 @@ pub(crate) async fn report(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     no_store(res)
+}
+
+/// The preview: per row regelnummer, adviseursnummer, naam and what happens (for a change
+/// each field's old → new value), the counts, and the two buttons.
+fn preview_page(app: &AppState, user: &SignedInUser, job: Import) -> Response {
+    let texts = app.templates.texts();
+    let counts = texts
+        .text("import.preview_counts")
+        .replace("{create}", &job.planned.create.to_string())
+        .replace("{change}", &job.planned.change.to_string())
+        .replace("{unchanged}", &job.planned.unchanged.to_string());
+    let rows = job
+        .rows
+        .into_iter()
+        .map(|r| PreviewRow {
+            line: r.line,
+            advisor_number: r.advisor_number,
+            name: r.name,
+            changes: r
+                .changes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {} → {}",
+                        texts.text(&format!("import.field_{}", c.field)),
+                        c.before,
+                        c.after
+                    )
+                })
+                .collect(),
+            email_notice: r.email_notice.map(|e| {
+                texts
+                    .text("import.email_not_applied")
+                    .replace("{email}", &e)
+            }),
+            action: r.action,
+        })
+        .collect();
+    no_store(app.templates.page(
+        StatusCode::OK,
+        "admin/import_preview.html",
+        PreviewPage {
+            logout_action: app.rp.logout_action(),
+            user,
+            id: crate::api::seg(&job.id),
+            fingerprint: job.fingerprint.unwrap_or_default(),
+            counts,
+            rows,
+        },
+    ))
+}
+
+/// `POST /beheer/import/{id}/importeren`: applies the preview as shown. When the database
+/// changed since the preview, nothing is applied and the upload form says so (409).
+pub(crate) async fn confirm(
+    State(app): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Response {
+    let id = crate::api::seg(&id);
+    let here = format!("{HERE}/{id}");
+    let (user, token) = match insurer_admin(&app, user, &jar, &here).await {
+        Ok(found) => found,
+        Err(res) => return res,
+    };
+    match app.api.confirm_import(&token, &id, &form.fingerprint).await {
+        Ok(()) => Redirect::to(&here).into_response(),
+        Err(ApiError::Refused { status, detail }) if status == StatusCode::CONFLICT => form_page(
+            &app,
+            StatusCode::CONFLICT,
+            FormPage {
+                logout_action: app.rp.logout_action(),
+                user: &user,
+                error: Some(detail),
+                detail: None,
+                errors: Vec::new(),
+            },
+        ),
+        Err(e) => api_failure(&app, &jar, &here, e).await,
+    }
+}
+
+/// `POST /beheer/import/{id}/annuleren`: forgets the preview; back to the upload form,
+/// which says that nothing changed.
+pub(crate) async fn cancel(
+    State(app): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let id = crate::api::seg(&id);
+    let here = format!("{HERE}/{id}");
+    let (user, token) = match insurer_admin(&app, user, &jar, &here).await {
+        Ok(found) => found,
+        Err(res) => return res,
+    };
+    match app.api.cancel_import(&token, &id).await {
+        Ok(()) => form_page(
+            &app,
+            StatusCode::OK,
+            FormPage {
+                logout_action: app.rp.logout_action(),
+                user: &user,
+                error: None,
+                detail: Some(app.templates.texts().text("import.cancelled")),
+                errors: Vec::new(),
+            },
+        ),
+        Err(e) => api_failure(&app, &jar, &here, e).await,
+    }
 }

@@ -1,5 +1,5 @@
 //! The command line: settings errors, O1/U3 uniqueness through `office add-head`, and the
-//! all-or-nothing `office import`.
+//! all-or-nothing `office import` with its `--dry-run` (issue 10).
 
 use testkit::TestDatabase;
 
@@ -60,15 +60,15 @@ testkit::both_databases! {
         assert!(stderr(&out).contains("nothing was imported"));
         assert_eq!(count(&portal, "offices").await, 0);
 
-        // A clash with what the database holds is found in the transaction: still nothing.
+        // A new office's e-mail the database holds: still nothing.
         let ok = portal.cli(&["office", "add-head", "--number", "200", "--name", "Bestaand", "--email", "bestaand@x.nl", "--rights", "ORV"]);
         assert!(ok.status.success());
         std::fs::write(&file, "advisor_number;name;email;rights\n\
             100;Kantoor Een;een@x.nl;DIP DIL\n\
-            200;Kantoor Twee;twee@x.nl;ORV\n").unwrap();
+            400;Kantoor Vier;Bestaand@x.nl;ORV\n").unwrap();
         let out = portal.cli(&["office", "import", file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-        assert!(stderr(&out).contains("register.csv:3: Dit adviseursnummer is al in gebruik"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("register.csv:3: Dit e-mailadres is al in gebruik"), "{}", stderr(&out));
         assert_eq!(count(&portal, "offices").await, 1);
         assert_eq!(count(&portal, "users").await, 1);
         assert_eq!(count(&portal, "outbox").await, 1);
@@ -81,6 +81,62 @@ testkit::both_databases! {
         for to in ["een@x.nl", "drie@x.nl"] {
             assert!(portal.smtp.wait_for(|m| m.to.iter().any(|t| t == to), std::time::Duration::from_secs(10)).await.is_some(), "no mail to {to}");
         }
+    }
+
+    /// Issue 10: `--dry-run` prints per row what would happen, with the counts, and
+    /// changes nothing (no row, version, mail, link, audit entry or job); the import then
+    /// creates and changes as planned (the e-mail of an existing office never), and the
+    /// same file again is all unchanged.
+    async fn office_import_dry_run_changes_nothing_and_twice_is_unchanged(db: &TestDatabase) {
+        let portal = Portal::new(db);
+        let ok = portal.cli(&["office", "add-head", "--number", "200", "--name", "Bestaand", "--email", "bestaand@x.nl", "--rights", "ORV"]);
+        assert!(ok.status.success(), "{}", stderr(&ok));
+        let file = portal.data_dir.join("register.csv");
+        std::fs::write(&file, "advisor_number;name;email;rights;allow_sub_offices\n\
+            100;Kantoor Een;een@x.nl;DIP DIL;ja\n\
+            200;Kantoor Twee;twee@x.nl;ORV DIP;nee\n").unwrap();
+        let state = || async {
+            let store = portal.db().await;
+            idp::with_db!(&store, |pool| {
+                let offices: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT number, name, email, version FROM offices ORDER BY number").fetch_all(pool).await.unwrap();
+                let mut counts = Vec::new();
+                for sql in ["SELECT COUNT(*) FROM users", "SELECT COUNT(*) FROM outbox", "SELECT COUNT(*) FROM user_tokens",
+                            "SELECT COUNT(*) FROM audit_log", "SELECT COUNT(*) FROM import_jobs"] {
+                    counts.push(sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap());
+                }
+                (offices, counts)
+            })
+        };
+        let before = state().await;
+        let dry = portal.cli(&["office", "import", "--dry-run", file.to_str().unwrap()]);
+        assert!(dry.status.success(), "{}", stderr(&dry));
+        let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+        assert!(out.contains("register.csv:2: 100 Kantoor Een: new head office"), "{out}");
+        assert!(out.contains("register.csv:3: 200 Kantoor Twee: change name 'Bestaand' -> 'Kantoor Twee', rights 'ORV' -> 'DIP,ORV'"), "{out}");
+        assert!(out.contains("(e-mail twee@x.nl not applied: the office keeps bestaand@x.nl)"), "{out}");
+        assert!(out.contains("1 new, 1 changed, 0 unchanged"), "{out}");
+        assert!(out.contains("dry run: nothing was changed"), "{out}");
+        assert_eq!(state().await, before, "a dry run changes nothing");
+        assert!(portal.smtp.wait_for(|m| m.to.iter().any(|t| t == "een@x.nl"), std::time::Duration::from_millis(300)).await.is_none());
+
+        let applied = portal.cli(&["office", "import", file.to_str().unwrap()]);
+        assert!(applied.status.success(), "{}", stderr(&applied));
+        assert!(String::from_utf8_lossy(&applied.stdout).contains("1 new, 1 changed, 0 unchanged"));
+        let (offices, _) = state().await;
+        assert_eq!(offices, [
+            ("100".to_owned(), "Kantoor Een".to_owned(), "een@x.nl".to_owned(), 1),
+            ("200".to_owned(), "Kantoor Twee".to_owned(), "bestaand@x.nl".to_owned(), 2),
+        ]);
+        assert!(portal.smtp.wait_for(|m| m.to.iter().any(|t| t == "een@x.nl"), std::time::Duration::from_secs(10)).await.is_some());
+
+        let after = state().await;
+        let again = portal.cli(&["office", "import", file.to_str().unwrap()]);
+        assert!(again.status.success(), "{}", stderr(&again));
+        assert!(String::from_utf8_lossy(&again.stdout).contains("0 new, 0 changed, 2 unchanged"), "{}", String::from_utf8_lossy(&again.stdout));
+        let twice = state().await;
+        assert_eq!(twice.0, after.0, "no office changed the second time");
+        assert_eq!(twice.1[..3], after.1[..3], "no user, mail or link more");
     }
 }
 

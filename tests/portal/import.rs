@@ -3,6 +3,9 @@
 //! exist). A good file becomes a job that creates every office with its main user and
 //! activation mail; a file with one bad row is refused whole and changes nothing; only
 //! insurer admins may import; a job left behind by a dead node is finished by another.
+//! Issue 10: the console shows a preview (new, changed with old → new, unchanged) that
+//! "Importeren" applies as shown, refuses when the database changed meanwhile, and
+//! "Annuleren" forgets.
 
 use std::time::Duration;
 
@@ -11,7 +14,7 @@ use serde_json::Value;
 use testkit::TestDatabase;
 
 use crate::admin_api::{ADMIN, EMPLOYEE, MAIN, demo, token_for};
-use crate::support::{Browser, Page, Portal};
+use crate::support::{Browser, Page, Portal, attribute};
 
 const GOOD: &str = "advisor_number;name;email;rights;allow_sub_offices\n\
     70001;Advies Een;een@import.nl;DIP DIL;ja\n\
@@ -217,8 +220,9 @@ testkit::both_databases! {
         assert_eq!(reasons(&bad_email), [(3, "Vul een geldig e-mailadres in.".to_owned())]);
         assert_eq!(totals(&portal).await, before);
 
-        // O1: an advisor number the database holds; U3: an e-mail it holds (another case);
-        // and one repeated within the file.
+        // U3: an e-mail the database holds (another case) for a new office; one advisor
+        // number repeated within the file. An advisor number the database holds (12345)
+        // is an update of its office (issue 10), not a refusal.
         let taken = upload(&portal, &admin, "advisor_number,name,email,rights\n\
             12345,Advies Een,een@import.nl,DIP\n\
             70002,Advies Twee,ILSE@voorbeeldadvies.nl,DIP\n\
@@ -227,7 +231,6 @@ testkit::both_databases! {
             70005,Advies Vijf,vijf@import.nl,XYZ\n").await;
         assert_eq!(taken.status, 422, "{}", taken.text);
         assert_eq!(reasons(&taken), [
-            (2, "Dit adviseursnummer is al in gebruik".to_owned()),
             (3, "Dit e-mailadres is al in gebruik".to_owned()),
             (5, "Dit adviseursnummer staat ook al op regel 4 van het bestand.".to_owned()),
             (6, "Dit recht bestaat niet. (XYZ)".to_owned()),
@@ -317,11 +320,27 @@ testkit::both_databases! {
         assert!(body.contains("<td>3</td><td>Vul een geldig e-mailadres in.</td>"), "{body}");
         assert_eq!(totals(&portal).await, before);
 
-        let started = post_file(&browser, &portal, GOOD).await;
+        // Issue 10: the upload is a preview; nothing changes until "Importeren".
+        let file = format!("{GOOD}12345;Voorbeeld Advies Groep;info@voorbeeldadvies.nl;DIP DIL ORV;ja\n\
+            67890;Pensioenhuis Noord;info@pensioenhuisnoord.nl;DIL;nee\n");
+        let started = post_file(&browser, &portal, &file).await;
         assert_eq!(started.status(), 303, "{}", started.text().await.unwrap());
         let status_url = started.headers()["location"].to_str().unwrap().to_owned();
         assert!(status_url.starts_with("/beheer/import/"), "{status_url}");
-        let mut page = browser.get(&status_url).await;
+        let preview = browser.get(&status_url).await;
+        assert_eq!(preview.status, 200, "{}", preview.body);
+        assert!(preview.body.contains("Controle van het bestand"), "{}", preview.body);
+        assert!(preview.body.contains("3 nieuw, 1 gewijzigd, 1 ongewijzigd"), "{}", preview.body);
+        assert!(preview.body.contains("<td>2</td><td>70001</td><td>Advies Een</td><td>Nieuw hoofdkantoor"), "{}", preview.body);
+        assert!(preview.body.contains("<td>5</td><td>12345</td><td>Voorbeeld Advies Groep</td><td>Gewijzigd<ul><li>naam: Voorbeeld Advies → Voorbeeld Advies Groep</li></ul>"), "{}", preview.body);
+        assert!(preview.body.contains("<td>6</td><td>67890</td><td>Pensioenhuis Noord</td><td>Ongewijzigd"), "{}", preview.body);
+        assert_eq!(totals(&portal).await.0, before.0, "a preview creates nothing");
+        assert_eq!(totals(&portal).await.2, before.2, "a preview sends nothing");
+        let fingerprint = attribute(&preview.body, "name=\"fingerprint\"", "value").unwrap();
+        let confirm = format!("{status_url}/importeren");
+        assert!(preview.body.contains(&format!("<form method=\"post\" action=\"{confirm}\">")), "{}", preview.body);
+        let mut page = browser.post(&confirm, &[("fingerprint", &fingerprint)]).await;
+        assert_eq!(page.status, 200, "{}", page.body);
         for _ in 0..200 {
             if page.body.contains("Rapport downloaden") {
                 break;
@@ -331,9 +350,12 @@ testkit::both_databases! {
             page = browser.get(&status_url).await;
         }
         assert!(page.body.contains("Import klaar"), "{}", page.body);
-        assert!(page.body.contains("<progress id=\"voortgang\" value=\"3\" max=\"3\">"), "{}", page.body);
-        assert!(page.body.contains("3 van 3 verwerkt"), "{}", page.body);
+        assert!(page.body.contains("<progress id=\"voortgang\" value=\"5\" max=\"5\">"), "{}", page.body);
+        assert!(page.body.contains("5 van 5 verwerkt"), "{}", page.body);
         assert!(page.body.contains("3 kantoren aangemaakt, 0 niet aangemaakt"), "{}", page.body);
+        assert!(page.body.contains("1 kantoren gewijzigd, 1 ongewijzigd"), "{}", page.body);
+        // Confirmed once: the same confirmation again finds no preview.
+        assert_eq!(browser.post(&confirm, &[("fingerprint", &fingerprint)]).await.status, 404);
         assert!(!page.body.contains("http-equiv=\"refresh\""), "a finished import stops refreshing");
 
         let download = format!("{status_url}/rapport.csv");
@@ -345,7 +367,31 @@ testkit::both_databases! {
         let csv = res.text().await.unwrap();
         assert!(csv.starts_with("regel,adviseursnummer,naam,e-mailadres,resultaat\n"), "{csv}");
         assert!(csv.contains("2,70001,Advies Een,een@import.nl,Aangemaakt"), "{csv}");
+        assert!(csv.contains("5,12345,Voorbeeld Advies Groep,info@voorbeeldadvies.nl,Gewijzigd: naam: Voorbeeld Advies → Voorbeeld Advies Groep\n"), "{csv}");
+        assert!(csv.contains("6,67890,Pensioenhuis Noord,info@pensioenhuisnoord.nl,Ongewijzigd\n"), "{csv}");
         assert_eq!(count(&portal, "SELECT COUNT(*) FROM offices WHERE advisor_number LIKE '7000%'").await, 3);
+        assert_eq!(count(&portal, "SELECT COUNT(*) FROM offices WHERE name = 'Voorbeeld Advies Groep'").await, 1);
+
+        // A preview whose office changes before "Importeren": refused and told, nothing
+        // applied; then "Annuleren" forgets it.
+        let again = post_file(&browser, &portal, "advisor_number,name,email,rights\n\
+            67890,Pensioenhuis Noord B.V.,info@pensioenhuisnoord.nl,DIL\n").await;
+        assert_eq!(again.status(), 303);
+        let url = again.headers()["location"].to_str().unwrap().to_owned();
+        let preview = browser.get(&url).await;
+        assert!(preview.body.contains("0 nieuw, 1 gewijzigd, 0 ongewijzigd"), "{}", preview.body);
+        let fingerprint = attribute(&preview.body, "name=\"fingerprint\"", "value").unwrap();
+        let store = portal.db().await;
+        idp::with_db!(&store, |pool| sqlx::query("UPDATE offices SET phone = '050 999', version = version + 1 WHERE number = '67890'")
+            .execute(pool).await.unwrap().rows_affected());
+        let refused = browser.post(&format!("{url}/importeren"), &[("fingerprint", &fingerprint)]).await;
+        assert_eq!(refused.status, 409, "{}", refused.body);
+        assert!(refused.body.contains("Sinds de controle zijn er kantoren gewijzigd"), "{}", refused.body);
+        assert_eq!(count(&portal, "SELECT COUNT(*) FROM offices WHERE name = 'Pensioenhuis Noord B.V.'").await, 0);
+        let cancelled = browser.post(&format!("{url}/annuleren"), &[]).await;
+        assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+        assert!(cancelled.body.contains("De import is geannuleerd"), "{}", cancelled.body);
+        assert_eq!(browser.get(&url).await.status, 404);
     }
 
     /// A job whose node died mid-import (left `running`, its lease run out) is finished by

@@ -1,6 +1,7 @@
 //! The admin API's bulk import of head offices (issue 6, SPEC O1), as the console's
-//! Importeren page calls it: the file goes to the API as `text/csv`, the job is polled, the
-//! report fetched.
+//! Importeren page calls it: the file goes to the API as `text/csv` for a preview (issue
+//! 10), which is confirmed with its fingerprint or cancelled; the job is polled, the report
+//! fetched.
 
 use reqwest::{Method, StatusCode, header};
 use serde::Deserialize;
@@ -18,10 +19,41 @@ pub struct ImportRow {
     pub name: String,
     /// E-mailadres.
     pub email: String,
-    /// `pending`, `created` or `refused`.
+    /// `create`, `change` or `unchanged`.
+    #[serde(default)]
+    pub action: String,
+    /// What a change changes.
+    #[serde(default)]
+    pub changes: Vec<FieldChange>,
+    /// The office's e-mail when the file holds another (not applied).
+    #[serde(default)]
+    pub email_notice: Option<String>,
+    /// `pending`, `created`, `changed`, `unchanged` or `refused`.
     pub result: String,
     /// Why not, in Dutch.
     pub reason: Option<String>,
+}
+
+/// A field a row changes.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct FieldChange {
+    /// `name`, `rights` or `allow_sub_offices`.
+    pub field: String,
+    /// Now.
+    pub before: String,
+    /// The file's.
+    pub after: String,
+}
+
+/// What the plan does, counted.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Planned {
+    /// New head offices.
+    pub create: i64,
+    /// Changed.
+    pub change: i64,
+    /// Left alone.
+    pub unchanged: i64,
 }
 
 /// An import's progress.
@@ -29,7 +61,7 @@ pub struct ImportRow {
 pub struct Import {
     /// Id.
     pub id: String,
-    /// `running` or `done`.
+    /// `preview`, `running` or `done`.
     pub state: String,
     /// Rows in the file.
     pub total: i64,
@@ -37,6 +69,18 @@ pub struct Import {
     pub done: i64,
     /// Head offices created.
     pub created: i64,
+    /// Head offices changed.
+    #[serde(default)]
+    pub changed: i64,
+    /// Head offices that already matched.
+    #[serde(default)]
+    pub unchanged: i64,
+    /// What the plan does.
+    #[serde(default)]
+    pub planned: Planned,
+    /// A preview's fingerprint, for its confirmation.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
     /// Rows not created.
     pub refused: i64,
     /// Every row.
@@ -73,12 +117,13 @@ pub enum Upload {
 }
 
 impl super::Api {
-    /// Sends a CSV file to import. A file with bad rows comes back as
-    /// [`Upload::Refused`]; any other refusal (403, 413) as [`ApiError::Refused`].
+    /// Sends a CSV file to plan as a preview (issue 10; nothing is applied until
+    /// [`Self::confirm_import`]). A file with bad rows comes back as [`Upload::Refused`];
+    /// any other refusal (403, 413) as [`ApiError::Refused`].
     pub async fn start_import(&self, token: &str, csv: Vec<u8>) -> Result<Upload, ApiError> {
         let res = self
             .http
-            .post(format!("{}/imports", self.base))
+            .post(format!("{}/imports?preview=true", self.base))
             .bearer_auth(token)
             .header(header::CONTENT_TYPE, "text/csv")
             .body(csv)
@@ -88,7 +133,7 @@ impl super::Api {
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let status = res.status();
-        if status == StatusCode::ACCEPTED {
+        if status == StatusCode::CREATED || status == StatusCode::ACCEPTED {
             return Self::json(res).await.map(Upload::Started);
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -125,6 +170,38 @@ impl super::Api {
             )
             .await?;
         Self::json(res).await
+    }
+
+    /// Applies a preview as it was shown: `fingerprint` is the preview's. A plan that
+    /// changed since comes back as [`ApiError::Refused`] with 409.
+    pub async fn confirm_import(
+        &self,
+        token: &str,
+        id: &str,
+        fingerprint: &str,
+    ) -> Result<(), ApiError> {
+        self.send(
+            token,
+            Method::POST,
+            &format!("/imports/{}/confirm", seg(id)),
+            None,
+            Some(serde_json::json!({ "fingerprint": fingerprint })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a preview.
+    pub async fn cancel_import(&self, token: &str, id: &str) -> Result<(), ApiError> {
+        self.send(
+            token,
+            Method::POST,
+            &format!("/imports/{}/cancel", seg(id)),
+            None,
+            None,
+        )
+        .await?;
+        Ok(())
     }
 
     /// An import's report (CSV).

@@ -1,6 +1,9 @@
 //! Bulk import of head offices in the admin API (issue 6, SPEC O1): a CSV export of the
-//! appointment register in, a job with progress and a report out. Thin handlers over
-//! `crate::imports`; insurer admins only.
+//! appointment register in, a job with progress and a report out. Issue 10: each row is
+//! planned as a new head office, a change of the one with its advisor number, or
+//! unchanged; `?preview=true` stores the plan without applying it, to be confirmed
+//! (`POST /imports/{id}/confirm` with the plan's fingerprint) or cancelled. Thin handlers
+//! over `crate::imports`; insurer admins only.
 
 use axum::Json;
 use axum::body::Body;
@@ -11,9 +14,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use serde::Deserialize;
+use utoipa::IntoParams;
+
 use super::problem::{Problem, ProblemSchema};
-use super::{Caller, text};
-use crate::imports::{self, ImportError, RowResult, Status};
+use super::{ApiJson, ApiQuery, Caller, text};
+use crate::imports::{self, Action, ImportError, RowResult, Status};
 use crate::login::client::ClientIp;
 use crate::state::AppState;
 
@@ -26,6 +32,8 @@ pub const IMPORT_LIMIT: usize = web_kit::limits::IMPORT_LIMIT;
 #[serde(rename_all = "snake_case")]
 #[schema(as = ImportState)]
 pub enum StateJson {
+    /// A plan that waits for its confirmation; nothing was applied.
+    Preview,
     /// Rows are being applied.
     Running,
     /// Every row has its result.
@@ -41,8 +49,50 @@ pub enum ResultJson {
     Pending,
     /// The head office and its main user exist; the activation mail is on its way.
     Created,
-    /// Not created (e.g. the advisor number was taken meanwhile); `reason` says why.
+    /// The head office with this advisor number was changed (`changes`).
+    Changed,
+    /// The head office with this advisor number already matched.
+    Unchanged,
+    /// Not applied (e.g. the advisor number was taken meanwhile, and so nothing of the
+    /// file was); `reason` says why.
     Refused,
+}
+
+/// What the plan does with a row.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = ImportRowAction)]
+pub enum ActionJson {
+    /// A new head office with its main user and activation mail.
+    Create,
+    /// The head office with this advisor number changes (`changes`).
+    Change,
+    /// The head office with this advisor number already matches.
+    Unchanged,
+}
+
+/// A field a row changes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ImportFieldChange)]
+pub struct ChangeJson {
+    /// `name`, `rights` or `allow_sub_offices`.
+    pub field: String,
+    /// The office's value now.
+    pub before: String,
+    /// The file's value.
+    pub after: String,
+}
+
+/// How many rows the plan creates, changes and leaves alone.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ImportPlanCounts)]
+pub struct PlannedJson {
+    /// New head offices.
+    pub create: usize,
+    /// Changed head offices.
+    pub change: usize,
+    /// Head offices left as they are.
+    pub unchanged: usize,
 }
 
 /// A row of an import.
@@ -57,11 +107,18 @@ pub struct RowJson {
     pub name: String,
     /// E-mailadres (also the main user's login).
     pub email: String,
+    /// What the plan does with it.
+    pub action: ActionJson,
+    /// The fields a change changes.
+    pub changes: Vec<ChangeJson>,
+    /// The office's e-mail address when the file holds another: never applied (a login
+    /// changes only through its confirmation, SECURITY AC-10).
+    pub email_notice: Option<String>,
     /// What happened.
     pub result: ResultJson,
     /// Why not, in Dutch.
     pub reason: Option<String>,
-    /// The office created.
+    /// The office created, changed or left alone.
     pub office_id: Option<Uuid>,
 }
 
@@ -71,7 +128,7 @@ pub struct RowJson {
 pub struct ImportJson {
     /// Id.
     pub id: Uuid,
-    /// `running` or `done`.
+    /// `preview`, `running` or `done`.
     pub state: StateJson,
     /// Rows in the file.
     pub total: i64,
@@ -79,8 +136,16 @@ pub struct ImportJson {
     pub done: i64,
     /// Head offices created.
     pub created: i64,
-    /// Rows not created.
+    /// Head offices changed.
+    pub changed: i64,
+    /// Head offices that already matched.
+    pub unchanged: i64,
+    /// Rows not applied.
     pub refused: i64,
+    /// What the plan does.
+    pub planned: PlannedJson,
+    /// A preview's plan, to name in its confirmation.
+    pub fingerprint: Option<String>,
     /// Every row, in the file's order.
     pub rows: Vec<RowJson>,
 }
@@ -92,17 +157,33 @@ impl ImportJson {
             .iter()
             .filter(|r| r.result == RowResult::Refused)
             .count();
+        let planned = s.planned();
+        let preview = !s.job.confirmed;
         Self {
             id: s.job.id,
             state: if s.job.state == "done" {
                 StateJson::Done
+            } else if preview {
+                StateJson::Preview
             } else {
                 StateJson::Running
             },
             total: s.job.total,
             done: s.job.done,
             created: s.job.created,
+            changed: s.job.changed,
+            unchanged: s.job.unchanged,
             refused: i64::try_from(refused).unwrap_or(i64::MAX),
+            planned: PlannedJson {
+                create: planned.create,
+                change: planned.change,
+                unchanged: planned.unchanged,
+            },
+            fingerprint: if preview {
+                s.job.fingerprint.clone()
+            } else {
+                None
+            },
             rows: s
                 .rows
                 .iter()
@@ -111,9 +192,28 @@ impl ImportJson {
                     advisor_number: r.advisor_number.clone(),
                     name: r.name.clone(),
                     email: r.email.clone(),
+                    action: match r.action {
+                        Action::Create => ActionJson::Create,
+                        Action::Change(_) => ActionJson::Change,
+                        Action::Unchanged => ActionJson::Unchanged,
+                    },
+                    changes: match &r.action {
+                        Action::Change(c) => c
+                            .iter()
+                            .map(|c| ChangeJson {
+                                field: c.field.clone(),
+                                before: c.before.clone(),
+                                after: c.after.clone(),
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    },
+                    email_notice: r.email_notice.clone(),
                     result: match r.result {
                         RowResult::Pending => ResultJson::Pending,
                         RowResult::Created => ResultJson::Created,
+                        RowResult::Changed => ResultJson::Changed,
+                        RowResult::Unchanged => ResultJson::Unchanged,
                         RowResult::Refused => ResultJson::Refused,
                     },
                     reason: r.reason.clone(),
@@ -161,6 +261,9 @@ fn problem(app: &AppState, e: ImportError) -> Response {
             Problem::forbidden(text(app, "import.insurer_only")).into_response()
         }
         ImportError::NotFound => Problem::not_found(text(app, "import.not_found")).into_response(),
+        ImportError::PlanChanged => {
+            Problem::conflict(text(app, "import.plan_changed")).into_response()
+        }
         ImportError::Refused(errors) => {
             let texts = app.templates.texts();
             let body = RefusedJson {
@@ -220,12 +323,26 @@ async fn csv_body(app: &AppState, req: Request) -> Result<axum::body::Bytes, Pro
         .map_err(|_| too_large())
 }
 
+/// `?preview=true`: the plan is stored and shown, not applied.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// Store the plan as a preview (state `preview`) that nothing applies until it is
+    /// confirmed.
+    #[serde(default)]
+    pub preview: bool,
+}
+
 /// O1 in bulk: checks the whole file first: if any row is bad, every bad row is named and
-/// nothing is stored. Otherwise the import starts in the background: each head office
-/// with its main user (the office e-mail as login), activation mail and audit entry.
-/// Insurer admins only.
+/// nothing is stored. Otherwise each row is planned (issue 10: an upsert by advisor
+/// number): a new head office with its main user (the office e-mail as login), activation
+/// mail and audit entry; a change of the name, rights or `allow_sub_offices` of the head
+/// office with that advisor number; or nothing. A differing e-mail address is reported in
+/// `email_notice` and never applied. Without `preview` the plan is applied in the
+/// background, in one transaction; with it, the plan waits for `confirm`. Insurer admins
+/// only.
 #[utoipa::path(
-    post, path = "/api/v1/imports", tag = "imports",
+    post, path = "/api/v1/imports", tag = "imports", params(StartQuery),
     request_body(
         content = String, content_type = "text/csv",
         description = "The register's export: a heading with advisor_number, name, email, rights \
@@ -233,6 +350,8 @@ async fn csv_body(app: &AppState, req: Request) -> Result<axum::body::Bytes, Pro
             Windows-1252; rights such as `DIP,DIL` (quoted) or `DIP DIL`. At most 5 MiB."
     ),
     responses(
+        (status = 201, description = "A preview: the plan, with its fingerprint; nothing applied", body = ImportJson,
+         headers(("Location" = String, description = "The import's URL"))),
         (status = 202, description = "Accepted; the import runs", body = ImportJson,
          headers(("Location" = String, description = "The import's URL, to poll"))),
         (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
@@ -246,25 +365,120 @@ pub async fn start(
     State(app): State<AppState>,
     caller: Caller,
     ip: ClientIp,
+    ApiQuery(query): ApiQuery<StartQuery>,
     req: Request,
 ) -> Response {
     let body = match csv_body(&app, req).await {
         Ok(b) => b,
         Err(p) => return p.into_response(),
     };
-    let id = match imports::start(&app, &caller.principal, &body, ip.text(), app.now()).await {
+    let started = if query.preview {
+        imports::preview(&app, &caller.principal, &body, ip.text(), app.now()).await
+    } else {
+        imports::start(&app, &caller.principal, &body, ip.text(), app.now()).await
+    };
+    let id = match started {
         Ok(id) => id,
         Err(e) => return problem(&app, e),
     };
-    let status = match imports::status(&app, &caller.principal, id).await {
-        Ok(s) => s,
-        Err(e) => return problem(&app, e),
+    let code = if query.preview {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
     };
-    let mut res = (StatusCode::ACCEPTED, Json(ImportJson::of(&status))).into_response();
+    job_answer(&app, &caller, id, code).await
+}
+
+/// The job as JSON with `code` and its Location.
+async fn job_answer(app: &AppState, caller: &Caller, id: Uuid, code: StatusCode) -> Response {
+    let status = match imports::status(app, &caller.principal, id).await {
+        Ok(s) => s,
+        Err(e) => return problem(app, e),
+    };
+    let mut res = (code, Json(ImportJson::of(&status))).into_response();
     if let Ok(location) = format!("/api/v1/imports/{id}").parse() {
         res.headers_mut().insert(header::LOCATION, location);
     }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// The confirmation of a preview.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(as = ImportConfirm)]
+pub struct ConfirmJson {
+    /// The `fingerprint` of the preview that was shown.
+    pub fingerprint: String,
+}
+
+/// Applies a preview exactly as it was shown (issue 10): the `fingerprint` must be the
+/// preview's, and the stored rows, planned again against the database now, must give the
+/// same plan; otherwise 409 and nothing is applied (upload the file again for a new
+/// preview). Insurer admins only.
+#[utoipa::path(
+    post, path = "/api/v1/imports/{id}/confirm", tag = "imports",
+    params(("id" = Uuid, Path, description = "The preview's id")),
+    request_body = ConfirmJson,
+    responses(
+        (status = 202, description = "Accepted; the import runs", body = ImportJson),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an insurer admin", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such preview (or already confirmed or cancelled)", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The plan changed since the preview; nothing applied", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn confirm(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConfirmJson>,
+) -> Response {
+    let id = match import_id(&id) {
+        Ok(id) => id,
+        Err(e) => return problem(&app, e),
+    };
+    let confirmed = imports::confirm(
+        &app,
+        &caller.principal,
+        id,
+        &body.fingerprint,
+        ip.text(),
+        app.now(),
+    )
+    .await;
+    match confirmed {
+        Ok(()) => job_answer(&app, &caller, id, StatusCode::ACCEPTED).await,
+        Err(e) => problem(&app, e),
+    }
+}
+
+/// Forgets a preview ("Annuleren"); nothing of it was applied. Insurer admins only.
+#[utoipa::path(
+    post, path = "/api/v1/imports/{id}/cancel", tag = "imports",
+    params(("id" = Uuid, Path, description = "The preview's id")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an insurer admin", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such preview (or already confirmed)", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match import_id(&id) {
+        Ok(id) => id,
+        Err(e) => return problem(&app, e),
+    };
+    match imports::cancel(&app, &caller.principal, id, ip.text(), app.now()).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => problem(&app, e),
+    }
 }
 
 /// An import's progress and every row's result; any node answers.

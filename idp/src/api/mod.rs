@@ -61,6 +61,8 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/imports"),
     ("GET", "/imports/{id}"),
     ("GET", "/imports/{id}/report.csv"),
+    ("POST", "/imports/{id}/confirm"),
+    ("POST", "/imports/{id}/cancel"),
     ("GET", "/outbox"),
     ("GET", "/me/office"),
     ("GET", "/me/mfa"),
@@ -104,6 +106,9 @@ pub fn routes() -> Router<AppState> {
         .route("/imports", post(imports::start))
         .route("/imports/{id}", get(imports::get))
         .route("/imports/{id}/report.csv", get(imports::report))
+        // Issue 10: a preview is confirmed or cancelled.
+        .route("/imports/{id}/confirm", post(imports::confirm))
+        .route("/imports/{id}/cancel", post(imports::cancel))
         // The e-mail backlog, for the insurer's console (issue 9).
         .route("/outbox", get(outbox::get))
         // The caller's own office, for the product portals (SPEC P2, P3); not admin.

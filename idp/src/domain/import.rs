@@ -4,7 +4,9 @@
 //!
 //! A file is checked whole before anything is stored: every bad row is reported with its
 //! line number and the reason, including an advisor number or e-mail address that appears
-//! twice in the file or is already taken in the database. Pure: the caller passes the
+//! twice in the file, or a new head office's e-mail address already taken in the database.
+//! A row whose advisor number exists is an update of that head office (issue 10; what it
+//! changes is planned by `crate::imports::plan`). Pure: the caller passes the
 //! registry and what the database holds ([`Taken`]); rendering reasons in Dutch is the
 //! caller's (each [`RowProblem`] names its text key).
 
@@ -238,8 +240,10 @@ fn parse(text: &str, registry: &Registry) -> (Vec<ImportRow>, Vec<RowError>) {
     (rows, errors)
 }
 
-/// O1, U3: an advisor number or e-mail address that repeats one earlier in the file, or
-/// that the database already holds.
+/// O1, U3: an advisor number or e-mail address that repeats one earlier in the file, or an
+/// e-mail address the database already holds for a new head office. An advisor number the
+/// database holds is no problem: that row updates its head office (issue 10, an upsert by
+/// advisor number), and its e-mail address is never applied, so it is not checked here.
 fn duplicates(rows: &[ImportRow], taken: &Taken) -> Vec<RowError> {
     let mut numbers: HashMap<&str, u64> = HashMap::new();
     let mut emails: HashMap<&str, u64> = HashMap::new();
@@ -247,11 +251,10 @@ fn duplicates(rows: &[ImportRow], taken: &Taken) -> Vec<RowError> {
     for row in rows {
         let number = row.office.advisor_number.as_str();
         let email = row.office.email.as_str();
-        let problem = if taken.advisor_numbers.contains(number) {
-            Some(RowProblem::Rule(RuleError::AdvisorNumberInUse))
-        } else if let Some(first) = numbers.get(number) {
+        let exists = taken.advisor_numbers.contains(number);
+        let problem = if let Some(first) = numbers.get(number) {
             Some(RowProblem::RepeatedAdvisorNumber { first_line: *first })
-        } else if taken.emails.contains(email) {
+        } else if !exists && taken.emails.contains(email) {
             Some(RowProblem::Rule(RuleError::EmailInUse))
         } else {
             emails
@@ -383,15 +386,19 @@ mod tests {
         taken.advisor_numbers.insert("444".into());
         taken.emails.insert("bestaand@x.nl".into());
         let errors = check(csv, &reg(), &taken).unwrap_err();
+        // 444 exists: that row is an update of its head office, not a problem.
         assert_eq!(
             lines(&errors),
             vec![
                 (3, RowProblem::RepeatedAdvisorNumber { first_line: 2 }),
                 (4, RowProblem::RepeatedEmail { first_line: 2 }),
-                (5, RowProblem::Rule(RuleError::AdvisorNumberInUse)),
                 (6, RowProblem::Rule(RuleError::EmailInUse)),
             ]
         );
+        // An existing advisor number's row is not checked against the database's e-mails
+        // (its e-mail is never applied), but still against the file's.
+        let existing = "advisor_number,name,email,rights\n444,Vier,bestaand@x.nl,DIP\n";
+        assert!(check(existing, &reg(), &taken).is_ok());
         // Without the clashes the same offices pass.
         let ok = "advisor_number,name,email,rights\n111,Een,een@x.nl,DIP\n";
         assert!(check(ok, &reg(), &Taken::default()).is_ok());

@@ -4,17 +4,42 @@
 //! whose lease ran out (its node died) can be taken over by any node and goes on with the
 //! rows that have no outcome yet. A row's outcome and its office commit together, so no
 //! row is applied twice.
+//!
+//! Issue 10: each row is planned before it is stored (`crate::imports::plan`): a new head
+//! office (`create`), a change of the head office with its advisor number (`change`, with
+//! the version it was planned from) or `unchanged`. A job may wait unconfirmed as a
+//! preview; a worker takes only confirmed jobs. [`apply_plan`] applies every pending row of
+//! a job in one transaction (all or nothing): a change whose office moved on since the
+//! plan, or a new office whose advisor number or e-mail was taken meanwhile, rolls the
+//! whole job back, and [`fail`] records why.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::accounts::{NewAccount, insert_account};
 use super::audit::{AuditRecord, insert_audit};
-use super::{Db, StoreError, at, with_db};
+use super::outbox::{NewMail, insert_mail};
+use super::{Constraint, Db, StoreError, at, with_db};
 use crate::domain::import::Taken;
 
 /// The outcome of a row that was created.
 pub const CREATED: &str = "created";
+/// The outcome of a row whose head office was changed.
+pub const CHANGED: &str = "changed";
+/// The outcome of a row whose head office already matched the file.
+pub const UNCHANGED: &str = "unchanged";
+/// The outcome of the rows of a job that failed as a whole (another row's reason).
+pub const NOT_APPLIED: &str = "import.not_applied";
+
+/// The planned action of a row (`import_rows.action`; NULL is an older job's create).
+pub mod action {
+    /// A new head office with its main user.
+    pub const CREATE: &str = "create";
+    /// A change of the existing head office.
+    pub const CHANGE: &str = "change";
+    /// The existing head office already matches.
+    pub const UNCHANGED: &str = "unchanged";
+}
 
 /// A row of a new job: a head office as checked, in the file's order.
 #[derive(Debug, Clone)]
@@ -31,6 +56,23 @@ pub struct NewJobRow {
     pub rights: String,
     /// O2.
     pub allow_sub_offices: bool,
+}
+
+/// A row of a new job with its plan (issue 10).
+#[derive(Debug, Clone)]
+pub struct PlannedJobRow {
+    /// The row as checked.
+    pub row: NewJobRow,
+    /// One of [`action`].
+    pub action: &'static str,
+    /// The existing head office (change, unchanged).
+    pub office_id: Option<Uuid>,
+    /// Its version when planned.
+    pub office_version: Option<i64>,
+    /// The fields a change changes, as JSON.
+    pub changes: Option<String>,
+    /// The existing office's e-mail when the file's differs (never applied).
+    pub email_notice: Option<String>,
 }
 
 /// A row as stored.
@@ -50,10 +92,19 @@ pub struct JobRow {
     pub rights: String,
     /// O2.
     pub allow_sub_offices: bool,
-    /// `None` while pending, [`CREATED`], or the text key of why not.
+    /// `None` while pending, [`CREATED`], [`CHANGED`], [`UNCHANGED`], or the text key of
+    /// why not.
     pub outcome: Option<String>,
-    /// The office created.
+    /// The office created, or the existing one a change or unchanged row is about.
     pub office_id: Option<Uuid>,
+    /// One of [`action`]; `None` (an older job) is a create.
+    pub action: Option<String>,
+    /// The existing office's version when planned.
+    pub office_version: Option<i64>,
+    /// The fields a change changes, as JSON `[{"field", "before", "after"}]`.
+    pub changes: Option<String>,
+    /// The existing office's e-mail when the file's differs (never applied).
+    pub email_notice: Option<String>,
 }
 
 /// A job as stored, with its counts.
@@ -73,16 +124,24 @@ pub struct JobView {
     pub done: i64,
     /// Rows created.
     pub created: i64,
+    /// Rows whose head office was changed.
+    pub changed: i64,
+    /// Rows whose head office already matched.
+    pub unchanged: i64,
     /// When it was uploaded.
     pub created_at: OffsetDateTime,
     /// When the last row was applied.
     pub finished_at: Option<OffsetDateTime>,
     /// Until when a worker holds the job.
     pub lease_until: Option<OffsetDateTime>,
+    /// `false`: a preview, not applied until confirmed.
+    pub confirmed: bool,
+    /// SHA-256 of the plan, which a confirmation must name.
+    pub fingerprint: Option<String>,
 }
 
 /// Stores a new running job with its rows and the audit entry of the upload, in one
-/// transaction.
+/// transaction. Every row is a create (the form of jobs before issue 10).
 pub async fn create(
     db: &Db,
     id: Uuid,
@@ -92,25 +151,76 @@ pub async fn create(
     audit: &AuditRecord,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
+    let planned: Vec<PlannedJobRow> = rows
+        .iter()
+        .map(|r| PlannedJobRow {
+            row: r.clone(),
+            action: action::CREATE,
+            office_id: None,
+            office_version: None,
+            changes: None,
+            email_notice: None,
+        })
+        .collect();
+    let job = NewJob {
+        id,
+        actor_id,
+        ip,
+        confirmed: true,
+        fingerprint: None,
+    };
+    create_planned(db, &job, &planned, audit, now).await
+}
+
+/// A job to store.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// Id.
+    pub id: Uuid,
+    /// Who uploaded it.
+    pub actor_id: Option<Uuid>,
+    /// From where.
+    pub ip: Option<&'a str>,
+    /// `false`: a preview that waits for its confirmation.
+    pub confirmed: bool,
+    /// SHA-256 of the plan.
+    pub fingerprint: Option<&'a str>,
+}
+
+/// Stores a new running job (or preview) with its planned rows and the audit entry of the
+/// upload, in one transaction.
+pub async fn create_planned(
+    db: &Db,
+    job: &NewJob<'_>,
+    rows: &[PlannedJobRow],
+    audit: &AuditRecord,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     let now = at(now);
+    let id = job.id;
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         sqlx::query(
-            "INSERT INTO import_jobs (id, actor_id, ip, state, total, done, created_at, updated_at)
-             VALUES ($1, $2, $3, 'running', $4, 0, $5, $5)",
+            "INSERT INTO import_jobs (id, actor_id, ip, state, total, done, created_at, updated_at,
+                confirmed, fingerprint)
+             VALUES ($1, $2, $3, 'running', $4, 0, $5, $5, $6, $7)",
         )
         .bind(id)
-        .bind(actor_id)
-        .bind(ip)
+        .bind(job.actor_id)
+        .bind(job.ip)
         .bind(total)
         .bind(now)
+        .bind(job.confirmed)
+        .bind(job.fingerprint)
         .execute(&mut *tx)
         .await?;
-        for (position, r) in rows.iter().enumerate() {
+        for (position, p) in rows.iter().enumerate() {
+            let r = &p.row;
             sqlx::query(
-                "INSERT INTO import_rows (job_id, position, line, advisor_number, name, email, rights, allow_sub_offices)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO import_rows (job_id, position, line, advisor_number, name, email, rights,
+                    allow_sub_offices, action, office_id, office_version, changes, email_notice)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(id)
             .bind(i64::try_from(position).unwrap_or(i64::MAX))
@@ -120,12 +230,86 @@ pub async fn create(
             .bind(&r.email)
             .bind(&r.rights)
             .bind(r.allow_sub_offices)
+            .bind(p.action)
+            .bind(p.office_id)
+            .bind(p.office_version)
+            .bind(p.changes.as_deref())
+            .bind(p.email_notice.as_deref())
             .execute(&mut *tx)
             .await?;
         }
         insert_audit!(&mut *tx, audit, now)?;
         tx.commit().await?;
         Ok::<(), StoreError>(())
+    })
+}
+
+/// Confirms a preview whose plan is `fingerprint`, with the audit entry of the
+/// confirmation; from then on a worker may apply it. `false` when the job is no
+/// unconfirmed preview with that fingerprint (confirmed twice, cancelled, another plan).
+pub async fn confirm(
+    db: &Db,
+    id: Uuid,
+    fingerprint: &str,
+    audit: &AuditRecord,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE import_jobs SET confirmed = TRUE, updated_at = $1
+             WHERE id = $2 AND state = 'running' AND NOT confirmed AND fingerprint = $3",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(fingerprint)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        insert_audit!(&mut *tx, audit, now)?;
+        tx.commit().await?;
+        Ok::<bool, StoreError>(true)
+    })
+}
+
+/// Forgets an unconfirmed preview ("Annuleren"), with the audit entry; `false` when it is
+/// no unconfirmed preview (then nothing changes).
+pub async fn cancel(
+    db: &Db,
+    id: Uuid,
+    audit: &AuditRecord,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        // The job first: it takes the lock a concurrent confirmation waits for.
+        let n = sqlx::query(
+            "UPDATE import_jobs SET updated_at = $1 WHERE id = $2 AND state = 'running' AND NOT confirmed",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM import_rows WHERE job_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM import_jobs WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_audit!(&mut *tx, audit, now)?;
+        tx.commit().await?;
+        Ok::<bool, StoreError>(true)
     })
 }
 
@@ -139,7 +323,8 @@ pub async fn claim(
 ) -> Result<bool, StoreError> {
     let n = with_db!(db, |pool| sqlx::query(
         "UPDATE import_jobs SET lease_until = $1
-         WHERE id = $2 AND state = 'running' AND (lease_until IS NULL OR lease_until <= $3)"
+         WHERE id = $2 AND state = 'running' AND confirmed
+           AND (lease_until IS NULL OR lease_until <= $3)"
     )
     .bind(at(until))
     .bind(id)
@@ -150,11 +335,13 @@ pub async fn claim(
     Ok(n == 1)
 }
 
-/// Running jobs whose lease ran out (or that never had one): their worker is gone.
+/// Confirmed running jobs whose lease ran out (or that never had one): their worker is
+/// gone. A preview waits for its confirmation, not for a worker.
 pub async fn orphaned(db: &Db, now: OffsetDateTime) -> Result<Vec<Uuid>, StoreError> {
     let ids = with_db!(db, |pool| sqlx::query_scalar(
         "SELECT id FROM import_jobs
-         WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= $1) ORDER BY id"
+         WHERE state = 'running' AND confirmed AND (lease_until IS NULL OR lease_until <= $1)
+         ORDER BY id"
     )
     .bind(at(now))
     .fetch_all(pool)
@@ -162,115 +349,237 @@ pub async fn orphaned(db: &Db, now: OffsetDateTime) -> Result<Vec<Uuid>, StoreEr
     Ok(ids)
 }
 
-/// The first row without an outcome.
-pub async fn next_pending(db: &Db, id: Uuid) -> Result<Option<JobRow>, StoreError> {
-    let row = with_db!(db, |pool| {
-        sqlx::query_as::<_, JobRow>(
-        "SELECT position, line, advisor_number, name, email, rights, allow_sub_offices, outcome, office_id
-         FROM import_rows WHERE job_id = $1 AND outcome IS NULL ORDER BY position LIMIT 1"
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    })?;
-    Ok(row)
-}
-
-/// Counts a row done and renews the lease.
-macro_rules! progress {
-    ($exec:expr, $id:expr, $now:expr, $until:expr) => {
-        sqlx::query(
-            "UPDATE import_jobs SET done = done + 1, updated_at = $1, lease_until = $2 WHERE id = $3",
-        )
-        .bind($now)
-        .bind(at($until))
-        .bind($id)
-        .execute($exec)
-        .await
+/// The columns of a [`JobRow`].
+macro_rules! row_select {
+    () => {
+        "SELECT position, line, advisor_number, name, email, rights, allow_sub_offices, outcome,
+                office_id, action, office_version, changes, email_notice
+         FROM import_rows"
     };
 }
 
-/// Applies one row in one transaction: its account (office, main user, activation link,
-/// mail, audit entry), its outcome, the job's progress and a renewed lease. `false` when
-/// the row already had an outcome (nothing is stored then).
-pub async fn apply(
+/// A head office's fields as an import row changes them.
+#[derive(Debug, Clone)]
+pub struct HeadChange {
+    /// The office.
+    pub office_id: Uuid,
+    /// The version the row was planned from.
+    pub expected_version: i64,
+    /// Naam.
+    pub name: String,
+    /// Stored rights.
+    pub rights: String,
+    /// O2.
+    pub allow_sub_offices: bool,
+}
+
+/// What one pending row of a job does when the job is applied.
+#[derive(Debug, Clone)]
+pub enum RowOp {
+    /// A new head office with its main user, activation link and audit entry; its
+    /// activation mail (the account's) is queued to go out at `mail_due`.
+    Create {
+        /// The row.
+        position: i64,
+        /// The account.
+        account: Box<NewAccount>,
+        /// When the activation mail may go (throttled batches).
+        mail_due: OffsetDateTime,
+    },
+    /// A change of an existing head office, with its audit entry and the back-channel
+    /// logouts of a narrowing of its rights.
+    Change {
+        /// The row.
+        position: i64,
+        /// The change.
+        change: HeadChange,
+        /// Back-channel logout deliveries.
+        mails: Vec<NewMail>,
+        /// The audit entry.
+        audit: Box<AuditRecord>,
+    },
+    /// Nothing to change: the office must still be at the version the plan saw.
+    Unchanged {
+        /// The row.
+        position: i64,
+        /// The office.
+        office_id: Uuid,
+        /// Its version when planned.
+        expected_version: i64,
+    },
+}
+
+/// What became of [`apply_plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Every row applied; the job is done.
+    Done,
+    /// The job was done already (another worker) or is no confirmed running job; nothing
+    /// was written.
+    NotRunning,
+    /// The office of the row at `position` changed since the plan (or is gone); nothing
+    /// was written.
+    Stale {
+        /// The row.
+        position: i64,
+    },
+    /// The row at `position` clashed with a unique value taken since the plan; nothing
+    /// was written.
+    Conflict {
+        /// The row.
+        position: i64,
+        /// Which value.
+        constraint: Constraint,
+    },
+}
+
+/// Applies every pending row of a confirmed job in one transaction, with each row's
+/// outcome, and marks the job done with `finished` (its audit entry), or writes nothing
+/// (issue 10: all or nothing). The job's row is written first: on PostgreSQL that locks
+/// it, so a second worker waits and then finds the job done.
+pub async fn apply_plan(
     db: &Db,
     id: Uuid,
-    position: i64,
-    account: &NewAccount,
+    ops: &[RowOp],
+    finished: &AuditRecord,
     now: OffsetDateTime,
-    lease_until: OffsetDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<Applied, StoreError> {
     let now = at(now);
-    let office_id = account.office.as_ref().map(|o| o.id);
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        // The row first: on PostgreSQL this locks it, so a second worker waits and then
-        // finds it done.
         let n = sqlx::query(
-            "UPDATE import_rows SET outcome = $1
-             WHERE job_id = $2 AND position = $3 AND outcome IS NULL",
+            "UPDATE import_jobs SET updated_at = $1 WHERE id = $2 AND state = 'running' AND confirmed",
         )
-        .bind(CREATED)
+        .bind(now)
         .bind(id)
-        .bind(position)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if n != 1 {
-            return Ok(false);
+            return Ok(Applied::NotRunning);
         }
-        insert_account!(tx, account, now).await?;
-        // After the office exists (the column references it).
-        sqlx::query("UPDATE import_rows SET office_id = $1 WHERE job_id = $2 AND position = $3")
+        for op in ops {
+            let (position, outcome, office_id) = match op {
+                RowOp::Create {
+                    position,
+                    account,
+                    mail_due,
+                } => {
+                    let mut without_mail = (**account).clone();
+                    let mail = without_mail.mail.take();
+                    let inserted = async {
+                        insert_account!(tx, &without_mail, now).await?;
+                        if let Some(m) = &mail {
+                            // Its place in the line and its first attempt: the batch's time.
+                            insert_mail!(&mut *tx, m, *mail_due)?;
+                        }
+                        Ok::<(), sqlx::Error>(())
+                    }
+                    .await;
+                    match inserted.map_err(StoreError::from) {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict { constraint }) => {
+                            return Ok(Applied::Conflict {
+                                position: *position,
+                                constraint,
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    (*position, CREATED, account.office.as_ref().map(|o| o.id))
+                }
+                RowOp::Change {
+                    position,
+                    change,
+                    mails,
+                    audit,
+                } => {
+                    let done: Option<Uuid> = sqlx::query_scalar(
+                        "UPDATE offices SET name = $1, rights = $2, allow_sub_offices = $3,
+                            version = version + 1, updated_at = $4
+                         WHERE id = $5 AND version = $6 AND kind = 'head_office'
+                         RETURNING id",
+                    )
+                    .bind(&change.name)
+                    .bind(&change.rights)
+                    .bind(change.allow_sub_offices)
+                    .bind(now)
+                    .bind(change.office_id)
+                    .bind(change.expected_version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if done.is_none() {
+                        return Ok(Applied::Stale {
+                            position: *position,
+                        });
+                    }
+                    for m in mails {
+                        insert_mail!(&mut *tx, m, now)?;
+                    }
+                    insert_audit!(&mut *tx, audit, now)?;
+                    (*position, CHANGED, Some(change.office_id))
+                }
+                RowOp::Unchanged {
+                    position,
+                    office_id,
+                    expected_version,
+                } => {
+                    // A write, so the check holds until commit (a row lock on PostgreSQL,
+                    // the database lock on SQLite); it changes nothing.
+                    let same: Option<Uuid> = sqlx::query_scalar(
+                        "UPDATE offices SET version = version WHERE id = $1 AND version = $2
+                         RETURNING id",
+                    )
+                    .bind(office_id)
+                    .bind(expected_version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if same.is_none() {
+                        return Ok(Applied::Stale {
+                            position: *position,
+                        });
+                    }
+                    (*position, UNCHANGED, Some(*office_id))
+                }
+            };
+            let n = sqlx::query(
+                "UPDATE import_rows SET outcome = $1, office_id = $2
+                 WHERE job_id = $3 AND position = $4 AND outcome IS NULL",
+            )
+            .bind(outcome)
             .bind(office_id)
             .bind(id)
             .bind(position)
             .execute(&mut *tx)
-            .await?;
-        progress!(&mut *tx, id, now, lease_until)?;
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Ok(Applied::NotRunning);
+            }
+        }
+        sqlx::query(
+            "UPDATE import_jobs SET state = 'done', done = total, finished_at = $1, updated_at = $1,
+                lease_until = NULL
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit!(&mut *tx, finished, now)?;
         tx.commit().await?;
-        Ok::<bool, StoreError>(true)
+        Ok::<Applied, StoreError>(Applied::Done)
     })
 }
 
-/// Records why a row was not created (`reason`: a text key), counts it done and renews
-/// the lease. `false` when the row already had an outcome.
-pub async fn refuse(
+/// Ends a running job that could not be applied (issue 10, all or nothing): the row at
+/// `position` gets `reason` (a text key), every other pending row [`NOT_APPLIED`], and the
+/// job is done with `audit`. `false` when the job is not running.
+pub async fn fail(
     db: &Db,
     id: Uuid,
     position: i64,
     reason: &str,
-    now: OffsetDateTime,
-    lease_until: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let now = at(now);
-    with_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE import_rows SET outcome = $1
-             WHERE job_id = $2 AND position = $3 AND outcome IS NULL",
-        )
-        .bind(reason)
-        .bind(id)
-        .bind(position)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 {
-            return Ok(false);
-        }
-        progress!(&mut *tx, id, now, lease_until)?;
-        tx.commit().await?;
-        Ok::<bool, StoreError>(true)
-    })
-}
-
-/// Marks the job done when no row is pending, with the audit entry of its end, and
-/// releases the lease. `false` while rows are pending.
-pub async fn finish(
-    db: &Db,
-    id: Uuid,
     audit: &AuditRecord,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
@@ -278,9 +587,9 @@ pub async fn finish(
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE import_jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_until = NULL
-             WHERE id = $2 AND state = 'running'
-               AND NOT EXISTS (SELECT 1 FROM import_rows WHERE job_id = $2 AND outcome IS NULL)",
+            "UPDATE import_jobs SET state = 'done', done = total, finished_at = $1, updated_at = $1,
+                lease_until = NULL
+             WHERE id = $2 AND state = 'running' AND confirmed",
         )
         .bind(now)
         .bind(id)
@@ -290,10 +599,38 @@ pub async fn finish(
         if n != 1 {
             return Ok(false);
         }
+        sqlx::query(
+            "UPDATE import_rows SET outcome = $1
+             WHERE job_id = $2 AND position = $3 AND outcome IS NULL",
+        )
+        .bind(reason)
+        .bind(id)
+        .bind(position)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE import_rows SET outcome = $1 WHERE job_id = $2 AND outcome IS NULL")
+            .bind(NOT_APPLIED)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         insert_audit!(&mut *tx, audit, now)?;
         tx.commit().await?;
         Ok::<bool, StoreError>(true)
     })
+}
+
+/// The rows of a job that have no outcome yet, in the file's order.
+pub async fn pending(db: &Db, id: Uuid) -> Result<Vec<JobRow>, StoreError> {
+    let rows = with_db!(db, |pool| {
+        sqlx::query_as::<_, JobRow>(concat!(
+            row_select!(),
+            " WHERE job_id = $1 AND outcome IS NULL ORDER BY position"
+        ))
+        .bind(id)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows)
 }
 
 /// One job with its counts.
@@ -302,7 +639,9 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<JobView>, StoreError> {
         sqlx::query_as::<_, JobView>(
         "SELECT j.id, j.actor_id, j.ip, j.state, j.total, j.done,
                 (SELECT COUNT(*) FROM import_rows r WHERE r.job_id = j.id AND r.outcome = 'created') AS created,
-                j.created_at, j.finished_at, j.lease_until
+                (SELECT COUNT(*) FROM import_rows r WHERE r.job_id = j.id AND r.outcome = 'changed') AS changed,
+                (SELECT COUNT(*) FROM import_rows r WHERE r.job_id = j.id AND r.outcome = 'unchanged') AS unchanged,
+                j.created_at, j.finished_at, j.lease_until, j.confirmed, j.fingerprint
          FROM import_jobs j WHERE j.id = $1"
     )
     .bind(id)
@@ -315,13 +654,13 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<JobView>, StoreError> {
 /// Every row of a job, in the file's order.
 pub async fn rows(db: &Db, id: Uuid) -> Result<Vec<JobRow>, StoreError> {
     let rows = with_db!(db, |pool| {
-        sqlx::query_as::<_, JobRow>(
-        "SELECT position, line, advisor_number, name, email, rights, allow_sub_offices, outcome, office_id
-         FROM import_rows WHERE job_id = $1 ORDER BY position"
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await
+        sqlx::query_as::<_, JobRow>(concat!(
+            row_select!(),
+            " WHERE job_id = $1 ORDER BY position"
+        ))
+        .bind(id)
+        .fetch_all(pool)
+        .await
     })?;
     Ok(rows)
 }
@@ -344,4 +683,36 @@ pub async fn taken(db: &Db) -> Result<Taken, StoreError> {
         advisor_numbers: numbers.into_iter().collect(),
         emails: emails.into_iter().collect(),
     })
+}
+
+/// A head office as an import compares a row with it (issue 10).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExistingHead {
+    /// Id.
+    pub id: Uuid,
+    /// Adviseursnummer.
+    pub advisor_number: String,
+    /// Naam.
+    pub name: String,
+    /// Office e-mail (its main user's login at creation).
+    pub email: String,
+    /// Stored rights.
+    pub rights: String,
+    /// O2.
+    pub allow_sub_offices: bool,
+    /// O6.
+    pub active: bool,
+    /// Bumped by every change.
+    pub version: i64,
+}
+
+/// Every head office with an advisor number, to plan a file against.
+pub async fn heads(db: &Db) -> Result<Vec<ExistingHead>, StoreError> {
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, ExistingHead>(
+        "SELECT id, advisor_number, name, email, rights, allow_sub_offices, active, version
+         FROM offices WHERE kind = 'head_office' AND advisor_number IS NOT NULL"
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
 }
