@@ -1066,7 +1066,7 @@ testkit::both_databases! {
             "/subkantoren/nieuw", "/subkantoren/{id}", "/subkantoren/{id}/deactiveren",
             "/subkantoren/{id}/activeren", "/subkantoren/{id}/verwijderen", "/subkantoren/{id}/activatiemail",
             "/beheer/hoofdkantoren/nieuw", "/beheer/hoofdkantoren/{id}", "/beheer/hoofdkantoren/{id}/deactiveren",
-            "/beheer/clients", "/beheer/import",
+            "/beheer/clients", "/beheer/import", "/beheer/import/{id}/importeren", "/beheer/import/{id}/annuleren",
             "/dip/offertes/nieuw", "/dip/offertes/{id}/aanvraag", "/dip/auth/logout",
         ];
         let browser = Browser::new(&portal.base);
