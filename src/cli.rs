@@ -166,6 +166,14 @@ pub struct AddClientArgs {
     /// Does not require PKCE (only for a confidential client that uses nonce, SPEC §4).
     #[arg(long)]
     pub insecure_no_pkce: bool,
+    /// Accepts only pushed authorization requests from the client (RFC 9126 PAR, `POST
+    /// {issuer}/par` first); a plain authorization request is refused.
+    #[arg(long = "require-par")]
+    pub require_par: bool,
+    /// Requires a DPoP proof (RFC 9449) with every token request of the client, so that every
+    /// access token is bound to the client's key (`dpop_bound_access_tokens`).
+    #[arg(long)]
+    pub dpop: bool,
 }
 
 #[derive(Debug, Subcommand)]

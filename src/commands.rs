@@ -164,6 +164,8 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         require_pkce: !a.insecure_no_pkce,
         id_token_alg: a.id_token_alg.clone(),
         access_token_alg: Some(a.access_token_alg.clone()),
+        require_pushed_authorization_requests: a.require_par,
+        dpop_bound_access_tokens: a.dpop,
     };
     let prepared = match idp::oidc_clients::prepare(&request) {
         Ok(p) => p,

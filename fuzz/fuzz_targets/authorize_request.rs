@@ -27,6 +27,8 @@ fn client(id: &str, uris: &[&str], pkce: bool, grants: &[&str]) -> Client {
         jwks: None,
         id_token_alg: "RS256".into(),
         access_token_alg: "RS256".into(),
+        require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
     }
 }
 

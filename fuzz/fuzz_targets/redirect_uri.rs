@@ -213,6 +213,8 @@ fuzz_target!(|data: &[u8]| {
             jwks: None,
             id_token_alg: "RS256".into(),
             access_token_alg: "RS256".into(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         };
         let pick = |i: u8| registered[usize::from(i) % registered.len()].clone();
         let presented = match &input.presented {

@@ -166,6 +166,8 @@ async fn open_provider() -> Provider {
         jwks: None,
         id_token_alg: "RS256".into(),
         access_token_alg: "RS256".into(),
+        require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
     };
     for client in [
         Client {

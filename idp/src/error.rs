@@ -136,6 +136,15 @@ impl OAuthError {
     pub fn invalid_request(description: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
+    /// RFC 9449 §5 `invalid_dpop_proof`: a DPoP proof is missing where required, or bad.
+    pub fn invalid_dpop_proof(description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)
+    }
+    /// A 400 with an error code of the authorization endpoint (RFC 6749 §4.1.2.1), for a
+    /// pushed request that `/authorize` would have refused (RFC 9126 §2.3).
+    pub fn refused(code: &'static str, description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, description)
+    }
     /// `invalid_grant`: the code is unknown, used, expired or bound to something else.
     pub fn invalid_grant(description: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)

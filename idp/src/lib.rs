@@ -224,6 +224,8 @@ impl Idp {
                 jwks: None,
                 id_token_alg: "RS256".into(),
                 access_token_alg: "RS256".into(),
+                require_pushed_authorization_requests: false,
+                dpop_bound_access_tokens: false,
             },
             now,
         )
@@ -296,6 +298,13 @@ impl Idp {
                 let days = state.settings.audit_retention_days;
                 if let Err(e) = store::audit::purge(&state.db, days, state.now()).await {
                     tracing::warn!(error = %e, "old audit entries not purged");
+                }
+                // RFC 9126, RFC 9449: used-up pushed requests and stale DPoP proofs.
+                if let Err(e) = store::pushed::purge(&state.db, state.now()).await {
+                    tracing::warn!(error = %e, "expired pushed requests not purged");
+                }
+                if let Err(e) = store::pushed::purge_proofs(&state.db, state.now()).await {
+                    tracing::warn!(error = %e, "stale DPoP proofs not purged");
                 }
                 // Issue 10: the 14- and 3-day 2FA reminders, once each per user and date.
                 if let Err(e) = mfa_policy::queue_reminders(&state, state.now()).await {

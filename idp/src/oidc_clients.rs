@@ -53,6 +53,10 @@ pub struct ClientRequest {
     pub id_token_alg: String,
     /// The access tokens' algorithm, from the same three; `RS256` when `None`.
     pub access_token_alg: Option<String>,
+    /// RFC 9126 §5: only pushed authorization requests (PAR) are accepted from the client.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: every token request of the client carries a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Which URI field of a request a refusal is about.
@@ -343,6 +347,8 @@ pub fn prepare(req: &ClientRequest) -> Result<Prepared, ClientError> {
             jwks: req.jwks.clone(),
             id_token_alg: req.id_token_alg.clone(),
             access_token_alg: access_token_alg.to_owned(),
+            require_pushed_authorization_requests: req.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: req.dpop_bound_access_tokens,
         },
         generated_secret,
     })
@@ -380,6 +386,8 @@ pub async fn store(
         "backchannel_logout_uri": c.backchannel_logout_uri, "grant_types": c.grant_types,
         "require_pkce": c.require_pkce, "private_key_jwt": c.jwks.is_some(),
         "id_token_alg": c.id_token_alg, "access_token_alg": c.access_token_alg,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
     });
     let stored = clients::register(&core.db, c, taken, Some(&entry), now).await;
     // This process drops its cached registrations at once (others by the change signal),

@@ -45,6 +45,8 @@ async fn setup(db: &TestDatabase) -> (Db, Uuid, Vec<u8>) {
             jwks: None,
             id_token_alg: "RS256".into(),
             access_token_alg: "RS256".into(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         };
         clients::upsert(&store, &client, now()).await.unwrap();
     }
@@ -81,6 +83,7 @@ async fn grant(store: &Db, user: Uuid, session: &[u8], code: &[u8]) -> Uuid {
             auth_time: now(),
             amr: "pwd".into(),
             expires_at: now() + Duration::seconds(60),
+            dpop_jkt: None,
         },
         now(),
     )
@@ -120,7 +123,7 @@ testkit::both_databases! {
             client_id: "a".into(), user_id: user, session_hash: session.clone(),
             redirect_uri: "https://a.example.nl/cb".into(), scope: "openid".into(), nonce: None,
             code_challenge: None, auth_time: now(), amr: "pwd".into(),
-            expires_at: now() + Duration::seconds(60),
+            expires_at: now() + Duration::seconds(60), dpop_jkt: None,
         }, now()).await.unwrap();
         let tasks: Vec<_> = (0..10)
             .map(|_| {

@@ -66,6 +66,8 @@ async fn open(db: &TestDatabase) -> (Idp, std::path::PathBuf) {
             jwks: None,
             id_token_alg: "RS256".into(),
             access_token_alg: "RS256".into(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         };
         clients::upsert(&idp.state.db, &client, idp.state.now())
             .await
@@ -160,6 +162,7 @@ async fn token(idp: &Idp, email: &str, scope: &str) -> String {
             auth_time: now,
             amr: "pwd,otp,mfa".into(),
             expires_at: now + Duration::seconds(60),
+            dpop_jkt: None,
         },
         now,
     )

@@ -242,9 +242,9 @@ testkit::both_databases! {
             }
         }
         assert!(!object.contains_key("registration_endpoint"), "no dynamic registration");
-        // OP-18 and OP-26 do not apply while there is no PAR and no form_post: a change
-        // here must bring their tests.
-        assert!(!object.contains_key("pushed_authorization_request_endpoint"), "PAR (OP-18) needs its tests");
+        // OP-18: PAR is advertised with its tests (dpop.rs); OP-26 does not apply while
+        // there is no form_post: a change here must bring its tests.
+        assert_eq!(d["pushed_authorization_request_endpoint"], format!("{issuer}/par"), "PAR (OP-18): dpop.rs");
         assert_eq!(d["response_modes_supported"], json!(["query"]), "form_post (OP-26) needs its tests");
         assert_eq!(d["response_types_supported"], json!(["code"]));
         assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
@@ -1066,7 +1066,7 @@ testkit::both_databases! {
             "/subkantoren/nieuw", "/subkantoren/{id}", "/subkantoren/{id}/deactiveren",
             "/subkantoren/{id}/activeren", "/subkantoren/{id}/verwijderen", "/subkantoren/{id}/activatiemail",
             "/beheer/hoofdkantoren/nieuw", "/beheer/hoofdkantoren/{id}", "/beheer/hoofdkantoren/{id}/deactiveren",
-            "/beheer/clients", "/beheer/import", "/beheer/import/{id}/importeren", "/beheer/import/{id}/annuleren",
+            "/beheer/clients", "/beheer/import",
             "/dip/offertes/nieuw", "/dip/offertes/{id}/aanvraag", "/dip/auth/logout",
         ];
         let browser = Browser::new(&portal.base);

@@ -22,10 +22,11 @@ const XSS: &str = "\"><script>alert(1)</script>";
 /// Every idp route with its methods, as `idp::oidc::routes` and `idp::login::routes`
 /// declare them. `every_route_is_walked` fails when the router gains a route that is not
 /// listed here (and so not walked below).
-const ROUTES: [(&str, &[&str]); 32] = [
+const ROUTES: [(&str, &[&str]); 33] = [
     ("/.well-known/openid-configuration", &["get"]),
     ("/jwks", &["get"]),
     ("/authorize", &["get", "post"]),
+    ("/par", &["post"]),
     ("/token", &["post"]),
     ("/introspect", &["post"]),
     ("/revoke", &["post"]),
@@ -478,7 +479,7 @@ async fn token_endpoints(w: &Walk) {
     let form = Some("application/x-www-form-urlencoded");
     let json = Some("application/json");
     let big = "x".repeat(100_000);
-    for path in ["/token", "/introspect", "/revoke"] {
+    for path in ["/par", "/token", "/introspect", "/revoke"] {
         let what = |s: &str| format!("{path}, {s}");
         w.check(
             &what("no body, no auth"),
@@ -534,10 +535,11 @@ async fn token_endpoints(w: &Walk) {
             post(path, form, "token=%ff%zz%&grant_type=%C3%28".into(), true)
                 .await
                 .unwrap(),
-            if path == "/token" {
-                OAuth(400, "unsupported_grant_type")
-            } else {
-                Status(200)
+            match path {
+                "/token" => OAuth(400, "unsupported_grant_type"),
+                // RFC 9126 §2.3: judged as /authorize judges it (no response_type).
+                "/par" => OAuth(400, "invalid_request"),
+                _ => Status(200),
             },
         )
         .await;

@@ -60,6 +60,7 @@ const CORS_ALLOWED: [&str; 4] = [
 /// (tokens, claims and the admin API; OP-11, HD-03).
 fn always_no_store(path: &str) -> bool {
     [
+        "/idp/par",
         "/idp/token",
         "/idp/userinfo",
         "/idp/introspect",

@@ -23,14 +23,19 @@ const LOGIN: &str = "info@voorbeeld.nl";
 /// Runs `rp.mjs` against the portal and returns its JSON line; panics with its output when
 /// it does not print one.
 async fn run_relying_party(portal: &Portal, port: u16) -> Value {
-    let stdout = portal.data_dir.join("rp.out");
-    let stderr = portal.data_dir.join("rp.err");
+    run_script(portal, "rp.mjs", "interop", port).await
+}
+
+/// Runs one of the interop scripts as client `client_id` (secret [`SECRET`]).
+async fn run_script(portal: &Portal, script: &str, client_id: &str, port: u16) -> Value {
+    let stdout = portal.data_dir.join(format!("{script}.out"));
+    let stderr = portal.data_dir.join(format!("{script}.err"));
     let issuer = format!("{}/idp", portal.base);
     let port = port.to_string();
     let mut child = tokio::process::Command::new("node")
-        .arg(interop_dir().join("rp.mjs"))
+        .arg(interop_dir().join(script))
         .args(["--issuer", &issuer])
-        .args(["--client-id", "interop"])
+        .args(["--client-id", client_id])
         .args(["--client-secret", SECRET])
         .args(["--username", LOGIN])
         .args(["--password", PASSWORD])
@@ -123,6 +128,50 @@ testkit::both_databases! {
         // The browser really went through the client's own endpoints.
         let hits = report["client_hits"].as_array().unwrap();
         assert!(hits.contains(&json!("/cb")) && hits.contains(&json!("/bye")), "{hits:?}");
+    }
+}
+
+testkit::both_databases! {
+    /// RFC 9126 and RFC 9449 with a client nobody here wrote: openid-client pushes its
+    /// request with a DPoP proof, Chromium signs in through the pushed request, and the
+    /// DPoP-bound token works at userinfo only with proofs (tests/interop/dpop_par.mjs).
+    async fn openid_client_signs_in_with_par_and_dpop(db: &TestDatabase) {
+        if !browser_available("PAR + DPoP interop test (openid-client + Chromium)", &["openid-client", "playwright-core"]) {
+            return;
+        }
+        let mut portal = Portal::new(db);
+        portal.start().await;
+        let out = portal.cli(&["office", "add-head", "--number", "12345", "--name", "Voorbeeld Advies", "--email", LOGIN, "--rights", "DIP,DIL"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let port = testkit::free_port();
+        let callback = format!("http://127.0.0.1:{port}/cb");
+        let out = portal.cli(&[
+            "client", "add", "--id", "interop-dpop", "--secret", SECRET,
+            "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+            "--redirect-uri", &callback, "--require-par", "--dpop",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let link = portal.activation_link(LOGIN).await;
+        Browser::new(&portal.base).post(&link, &[("password", PASSWORD), ("password_repeat", PASSWORD)]).await;
+
+        let report = run_script(&portal, "dpop_par.mjs", "interop-dpop", port).await;
+        let steps = &report["steps"];
+        for step in ["discovery", "plain_refused", "par_authorize", "par_reuse", "dpop_token", "userinfo", "bearer_refused", "introspection", "refresh"] {
+            assert_eq!(steps[step]["ok"], true, "{step}: {report:#}");
+        }
+        assert_eq!(steps["discovery"]["par_endpoint"], format!("{}/idp/par", portal.base));
+        assert_eq!(steps["plain_refused"]["error"], "invalid_request");
+        assert_eq!(steps["par_authorize"]["authorize_params"], json!(["client_id", "request_uri"]));
+        assert_eq!(steps["par_authorize"]["sign_in_form"], true);
+        assert_eq!(steps["par_authorize"]["callback_params"], json!(["code", "iss", "state"]));
+        assert_eq!(steps["par_reuse"]["status"], 400);
+        assert_eq!(steps["dpop_token"]["token_type"], "dpop");
+        assert_eq!(steps["dpop_token"]["cnf_jkt_matches"], true);
+        assert_eq!(steps["userinfo"]["rights"], json!(["DIP", "DIL"]));
+        assert_eq!(steps["bearer_refused"]["challenge"], "bearer invalid_token");
+        assert_eq!(steps["introspection"]["cnf_jkt_matches"], true);
+        assert_eq!(steps["refresh"]["cnf_jkt_matches"], true);
+        assert_eq!(steps["refresh"]["new_access_token_works"], true);
     }
 }
 

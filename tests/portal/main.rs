@@ -13,6 +13,7 @@ mod browser_beheer;
 mod browser_products;
 mod cli;
 mod console;
+mod dpop;
 mod faults_db;
 mod first_path;
 mod gebruikers;

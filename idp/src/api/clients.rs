@@ -47,6 +47,10 @@ pub struct ClientJson {
     pub id_token_alg: String,
     /// The access-token signing algorithm.
     pub access_token_alg: String,
+    /// RFC 9126 §5: only pushed authorization requests are accepted from the client.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: every token request carries a DPoP proof; every access token is bound.
+    pub dpop_bound_access_tokens: bool,
     /// When it was registered (RFC 3339).
     pub created_at: String,
 }
@@ -74,6 +78,8 @@ impl ClientJson {
             require_pkce: c.require_pkce,
             id_token_alg: c.id_token_alg.clone(),
             access_token_alg: c.access_token_alg.clone(),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: created_at.format(&Rfc3339).unwrap_or_default(),
         }
     }
@@ -137,6 +143,14 @@ pub struct NewClientJson {
     /// Default `true` (SPEC §4); `false` only for a confidential client that uses `nonce`.
     #[serde(default)]
     pub require_pkce: Option<bool>,
+    /// RFC 9126 §5, default `false`: when `true`, a plain authorization request is refused
+    /// and the client must push its requests to `/par` first.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2, default `false`: when `true`, every token request must carry a DPoP
+    /// proof (sender-constrained access tokens).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The answer to a registration: the client, and its secret this once.
@@ -242,6 +256,8 @@ pub async fn create(
         require_pkce: body.require_pkce.unwrap_or(true),
         id_token_alg: "RS256".into(),
         access_token_alg: None,
+        require_pushed_authorization_requests: body.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
     };
     let now = app.now();
     let prepared = clients::register(&app, &caller.principal, &request, ip.text(), now)

@@ -21,6 +21,7 @@ use crate::login::session;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::codes::{self, CodeGrant};
+use crate::store::pushed;
 
 /// How long an authorization code lives (SECURITY OP-07: ≤ 60 s).
 pub const CODE_TTL: Duration = Duration::seconds(60);
@@ -28,20 +29,22 @@ pub const CODE_TTL: Duration = Duration::seconds(60);
 /// The parameters of an authorization request, as received.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct AuthorizeParams {
-    client_id: Option<String>,
-    redirect_uri: Option<String>,
-    response_type: Option<String>,
-    scope: Option<String>,
-    state: Option<String>,
-    nonce: Option<String>,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
-    prompt: Option<String>,
-    max_age: Option<String>,
-    request: Option<String>,
-    request_uri: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) response_type: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) code_challenge_method: Option<String>,
+    pub(crate) prompt: Option<String>,
+    pub(crate) max_age: Option<String>,
+    pub(crate) request: Option<String>,
+    pub(crate) request_uri: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the client's DPoP key, to bind the code to.
+    pub(crate) dpop_jkt: Option<String>,
     #[serde(flatten)]
-    other: std::collections::BTreeMap<String, String>,
+    pub(crate) other: std::collections::BTreeMap<String, String>,
 }
 
 /// A request that passed every check.
@@ -63,6 +66,8 @@ pub struct Validated {
     pub max_age: Option<i64>,
     /// Returned to the client.
     pub state: Option<String>,
+    /// RFC 9449 §10: the code is bound to this DPoP key thumbprint.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a request was refused.
@@ -85,8 +90,18 @@ pub enum Refusal {
 
 const SUPPORTED_SCOPES: [&str; 5] = ["openid", "portal", "profile", "email", "offline_access"];
 
-/// Judges `p` against `client`. Pure.
+/// Judges a plain (not pushed) request `p` against `client`. Pure.
 pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal> {
+    check_request(p, client, false)
+}
+
+/// Judges `p` against `client`; `pushed` when the parameters came through `/par` (RFC 9126),
+/// which is where they are judged first, by this same function. Pure.
+pub fn check_request(
+    p: &AuthorizeParams,
+    client: &Client,
+    pushed: bool,
+) -> Result<Validated, Refusal> {
     // RFC 6749 §4.1.2.1: a missing, invalid or mismatching redirect URI is never redirected to.
     let redirect_uri = match &p.redirect_uri {
         Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.clone(),
@@ -106,12 +121,33 @@ pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal>
             "request objects are not supported",
         ));
     }
+    // A pushed request's own `request_uri` (RFC 9126) was resolved before this; any other is
+    // not fetched (SECURITY OP-17).
     if p.request_uri.is_some() {
         return Err(back(
             "request_uri_not_supported",
             "request_uri is not supported",
         ));
     }
+    // RFC 9126 §5: a client registered for PAR sends nothing else.
+    if client.require_pushed_authorization_requests && !pushed {
+        return Err(back(
+            "invalid_request",
+            "this client must use pushed authorization requests (PAR)",
+        ));
+    }
+    // RFC 9449 §10: a base64url SHA-256 thumbprint (43 characters).
+    let dpop_jkt = match p.dpop_jkt.as_deref() {
+        None => None,
+        Some(j)
+            if j.len() == 43
+                && j.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some(j.to_owned())
+        }
+        Some(_) => return Err(back("invalid_request", "dpop_jkt is not a key thumbprint")),
+    };
     match p.response_type.as_deref() {
         Some("code") => {}
         Some(_) => return Err(back("unsupported_response_type", "only response_type=code")),
@@ -183,6 +219,7 @@ pub fn check(p: &AuthorizeParams, client: &Client) -> Result<Validated, Refusal>
         prompt_login,
         max_age,
         state: p.state.clone(),
+        dpop_jkt,
     })
 }
 
@@ -204,6 +241,16 @@ pub async fn post(
     authorize(&app, &jar, p).await
 }
 
+/// A pushed request (RFC 9126) that `/authorize` was called with.
+struct PushedRef {
+    /// Its `request_uri`, as the client sent it.
+    uri: String,
+    /// The hash it is stored under.
+    uri_hash: Vec<u8>,
+    /// When it was pushed: a sign-in since then meets its `prompt=login` and `max_age`.
+    pushed_at: time::OffsetDateTime,
+}
+
 async fn authorize(
     app: &AppState,
     jar: &CookieJar,
@@ -221,7 +268,35 @@ async fn authorize(
             "authorize.unknown_client",
         ));
     };
-    let v = match check(&p, &client) {
+    // RFC 9126 §4: `client_id` and a pushed `request_uri` stand for the pushed parameters,
+    // and every other parameter is ignored. Another client's, a used or an expired one is a
+    // page (its redirect URI is not known).
+    let pushed_uri = p
+        .request_uri
+        .as_deref()
+        .filter(|u| u.starts_with(super::par::URN_PREFIX));
+    let (p, pushed) = match pushed_uri {
+        Some(uri) => {
+            let uri_hash = crypto::token_hash(uri);
+            let found = pushed::find(&app.db, &uri_hash, &client.client_id, app.now()).await?;
+            let Some(found) = found else {
+                return Err(PageError::new(
+                    StatusCode::BAD_REQUEST,
+                    "authorize.bad_request_uri",
+                ));
+            };
+            let params: AuthorizeParams =
+                serde_json::from_str(&found.params).map_err(PageError::internal)?;
+            let r = PushedRef {
+                uri: uri.to_owned(),
+                uri_hash,
+                pushed_at: found.created_at,
+            };
+            (params, Some(r))
+        }
+        None => (p, None),
+    };
+    let v = match check_request(&p, &client, pushed.is_some()) {
         Ok(v) => v,
         Err(Refusal::Page(key)) => return Err(PageError::new(StatusCode::BAD_REQUEST, key)),
         Err(Refusal::Redirect {
@@ -241,10 +316,16 @@ async fn authorize(
     };
     let now = app.now();
     let signed_in = session::current(app, jar, now).await?;
+    // A pushed request's `prompt=login` and `max_age` are met by a sign-in after the push
+    // (the parameters cannot be dropped from the way back through the sign-in page).
+    let since_push =
+        |s: &session::Current| pushed.as_ref().is_some_and(|r| s.auth_time >= r.pushed_at);
     let fresh_enough = |s: &session::Current| {
         v.max_age
             .is_none_or(|max| (now - s.auth_time).whole_seconds() <= max)
+            || since_push(s)
     };
+    let login_done = |s: &session::Current| !v.prompt_login || since_push(s);
     // F2: once 2FA is mandatory, a password-only session (from before the date, or from
     // before a 2FA reset) is no sign-in for a client.
     // Issue 10: under the office tree's policy, a grace sign-in's session counts too.
@@ -257,8 +338,11 @@ async fn authorize(
         None => false,
     };
     let session = match signed_in {
-        Some(s) if !v.prompt_login && fresh_enough(&s) && strong_enough => s,
+        Some(s) if login_done(&s) && fresh_enough(&s) && strong_enough => s,
         _ if v.prompt_none => {
+            if let Some(r) = &pushed {
+                pushed::take(&app.db, &r.uri_hash, &client.client_id, now).await?;
+            }
             return Ok(redirect_error(
                 app,
                 &v.redirect_uri,
@@ -267,8 +351,30 @@ async fn authorize(
                 v.state.as_deref(),
             ));
         }
-        _ => return Ok(to_login(app, &p)),
+        _ => {
+            let back = match &pushed {
+                // The way back names the pushed request (and its redirect URI, which the
+                // sign-in page allows as the form's destination).
+                Some(r) => AuthorizeParams {
+                    client_id: Some(client.client_id.clone()),
+                    request_uri: Some(r.uri.clone()),
+                    redirect_uri: Some(v.redirect_uri.clone()),
+                    ..AuthorizeParams::default()
+                },
+                None => p,
+            };
+            return Ok(to_login(app, &back));
+        }
     };
+    // RFC 9126 §4, OP-18: a pushed request is used once; of two racing, one gets the code.
+    if let Some(r) = &pushed
+        && !pushed::take(&app.db, &r.uri_hash, &client.client_id, now).await?
+    {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "authorize.bad_request_uri",
+        ));
+    }
     let code = crypto::random_token().map_err(PageError::internal)?;
     let grant = CodeGrant {
         client_id: client.client_id.clone(),
@@ -281,6 +387,7 @@ async fn authorize(
         auth_time: session.auth_time,
         amr: session.amr.clone(),
         expires_at: now + CODE_TTL,
+        dpop_jkt: v.dpop_jkt.clone(),
     };
     codes::insert(&app.db, &crypto::token_hash(&code), &grant, now).await?;
     let mut pairs = vec![("code", code.as_str())];
@@ -351,6 +458,8 @@ mod tests {
             jwks: None,
             id_token_alg: "RS256".into(),
             access_token_alg: "RS256".into(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         }
     }
 
@@ -468,6 +577,25 @@ mod tests {
     }
 
     #[test]
+    fn a_par_client_sends_only_pushed_requests_and_dpop_jkt_is_a_thumbprint() {
+        let mut par = client();
+        par.require_pushed_authorization_requests = true;
+        assert!(matches!(
+            check(&params(), &par),
+            Err(Refusal::Redirect {
+                error: "invalid_request",
+                ..
+            })
+        ));
+        assert!(check_request(&params(), &par, true).is_ok());
+        let mut p = params();
+        p.dpop_jkt = Some("kort".into());
+        assert!(check(&p, &client()).is_err());
+        p.dpop_jkt = Some("a".repeat(43));
+        assert_eq!(check(&p, &client()).unwrap().dpop_jkt, Some("a".repeat(43)));
+    }
+
+    #[test]
     fn prompt_and_max_age() {
         let mut p = params();
         p.prompt = Some("none login".into());
@@ -520,7 +648,7 @@ mod tests {
 
         prop_compose! {
             fn arbitrary_params()(
-                a in proptest::collection::vec(text(), 12),
+                a in proptest::collection::vec(text(), 13),
                 other in proptest::collection::btree_map("[a-z_]{1,12}", any::<String>(), 0..4),
             ) -> AuthorizeParams {
                 let mut it = a.into_iter();
@@ -538,6 +666,7 @@ mod tests {
                     max_age: next(),
                     request: next(),
                     request_uri: next(),
+                    dpop_jkt: next(),
                     other,
                 }
             }

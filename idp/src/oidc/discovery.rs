@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// The discovery document. Advertises only what is implemented (SECURITY OP-01): the
 /// code flow, refresh tokens, client credentials, PKCE S256, the two client-secret
 /// methods and private_key_jwt, introspection, revocation, RP-initiated and back-channel logout, ID tokens in RS256
-/// (default), ES256 or EdDSA.
+/// (default), ES256 or EdDSA, pushed authorization requests (RFC 9126) and DPoP (RFC 9449).
 pub fn build(issuer: &str) -> String {
     json!({
         "issuer": issuer,
@@ -19,6 +19,7 @@ pub fn build(issuer: &str) -> String {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "revocation_endpoint": format!("{issuer}/revoke"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/par"),
         "end_session_endpoint": format!("{issuer}/end_session"),
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
@@ -45,6 +46,9 @@ pub fn build(issuer: &str) -> String {
         "ui_locales_supported": ["nl"],
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        // RFC 9126 §5: required per client (its registration), not for all.
+        "require_pushed_authorization_requests": false,
+        "dpop_signing_alg_values_supported": super::dpop::ALG_NAMES,
     })
     .to_string()
 }

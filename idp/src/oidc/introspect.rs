@@ -9,8 +9,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::{Credentials, authenticate};
+use super::token::Cnf;
 use super::token::no_store;
-use super::userinfo::{grant_live, verify_access_token};
+use super::userinfo::{grant_live, verify_any_access_token};
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::extract::OAuthForm;
@@ -63,6 +64,9 @@ struct Introspection {
     jti: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_type: Option<&'static str>,
+    /// RFC 9449 §6.2: the key a DPoP-bound access token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf>,
 }
 
 /// `POST /introspect`.
@@ -92,7 +96,7 @@ async fn inspect(
 ) -> Result<Introspection, StoreError> {
     let now = app.now();
     let iss = Some(app.settings.issuer.clone());
-    if let Some(c) = verify_access_token(app, token) {
+    if let Some(c) = verify_any_access_token(app, token) {
         let own = c.client_id == client.client_id;
         // A user's token must still have a live grant; a service token has none.
         let live = c.grant_id.is_none() || grant_live(app, &c).await?;
@@ -109,6 +113,7 @@ async fn inspect(
             iss,
             jti: Some(c.jti),
             token_type: Some("access_token"),
+            cnf: c.cnf,
         });
     }
     let Some(r) = grants::find_refresh(&app.db, &crypto::token_hash(token)).await? else {

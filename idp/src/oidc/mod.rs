@@ -1,13 +1,16 @@
 //! The OpenID Connect endpoints (SPEC §4): discovery, JWKS, authorize, token, userinfo,
-//! introspection (RFC 7662), revocation (RFC 7009), RP-initiated and back-channel logout.
+//! introspection (RFC 7662), revocation (RFC 7009), RP-initiated and back-channel logout,
+//! pushed authorization requests (RFC 9126) and DPoP (RFC 9449).
 //! HTTP glue only; the protocol checks are pure functions next to their handlers.
 
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod end_session;
 pub mod introspect;
+pub mod par;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
@@ -24,6 +27,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("GET", "/jwks"),
     ("GET", "/authorize"),
     ("POST", "/authorize"),
+    ("POST", "/par"),
     ("POST", "/token"),
     ("POST", "/introspect"),
     ("POST", "/revoke"),
@@ -42,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/jwks", get(discovery::jwks))
         .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/par", post(par::par))
         .route("/token", post(token::token))
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::client_auth::authenticate;
 use super::introspect::TokenForm;
 use super::token::no_store;
-use super::userinfo::verify_access_token;
+use super::userinfo::verify_any_access_token;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::extract::OAuthForm;
@@ -36,7 +36,7 @@ pub async fn revoke(
 }
 
 async fn revoke_token(app: &AppState, client: &Client, token: &str) -> Result<(), StoreError> {
-    let grant: Option<Uuid> = if let Some(c) = verify_access_token(app, token) {
+    let grant: Option<Uuid> = if let Some(c) = verify_any_access_token(app, token) {
         (c.client_id == client.client_id)
             .then(|| c.grant_id.as_deref().and_then(|g| Uuid::parse_str(g).ok()))
             .flatten()

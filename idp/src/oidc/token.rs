@@ -1,6 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3; OIDC Core §3.1.3): client authentication,
 //! the single-use code exchange with PKCE, refresh-token rotation (RFC 6749 §6), client
-//! credentials (§4.4), and the signed tokens.
+//! credentials (§4.4), and the signed tokens. With a DPoP proof (RFC 9449), the access
+//! token is bound to the proof's key (`cnf.jkt`, token type `DPoP`).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use super::claims::{self, PortalClaims};
 use super::client_auth::{Credentials, authenticate};
+use super::dpop::{self, DpopFailure};
 use crate::crypto;
 use crate::domain::factor;
 use crate::error::OAuthError;
@@ -81,6 +83,21 @@ pub(crate) struct AccessClaims<'a> {
     office: Option<IdOnly>,
     #[serde(skip_serializing_if = "Option::is_none")]
     head_office: Option<IdOnly>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf>,
+}
+
+/// RFC 7800 / RFC 9449 §6: the confirmation claim of a DPoP-bound access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Cnf {
+    /// RFC 7638 SHA-256 thumbprint of the client's DPoP key.
+    pub(crate) jkt: String,
+}
+
+/// The token type of an access token bound to `jkt`, or not (RFC 9449 §5).
+fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 #[derive(Serialize)]
@@ -125,10 +142,24 @@ pub async fn token(
         &app.idp_url("/token"),
     )
     .await?;
+    // RFC 9449 §4.3, §5: a DPoP proof binds the access token to the client's key; a client
+    // registered with `dpop_bound_access_tokens` must send one (§5.2).
+    let proof = match dpop::verify(&app, &headers, "POST", &app.idp_url("/token"), None).await {
+        Ok(p) => p,
+        Err(DpopFailure::Proof(e)) => return Err(OAuthError::invalid_dpop_proof(e.description())),
+        Err(DpopFailure::Store(e)) => return Err(e.into()),
+    };
+    if client.dpop_bound_access_tokens && proof.is_none() {
+        return Err(OAuthError::invalid_dpop_proof(
+            "this client must send a DPoP proof",
+        ));
+    }
+    let jkt = proof.map(|p| p.jkt);
+    let jkt = jkt.as_deref();
     let body = match req.grant_type.as_deref() {
-        Some("authorization_code") => exchange_code(&app, &client, &req, &ip).await?,
-        Some("refresh_token") => refresh(&app, &client, &req, &ip).await?,
-        Some("client_credentials") => client_credentials(&app, &client, &req).await?,
+        Some("authorization_code") => exchange_code(&app, &client, &req, &ip, jkt).await?,
+        Some("refresh_token") => refresh(&app, &client, &req, &ip, jkt).await?,
+        Some("client_credentials") => client_credentials(&app, &client, &req, jkt).await?,
         // AU-06 / BCP §2.4: no password grant, no implicit.
         Some(_) => return Err(OAuthError::unsupported_grant_type()),
         None => return Err(OAuthError::invalid_request("grant_type is missing")),
@@ -153,6 +184,7 @@ async fn exchange_code(
     client: &Client,
     req: &TokenRequest,
     ip: &ClientIp,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows("authorization_code") {
         return Err(OAuthError::unauthorized_client(
@@ -183,7 +215,7 @@ async fn exchange_code(
         }
         Redeemed::Unknown => return Err(OAuthError::invalid_grant("code is invalid or was used")),
     };
-    if let Err(e) = check_code(&code_grant, client, req, now) {
+    if let Err(e) = check_code(&code_grant, client, req, jkt, now) {
         grants::revoke(&app.db, grant_id, now).await?;
         return Err(e);
     }
@@ -205,16 +237,18 @@ async fn exchange_code(
         &grant.scope,
         refresh,
         code_grant.nonce.as_deref(),
+        jkt,
         now,
     )
     .await
 }
 
-/// The bindings of a code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+/// The bindings of a code (RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 9449 §10).
 fn check_code(
     grant: &codes::CodeGrant,
     client: &Client,
     req: &TokenRequest,
+    jkt: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<(), OAuthError> {
     if grant.client_id != client.client_id {
@@ -228,6 +262,15 @@ fn check_code(
     if grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("code expired"));
     }
+    // RFC 9449 §10: a code bound to a key (`dpop_jkt`, or the proof sent with the pushed
+    // request) is redeemed only with a proof of that key.
+    if let Some(bound) = grant.dpop_jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant(
+            "the code is bound to another DPoP key",
+        ));
+    }
     check_pkce(
         grant.code_challenge.as_deref(),
         req.code_verifier.as_deref(),
@@ -236,11 +279,16 @@ fn check_code(
 
 /// RFC 6749 §6: a refresh, with rotation and reuse detection (RFC 9700 §4.14.2). The
 /// user's current rights are read again, and an inactive user or office gets nothing (O6).
+/// With a DPoP proof, the new access token is bound to its key. The refresh token itself is
+/// not (RFC 9449 §5): every client here is confidential, and its refresh tokens are already
+/// bound to its own authentication (the binding §5 asks for public clients has no client to
+/// apply to: `none` is never accepted, SPEC §4).
 async fn refresh(
     app: &AppState,
     client: &Client,
     req: &TokenRequest,
     ip: &ClientIp,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows("refresh_token") {
         return Err(OAuthError::unauthorized_client(
@@ -304,6 +352,7 @@ async fn refresh(
         &scope,
         Some(new),
         None,
+        jkt,
         now,
     )
     .await
@@ -315,6 +364,7 @@ async fn client_credentials(
     app: &AppState,
     client: &Client,
     req: &TokenRequest,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows("client_credentials") {
         return Err(OAuthError::unauthorized_client(
@@ -344,6 +394,7 @@ async fn client_credentials(
         rights: None,
         office: None,
         head_office: None,
+        cnf: jkt.map(|j| Cnf { jkt: j.to_owned() }),
     };
     let access_alg = algorithm(&client.access_token_alg)?;
     let access_token = signing_keys(app, access_alg, access_alg, now)
@@ -352,7 +403,7 @@ async fn client_credentials(
         .map_err(OAuthError::server_error)?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: ttl.whole_seconds(),
         refresh_token: None,
         id_token: None,
@@ -439,6 +490,7 @@ async fn issue(
     scope: &str,
     refresh_token: Option<String>,
     nonce: Option<&str>,
+    jkt: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     let ttl = app.settings.access_token_ttl;
@@ -464,6 +516,7 @@ async fn issue(
             .head_office
             .as_ref()
             .map(|o| IdOnly { id: o.id.clone() }),
+        cnf: jkt.map(|j| Cnf { jkt: j.to_owned() }),
     };
     // SPEC §4: RS256 unless the client registered ES256 or EdDSA for its tokens.
     let id_alg = algorithm(&client.id_token_alg)?;
@@ -491,7 +544,7 @@ async fn issue(
         .map_err(OAuthError::server_error)?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: ttl.whole_seconds(),
         refresh_token,
         id_token: Some(id_token),

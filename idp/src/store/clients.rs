@@ -35,6 +35,12 @@ pub struct Client {
     pub id_token_alg: String,
     /// The access-token signing algorithm: `RS256` (default), `ES256` or `EdDSA`.
     pub access_token_alg: String,
+    /// RFC 9126 §5 `require_pushed_authorization_requests`: a plain authorization request
+    /// (without a pushed `request_uri`) is refused.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP
+    /// proof, so every access token is bound to the client's key.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -57,6 +63,8 @@ struct ClientRow {
     jwks: Option<String>,
     id_token_alg: String,
     access_token_alg: String,
+    require_pushed_authorization_requests: bool,
+    dpop_bound_access_tokens: bool,
 }
 
 /// The `INSERT` of a registration (a macro, so that `concat!` keeps the SQL static).
@@ -64,8 +72,9 @@ macro_rules! insert_client {
     () => {
         "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
             backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
-            access_token_alg, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
+            access_token_alg, require_pushed_authorization_requests, dpop_bound_access_tokens,
+            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12)"
     };
 }
 
@@ -105,7 +114,10 @@ pub async fn register(
                 backchannel_logout_uri = excluded.backchannel_logout_uri,
                 require_pkce = excluded.require_pkce, grant_types = excluded.grant_types,
                 jwks = excluded.jwks, id_token_alg = excluded.id_token_alg,
-                access_token_alg = excluded.access_token_alg, updated_at = excluded.updated_at"
+                access_token_alg = excluded.access_token_alg,
+                require_pushed_authorization_requests = excluded.require_pushed_authorization_requests,
+                dpop_bound_access_tokens = excluded.dpop_bound_access_tokens,
+                updated_at = excluded.updated_at"
         ),
         Taken::Refuse => insert_client!(),
     };
@@ -137,6 +149,8 @@ pub async fn register(
             .bind(&c.id_token_alg)
             .bind(&c.access_token_alg)
             .bind(now)
+            .bind(c.require_pushed_authorization_requests)
+            .bind(c.dpop_bound_access_tokens)
             .execute(&mut *tx)
             .await?;
         if let Some(audit) = audit {
@@ -191,7 +205,7 @@ pub async fn list(db: &Db) -> Result<Vec<Registered>, StoreError> {
         sqlx::query_as::<_, ListedRow>(
             "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
                 backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg, access_token_alg,
-                created_at
+                require_pushed_authorization_requests, dpop_bound_access_tokens, created_at
              FROM clients ORDER BY client_id",
         )
         .fetch_all(pool)
@@ -213,7 +227,7 @@ pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, StoreError>
         sqlx::query_as::<_, ClientRow>(
             "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
                 backchannel_logout_uri, require_pkce, grant_types, jwks, id_token_alg,
-                access_token_alg
+                access_token_alg, require_pushed_authorization_requests, dpop_bound_access_tokens
              FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
@@ -239,6 +253,8 @@ impl ClientRow {
             jwks: self.jwks,
             id_token_alg: self.id_token_alg,
             access_token_alg: self.access_token_alg,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             grant_types: self
                 .grant_types
                 .split_whitespace()

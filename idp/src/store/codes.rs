@@ -28,6 +28,8 @@ pub struct CodeGrant {
     pub amr: String,
     /// End of validity.
     pub expires_at: OffsetDateTime,
+    /// RFC 9449 §10: the thumbprint of the key the token request must prove, if bound.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Stores a code by its hash.
@@ -40,8 +42,8 @@ pub async fn insert(
     with_db!(db, |pool| {
         sqlx::query(
         "INSERT INTO auth_codes (code_hash, client_id, user_id, session_hash, redirect_uri, scope, nonce,
-            code_challenge, auth_time, amr, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            code_challenge, auth_time, amr, created_at, expires_at, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     )
     .bind(code_hash)
     .bind(&g.client_id)
@@ -55,6 +57,7 @@ pub async fn insert(
     .bind(&g.amr)
     .bind(at(now))
     .bind(at(g.expires_at))
+    .bind(g.dpop_jkt.as_deref())
     .execute(pool)
     .await
     .map(|r| r.rows_affected())
@@ -95,7 +98,7 @@ pub async fn redeem(
             "UPDATE auth_codes SET used_at = $1, grant_id = $3
              WHERE code_hash = $2 AND used_at IS NULL
              RETURNING client_id, user_id, session_hash, redirect_uri, scope, nonce, code_challenge,
-                       auth_time, amr, expires_at",
+                       auth_time, amr, expires_at, dpop_jkt",
         )
         .bind(now)
         .bind(code_hash)

@@ -23,6 +23,7 @@ pub mod mfa;
 pub mod offices;
 pub mod outbox;
 pub mod profile;
+pub mod pushed;
 pub mod sessions;
 pub mod steps;
 pub mod throttle;

@@ -27,6 +27,8 @@ fn service(secret: &str) -> Client {
         jwks: None,
         id_token_alg: "RS256".to_owned(),
         access_token_alg: "RS256".to_owned(),
+        require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
     }
 }
 

@@ -28,6 +28,8 @@ async fn grant(db: &Db) -> CodeGrant {
             jwks: None,
             id_token_alg: "RS256".to_owned(),
             access_token_alg: "RS256".to_owned(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         },
         T0,
     )
@@ -46,6 +48,7 @@ async fn grant(db: &Db) -> CodeGrant {
         auth_time: T0 - Duration::minutes(1),
         amr: "pwd,otp".to_owned(),
         expires_at: T0 + Duration::seconds(60),
+        dpop_jkt: None,
     }
 }
 

@@ -219,6 +219,8 @@ async fn grant_in(db: &Db, user_id: Uuid, session_hash: &[u8]) -> Uuid {
             jwks: None,
             id_token_alg: "RS256".to_owned(),
             access_token_alg: "RS256".to_owned(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         },
         T0,
     )
@@ -236,6 +238,7 @@ async fn grant_in(db: &Db, user_id: Uuid, session_hash: &[u8]) -> Uuid {
         auth_time: T0 - Duration::minutes(30),
         amr: "pwd,otp".to_owned(),
         expires_at: T0 + Duration::seconds(60),
+        dpop_jkt: None,
     };
     codes::insert(db, &code, &g, T0 - Duration::minutes(30))
         .await

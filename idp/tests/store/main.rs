@@ -11,6 +11,7 @@ mod factors;
 mod imports;
 mod keys;
 mod outbox;
+mod pushed;
 mod rights;
 mod sessions;
 mod steps;
