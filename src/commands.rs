@@ -175,6 +175,13 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
         }
         Err(e) => return Err(e.into()),
     };
+    // The same rules as the client's other URIs: absolute, https (http only on loopback).
+    if let Some(uri) = &a.events_uri
+        && let Err(why) = idp::oidc_clients::check_client_uri(uri)
+    {
+        eprintln!("refused: --events-uri {uri}: {why}");
+        return Ok(ExitCode::from(2));
+    }
     let client = &prepared.client;
     // SPEC §4: a client may have its ID tokens (and its access tokens) signed ES256 or
     // EdDSA; a key of that kind is made and published the first time one is registered.
@@ -198,6 +205,10 @@ pub async fn add_client(settings: Settings, a: AddClientArgs) -> anyhow::Result<
     )
     .await?;
     println!("client {} registered", client.client_id);
+    if let Some(uri) = &a.events_uri {
+        idp.set_event_stream(&client.client_id, uri).await?;
+        println!("rights events for {} go to {uri}", client.client_id);
+    }
     if let Some(secret) = &prepared.generated_secret {
         // Printed once, to the operator's terminal only: the portal keeps just its hash.
         println!("client secret (shown once, store it in the client now): {secret}");

@@ -9,7 +9,7 @@ use product_adapters::store::ProductDb;
 use reqwest::StatusCode;
 use testkit::TestDatabase;
 
-use crate::admin_api::{CLIENT, MAIN, REDIRECT, SUB_EMPLOYEE, call, token_for};
+use crate::admin_api::{CLIENT, MAIN, REDIRECT, SUB_EMPLOYEE, call, token_for, user_id};
 use crate::support::{Browser, Portal, unescape};
 
 const SECRET: &str = "een-lang-geheim-van-de-dip-portal-1234567890";
@@ -99,6 +99,7 @@ testkit::both_databases! {
             "--grant-type", "authorization_code", "--grant-type", "refresh_token",
             "--post-logout-redirect-uri", &format!("{}/", portal.base),
             "--backchannel-logout-uri", &format!("{}/dip/auth/backchannel-logout", dip.base),
+            "--events-uri", &format!("{}/dip/auth/events", dip.base),
         ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
@@ -138,8 +139,25 @@ testkit::both_databases! {
             .expect("the quote mail");
         assert!(mail.to.contains(&"info@voorbeeldadvies.nl".to_owned()), "P3: {:?}", mail.to);
 
-        // O7 over the internal endpoint: the idp asks the DIP process, which says yes.
+        // Issue 10: a right taken at the idp reaches the DIP process's live session as a
+        // rights event: the next request is refused at once, with no trip to the idp.
         let token = token_for(&portal, MAIN, &password).await;
+        let path = format!("/users/{}", user_id(&portal, SUB_EMPLOYEE).await);
+        let etag = call(&portal, "GET", &path, &token, None, None).await.header("etag").unwrap();
+        let r = call(&portal, "PATCH", &path, &token, Some(serde_json::json!({"rights": []})), Some(&etag)).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let form = format!("{}/dip/offertes/nieuw", dip.base);
+        let mut refused = false;
+        for _ in 0..100 {
+            if tim.http.get(&form).send().await.unwrap().status() == StatusCode::FORBIDDEN {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(refused, "the DIP process still serves Tim 10 s after his right was taken");
+
+        // O7 over the internal endpoint: the idp asks the DIP process, which says yes.
         let offices = call(&portal, "GET", "/offices", &token, None, None).await;
         let zuid = offices.body["offices"].as_array().unwrap().iter()
             .find(|o| o["number"] == "Z01").unwrap()["id"].as_str().unwrap().to_owned();
