@@ -6,6 +6,7 @@
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod import;
+pub(crate) mod mfa;
 pub(crate) mod outbox;
 
 use reqwest::{Method, StatusCode};

@@ -18,6 +18,50 @@ struct HomePage<'a> {
     logout_action: String,
     /// O2: the menu item "Subkantoren" (see `offices::shows_sub_offices`).
     sub_offices_menu: bool,
+    /// Issue 10: the countdown to the 2FA date (or the grace left), for a user without a
+    /// second factor.
+    mfa_banner: Option<MfaBanner>,
+}
+
+/// The countdown shows from this many days before the date on (earlier: the plain offer).
+const BANNER_DAYS: i64 = 90;
+
+/// "Vanaf <datum> is twee-factor-authenticatie verplicht. Nog N dagen." (or, after the
+/// date under grace, how many password-only sign-ins remain).
+#[derive(Serialize)]
+struct MfaBanner {
+    date: String,
+    days_left: Option<i64>,
+    grace_left: Option<u32>,
+}
+
+/// The banner, from the idp's `GET /api/v1/me/mfa` (the admin UI knows only what the
+/// idp says). Only for a session without a second factor; a failed call shows no banner
+/// rather than no home page.
+async fn mfa_banner(app: &AppState, user: &SignedInUser, jar: &CookieJar) -> Option<MfaBanner> {
+    if user.amr.iter().any(|a| a == "mfa") {
+        return None;
+    }
+    let token = app.rp.access_token(jar).await.ok().flatten()?;
+    let mine = app
+        .api
+        .my_mfa(&token)
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "2FA standing not read"))
+        .ok()?;
+    let counting_down = mine.days_left.is_some_and(|d| d <= BANNER_DAYS);
+    if mine.has_second_factor || !(counting_down || mine.grace_left.is_some()) {
+        return None;
+    }
+    let date = match mine.required_from.split('-').collect::<Vec<_>>().as_slice() {
+        [y, m, d] => format!("{d}-{m}-{y}"),
+        _ => mine.required_from.clone(),
+    };
+    Some(MfaBanner {
+        date,
+        days_left: mine.days_left,
+        grace_left: mine.grace_left,
+    })
 }
 
 /// `GET /`: the home page, or a sign-in for a visitor without a session.
@@ -30,8 +74,10 @@ pub(crate) async fn show(
         return app.rp.sign_in(jar, "/").await;
     };
     let sub_offices_menu = crate::offices::shows_sub_offices_for(&app, &user, &jar).await;
+    let mfa_banner = mfa_banner(&app, &user, &jar).await;
     let page = HomePage {
         sub_offices_menu,
+        mfa_banner,
         products: usable_products(&app.registry, &user),
         user: &user,
         logout_action: app.rp.logout_action(),
@@ -72,6 +118,7 @@ mod tests {
             head_office: None,
             amr: vec!["pwd".into()],
             sid: None,
+            claims_as_of: 0,
         }
     }
 
@@ -93,4 +140,3 @@ mod tests {
         assert!(codes(&[]).is_empty());
     }
 }
-            claims_as_of: 0,

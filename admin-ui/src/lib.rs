@@ -13,6 +13,7 @@ mod form;
 mod head_offices;
 mod home;
 mod import;
+mod mfa_status;
 mod offices;
 mod users;
 
@@ -66,6 +67,9 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/beheer/hoofdkantoren/{id}/activeren"),
     ("POST", "/beheer/hoofdkantoren/{id}/activatiemail"),
     ("GET", "/auditlog"),
+    ("GET", "/2fa-status"),
+    ("POST", "/2fa-status/{id}/herinnering"),
+    ("POST", "/2fa-status/beleid/{id}"),
     ("GET", "/auditlog.csv"),
     ("GET", "/beheer/zoeken"),
     ("GET", "/beheer/clients"),
@@ -219,6 +223,10 @@ impl AdminUi {
             )
             // Auditlog (SPEC L1).
             .route("/auditlog", get(audit::show))
+            // 2FA-status: the MFA mandate per head office (issue 10).
+            .route(mfa_status::HERE, get(mfa_status::show))
+            .route("/2fa-status/{id}/herinnering", post(mfa_status::remind))
+            .route("/2fa-status/beleid/{id}", post(mfa_status::save_policy))
             .route("/auditlog.csv", get(audit::export))
             // The insurer's console: search and OIDC clients (issue 6).
             .route("/beheer/zoeken", get(console::search))

@@ -23,6 +23,7 @@ mod interop;
 mod lifecycle;
 mod logout;
 mod mail_outage;
+mod mfa_policy;
 mod nodes;
 mod oidc;
 mod only;
