@@ -64,6 +64,9 @@ pub const LEASE: Duration = Duration::seconds(60);
 /// How often every node looks for jobs whose worker died.
 pub const SWEEP: StdDuration = StdDuration::from_secs(30);
 
+/// How long a preview nobody confirmed or cancelled is kept; the sweep forgets older ones.
+pub const PREVIEW_TTL: Duration = Duration::hours(24);
+
 /// The text key of a row that failed for a reason of ours (not a rule).
 const FAILED: &str = "import.failed_row";
 
@@ -528,7 +531,8 @@ pub fn spawn(app: AppState, id: Uuid) {
     });
 }
 
-/// Every [`SWEEP`], takes over the jobs whose worker died (their lease ran out).
+/// Every [`SWEEP`], takes over the jobs whose worker died (their lease ran out), and
+/// forgets the previews older than [`PREVIEW_TTL`].
 pub fn spawn_resume(app: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP);
@@ -543,6 +547,9 @@ pub fn spawn_resume(app: AppState) -> tokio::task::JoinHandle<()> {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "imports not checked"),
+            }
+            if let Err(e) = jobs::purge_previews(&app.db, app.now() - PREVIEW_TTL).await {
+                tracing::warn!(error = %e, "old import previews not purged");
             }
         }
     })
@@ -581,7 +588,7 @@ pub async fn run(core: &Core, id: Uuid) -> Result<(), ImportError> {
     entry.ip.clone_from(&job.ip);
     entry.detail = json!({
         "import_id": id, "rows": job.total, "created": counts.create,
-        "changed": counts.change, "unchanged": counts.unchanged,
+        "changed": counts.change, "unchanged": counts.unchanged, "refused": 0,
     });
     match jobs::apply_plan(&core.db, id, &ops, &entry, now).await? {
         Applied::Done => {

@@ -1931,7 +1931,24 @@ testkit::both_databases! {
         let a = call(&portal, "POST", "/clients", &admin, Some(json!({"client_id": "crm", "name": "CRM", "redirect_uris": ["https://crm.example.nl/cb"],
             "grant_types": ["authorization_code"], "token_endpoint_auth_method": "client_secret_basic"})), None).await;
         act("POST", "/clients", b, count(&portal, audit).await, a.status, &a.body);
+        // Issue 10: a preview (`POST /imports?preview=true`) cancelled adds one entry; its
+        // confirmation starts the job, which audits per row like the upload (`import.rs`,
+        // idp/tests/store/imports.rs).
+        let preview = reqwest::Client::new()
+            .post(format!("{}/api/v1/imports?preview=true", portal.base))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body("advisor_number,name,email,rights\n97531,Advies Noord,noord@advies.nl,DIP\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preview.status(), 201);
+        let preview: Value = preview.json().await.unwrap();
+        let b = count(&portal, audit).await;
+        let a = call(&portal, "POST", &format!("/imports/{}/cancel", preview["id"].as_str().unwrap()), &admin, None, None).await;
+        act("POST", "/imports/{id}/cancel", b, count(&portal, audit).await, a.status, &a.body);
         done.push(("POST".to_owned(), "/imports".to_owned()));
+        done.push(("POST".to_owned(), "/imports/{id}/confirm".to_owned()));
         for route in &declared {
             assert!(done.contains(route), "a new mutating admin route {route:?}: add it to this test");
         }

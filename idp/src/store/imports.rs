@@ -619,6 +619,31 @@ pub async fn fail(
     })
 }
 
+/// Forgets the previews (never confirmed nor cancelled) uploaded before `before`, with
+/// their rows; returns how many went. Confirmed jobs and their reports stay.
+pub async fn purge_previews(db: &Db, before: OffsetDateTime) -> Result<u64, StoreError> {
+    let before = at(before);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM import_rows WHERE job_id IN
+               (SELECT id FROM import_jobs WHERE NOT confirmed AND state = 'running' AND created_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let n = sqlx::query(
+            "DELETE FROM import_jobs WHERE NOT confirmed AND state = 'running' AND created_at < $1",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok::<u64, StoreError>(n)
+    })
+}
+
 /// The rows of a job that have no outcome yet, in the file's order.
 pub async fn pending(db: &Db, id: Uuid) -> Result<Vec<JobRow>, StoreError> {
     let rows = with_db!(db, |pool| {

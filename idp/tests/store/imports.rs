@@ -224,6 +224,12 @@ testkit::both_databases! {
         assert_eq!((job.state.as_str(), job.created, job.changed), ("done", 1, 1));
         assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM offices WHERE name = 'Advies Een Nieuw'").await, 1);
 
+        // The sweep forgets previews older than PREVIEW_TTL, never a confirmed job.
+        assert_eq!(jobs::purge_previews(&app.db, app.now() - imports::PREVIEW_TTL).await.unwrap(), 0);
+        let old = imports::preview(app, &caller, file.as_bytes(), None, app.now() - Duration::hours(25)).await.unwrap();
+        assert_eq!(jobs::purge_previews(&app.db, app.now() - imports::PREVIEW_TTL).await.unwrap(), 1);
+        assert!(jobs::get(&app.db, old).await.unwrap().is_none());
+        assert!(jobs::get(&app.db, second).await.unwrap().is_some());
         imports::cancel(app, &caller, id, None, app.now()).await.unwrap();
         assert!(jobs::get(&app.db, id).await.unwrap().is_none());
         assert!(matches!(imports::cancel(app, &caller, second, None, app.now()).await, Err(ImportError::NotFound)));
