@@ -27,7 +27,7 @@ const HERE: &str = "/auditlog";
 
 /// What the Soort choice offers, in this order: a group (a prefix ending with a dot) or
 /// one action. The Dutch names are `audit.kinds.<code>` in `nl.toml`.
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 15] = [
     "login.",
     "login.succeeded",
     "login.failed",
@@ -39,6 +39,10 @@ const KINDS: [&str; 11] = [
     "user.",
     "office.",
     "admin.denied",
+    "oauth.",
+    "client.registered",
+    "import.",
+    "audit.purged",
 ];
 
 /// The filter form's fields (Dutch, as the page's URL shows them).

@@ -73,6 +73,10 @@ pub const ACTIONS: &[&str] = &[
     "mfa.grace_login",
     "mfa.reminder_sent",
     "office.mfa_policy_changed",
+    "change.requested",
+    "change.approved",
+    "change.rejected",
+    "change.stale",
     PURGED,
 ];
 
@@ -81,6 +85,14 @@ pub fn sentence(texts: &Texts, entry: &AuditEntry) -> String {
     let r = Render::new(texts, entry);
     let text = r.render();
     capitalise(&text)
+}
+
+/// A change waiting for a second approver, as the approvers read it (four-eyes, issue
+/// 10): "Nick Jansen wil Voorbeeld Advies (12345) subkantoren toestaan". `entry` is shaped
+/// as its `change.requested` entry.
+pub fn wish(texts: &Texts, entry: &AuditEntry) -> String {
+    let r = Render::new(texts, entry);
+    capitalise(&r.say("change.waiting", &[("what", r.wanted())]))
 }
 
 /// Who acted, as the sentence names it (the export's `wie`).
@@ -418,6 +430,11 @@ impl<'a> Render<'a> {
                     ("refused", number(d, "refused")),
                 ],
             ),
+            "change.requested" | "change.approved" | "change.rejected" | "change.stale" => {
+                let requester = str_at(d, &["requested_by", "name"])
+                    .map_or_else(|| self.word("deleted_user"), str::to_owned);
+                self.say(a, &[("what", self.wanted()), ("requester", requester)])
+            }
             PURGED => self.say(
                 a,
                 &[("rows", number(d, "rows")), ("days", number(d, "days"))],
@@ -431,6 +448,23 @@ impl<'a> Render<'a> {
     /// `user.updated` / `office.updated`: one clause per change, after the actor: "Nick
     /// Jansen gaf Ilse de Vries het recht DIL en deactiveerde Ilse de Vries".
     fn changes(&self, kind: &str, target: String) -> String {
+        format!("{} {}", self.actor(), self.list(&self.clauses(kind, target)))
+    }
+
+    /// A change that waits (`change.*`), as what is wanted: "Voorbeeld Advies (12345)
+    /// subkantoren toestaan".
+    fn wanted(&self) -> String {
+        let clauses = if str_at(&self.d, &["kind"]) == Some("user") {
+            self.clauses("want_user", self.user())
+        } else {
+            self.clauses("want_office", self.office())
+        };
+        self.list(&clauses)
+    }
+
+    /// One clause per change of the entry's `before`/`after`, in the words of
+    /// `audit.clause.<kind>`.
+    fn clauses(&self, kind: &str, target: String) -> Vec<String> {
         let before = self.d.get("before").cloned().unwrap_or(Value::Null);
         let after = self.d.get("after").cloned().unwrap_or(Value::Null);
         let clause = |key: &str, vars: &[(&str, &str)]| {
@@ -484,7 +518,7 @@ impl<'a> Render<'a> {
         if clauses.is_empty() {
             clauses.push(clause("other", &[]));
         }
-        format!("{} {}", self.actor(), self.list(&clauses))
+        clauses
     }
 }
 
@@ -650,6 +684,11 @@ mod tests {
             let s = sentence(&texts, &e);
             assert!(!s.contains('{') && !s.contains("audit."), "{a}: {s}");
             assert!(!s.contains(a), "{a} has no sentence of its own: {s}");
+            // The Auditlog page's Details name the kind in a few words too.
+            assert!(
+                texts.get(&format!("audit.action.{a}")).is_some(),
+                "{a}: no audit.action label"
+            );
         }
     }
 

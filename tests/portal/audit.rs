@@ -241,6 +241,12 @@ testkit::both_databases! {
         let by_kind = every_entry(&portal, &main, "action=user.").await;
         assert!(by_kind.iter().any(|x| x["id"] == e["id"]));
         assert!(by_kind.iter().all(|x| x["action"].as_str().unwrap().starts_with("user.")));
+        // Issue 10: a right given reads as the issue says.
+        let given = call(&portal, "PATCH", &format!("/users/{new_id}"), &main,
+            Some(json!({ "rights": ["DIP", "DIL"] })), Some("\"1\"")).await;
+        assert_eq!(given.status, 200, "{}", given.body);
+        let a2 = call(&portal, "GET", "/audit?limit=1", &main, None, None).await;
+        assert_eq!(a2.body["entries"][0]["text"], "Nick Jansen gaf Pieter Smit het recht DIL");
         let text = a.body.to_string();
         for secret in ["password_hash", "secret", "seed"] {
             assert!(!text.contains(secret), "AC-07: {secret} in {text}");

@@ -648,6 +648,29 @@ mod tests {
         );
     }
 
+    /// Issue 10: the OpenAPI document describes the export, its media type and filters,
+    /// and the sentence of each listed entry.
+    #[test]
+    fn the_document_describes_the_export_and_the_sentence() {
+        let doc: serde_json::Value = serde_json::from_str(super::super::openapi::json()).unwrap();
+        let get = &doc["paths"]["/api/v1/audit.csv"]["get"];
+        assert!(
+            get["responses"]["200"]["content"]["text/csv"].is_object(),
+            "{get}"
+        );
+        for status in ["400", "401", "403", "404"] {
+            assert!(get["responses"][status].is_object(), "{status}");
+        }
+        let params: Vec<&str> = get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(params, ["office_id", "user_id", "action", "from", "to"]);
+        assert!(doc["components"]["schemas"]["AuditEntry"]["properties"]["text"].is_object());
+    }
+
     #[test]
     fn secrets_never_leave_in_the_detail() {
         let d = serde_json::json!({
