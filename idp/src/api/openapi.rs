@@ -249,8 +249,20 @@ mod tests {
             ("/api/v1/imports", "post"),
             ("/api/v1/imports/{id}", "get"),
             ("/api/v1/imports/{id}/report.csv", "get"),
+            ("/api/v1/imports/{id}/confirm", "post"),
+            ("/api/v1/imports/{id}/cancel", "post"),
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+        // Issue 10: the preview (201), its plan and its confirmation.
+        assert!(doc["paths"]["/api/v1/imports"]["post"]["responses"]["201"].is_object());
+        let confirm = &doc["paths"]["/api/v1/imports/{id}/confirm"]["post"]["responses"];
+        assert!(confirm["409"].is_object(), "409 when the plan changed");
+        for field in ["planned", "fingerprint", "changed", "unchanged"] {
+            assert!(doc["components"]["schemas"]["Import"]["properties"][field].is_object(), "Import.{field}");
+        }
+        for field in ["action", "changes", "email_notice"] {
+            assert!(doc["components"]["schemas"]["ImportRow"]["properties"][field].is_object(), "ImportRow.{field}");
         }
         let post = &doc["paths"]["/api/v1/imports"]["post"];
         assert!(post["requestBody"]["content"]["text/csv"].is_object());
