@@ -259,10 +259,16 @@ mod tests {
         let confirm = &doc["paths"]["/api/v1/imports/{id}/confirm"]["post"]["responses"];
         assert!(confirm["409"].is_object(), "409 when the plan changed");
         for field in ["planned", "fingerprint", "changed", "unchanged"] {
-            assert!(doc["components"]["schemas"]["Import"]["properties"][field].is_object(), "Import.{field}");
+            assert!(
+                doc["components"]["schemas"]["Import"]["properties"][field].is_object(),
+                "Import.{field}"
+            );
         }
         for field in ["action", "changes", "email_notice"] {
-            assert!(doc["components"]["schemas"]["ImportRow"]["properties"][field].is_object(), "ImportRow.{field}");
+            assert!(
+                doc["components"]["schemas"]["ImportRow"]["properties"][field].is_object(),
+                "ImportRow.{field}"
+            );
         }
         let post = &doc["paths"]["/api/v1/imports"]["post"];
         assert!(post["requestBody"]["content"]["text/csv"].is_object());
