@@ -236,9 +236,6 @@ impl Idp {
         Ok(secret)
     }
 
-    /// Re-reads the signing keys every minute, so a rotation on any node reaches this one.
-    pub fn spawn_key_refresh(&self) -> tokio::task::JoinHandle<()> {
-        let state = self.state.clone();
     /// Gives `client_id` an event stream (issue 10): from now on the rights events of users
     /// it holds live grants for are pushed to `endpoint` as signed security events.
     pub async fn set_event_stream(
@@ -250,6 +247,9 @@ impl Idp {
         Ok(())
     }
 
+    /// Re-reads the signing keys every minute, so a rotation on any node reaches this one.
+    pub fn spawn_key_refresh(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.tick().await;
