@@ -24,8 +24,8 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use product_registry::Registry;
 use relying_party::{
-    BACKCHANNEL_PATH, CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, LOGOUT_PATH,
-    RelyingParty, RpError, RpSettings,
+    BACKCHANNEL_PATH, CALLBACK_PATH, DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, EVENTS_PATH,
+    LOGOUT_PATH, RelyingParty, RpError, RpSettings,
 };
 use web_kit::Templates;
 
@@ -67,10 +67,10 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/beheer/hoofdkantoren/{id}/activeren"),
     ("POST", "/beheer/hoofdkantoren/{id}/activatiemail"),
     ("GET", "/auditlog"),
+    ("GET", "/auditlog.csv"),
     ("GET", "/2fa-status"),
     ("POST", "/2fa-status/{id}/herinnering"),
     ("POST", "/2fa-status/beleid/{id}"),
-    ("GET", "/auditlog.csv"),
     ("GET", "/beheer/zoeken"),
     ("GET", "/beheer/clients"),
     ("POST", "/beheer/clients"),
@@ -83,6 +83,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("GET", CALLBACK_PATH),
     ("POST", LOGOUT_PATH),
     ("POST", BACKCHANNEL_PATH),
+    ("POST", EVENTS_PATH),
 ];
 
 /// What the admin UI needs to know about its surroundings.
@@ -223,11 +224,11 @@ impl AdminUi {
             )
             // Auditlog (SPEC L1).
             .route("/auditlog", get(audit::show))
+            .route("/auditlog.csv", get(audit::export))
             // 2FA-status: the MFA mandate per head office (issue 10).
             .route(mfa_status::HERE, get(mfa_status::show))
             .route("/2fa-status/{id}/herinnering", post(mfa_status::remind))
             .route("/2fa-status/beleid/{id}", post(mfa_status::save_policy))
-            .route("/auditlog.csv", get(audit::export))
             // The insurer's console: search and OIDC clients (issue 6).
             .route("/beheer/zoeken", get(console::search))
             .route(
