@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use idp::imports::{Action, Plan, RowResult};
+use indicatif::ProgressBar;
 
 use crate::cli::ImportArgs;
 use crate::commands;
@@ -57,6 +58,13 @@ pub async fn run(settings: idp::config::Settings, a: ImportArgs) -> anyhow::Resu
     let now = idp.state.now();
     let id = idp::imports::store_plan(&idp.state, &plan, None, None, true, now).await?;
     let started = std::time::Instant::now();
+    // One transaction: no progress to count, but a sign of life for a large file.
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "applying {} row(s) in one transaction",
+        plan.rows.len()
+    ));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let job = loop {
         idp::imports::run(&idp.state, id).await?;
         let job = idp::store::imports::get(&idp.state.db, id)
@@ -71,6 +79,7 @@ pub async fn run(settings: idp::config::Settings, a: ImportArgs) -> anyhow::Resu
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
+    spinner.finish_and_clear();
     let rows = idp::store::imports::rows(&idp.state.db, id).await?;
     let report = idp::imports::report_rows(&texts, rows);
     let failed: Vec<_> = report
