@@ -796,6 +796,35 @@ mod tests {
         );
     }
 
+    /// An office of another tree is "een onbekend kantoor", as the API's `null` name says.
+    #[test]
+    fn a_refused_office_is_named_only_when_the_reader_may_see_it() {
+        let mut e = entry(
+            "admin.denied",
+            Some("Nick Jansen"),
+            None,
+            serde_json::json!({ "act": "view_office", "answer": "not_found" }),
+        );
+        e.target_office = Some(NamedOffice {
+            id: Uuid::now_v7(),
+            name: None,
+            number: None,
+        });
+        assert_eq!(
+            say(&e),
+            "Nick Jansen probeerde een onbekend kantoor te bekijken; dat is geweigerd"
+        );
+        e.target_office = Some(NamedOffice {
+            id: Uuid::now_v7(),
+            name: Some("Pensioenhuis Noord".into()),
+            number: Some("67890".into()),
+        });
+        assert_eq!(
+            say(&e),
+            "Nick Jansen probeerde Pensioenhuis Noord (67890) te bekijken; dat is geweigerd"
+        );
+    }
+
     #[test]
     fn placeholders_in_a_name_stay_as_typed() {
         assert_eq!(
