@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::crypto;
+use crate::error::OAuthError;
 use crate::state::AppState;
 use crate::store::{StoreError, pushed};
 
@@ -106,6 +107,16 @@ pub enum DpopFailure {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// At `/token` and `/par`: `invalid_dpop_proof` (RFC 9449 §5), or the store's outage answer.
+impl From<DpopFailure> for OAuthError {
+    fn from(e: DpopFailure) -> Self {
+        match e {
+            DpopFailure::Proof(p) => OAuthError::invalid_dpop_proof(p.description()),
+            DpopFailure::Store(s) => s.into(),
+        }
+    }
 }
 
 /// A proof that passed [`check`].

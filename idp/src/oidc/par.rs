@@ -17,7 +17,7 @@ use time::Duration;
 
 use super::authorize::{self, AuthorizeParams, Refusal};
 use super::client_auth::{Credentials, authenticate};
-use super::dpop::{self, DpopFailure};
+use super::dpop;
 use super::token::no_store;
 use crate::crypto;
 use crate::error::OAuthError;
@@ -83,18 +83,13 @@ pub async fn par(
     }
     // RFC 9449 §10.1: a proof with the push binds the code to its key; a `dpop_jkt` beside
     // it must name the same key.
-    match dpop::verify(&app, &headers, "POST", &endpoint, None).await {
-        Ok(Some(proof)) => {
-            if p.dpop_jkt.as_deref().is_some_and(|j| j != proof.jkt) {
-                return Err(OAuthError::invalid_dpop_proof(
-                    "dpop_jkt does not match the DPoP proof",
-                ));
-            }
-            p.dpop_jkt = Some(proof.jkt);
+    if let Some(proof) = dpop::verify(&app, &headers, "POST", &endpoint, None).await? {
+        if p.dpop_jkt.as_deref().is_some_and(|j| j != proof.jkt) {
+            return Err(OAuthError::invalid_dpop_proof(
+                "dpop_jkt does not match the DPoP proof",
+            ));
         }
-        Ok(None) => {}
-        Err(DpopFailure::Proof(e)) => return Err(OAuthError::invalid_dpop_proof(e.description())),
-        Err(DpopFailure::Store(e)) => return Err(e.into()),
+        p.dpop_jkt = Some(proof.jkt);
     }
     // Judged exactly as /authorize judges it (RFC 9126 §2.1); errors come back here as
     // JSON, never as a redirect (§2.3).

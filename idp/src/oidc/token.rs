@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::claims::{self, PortalClaims};
 use super::client_auth::{Credentials, authenticate};
-use super::dpop::{self, DpopFailure};
+use super::dpop;
 use crate::crypto;
 use crate::domain::factor;
 use crate::error::OAuthError;
@@ -144,11 +144,7 @@ pub async fn token(
     .await?;
     // RFC 9449 §4.3, §5: a DPoP proof binds the access token to the client's key; a client
     // registered with `dpop_bound_access_tokens` must send one (§5.2).
-    let proof = match dpop::verify(&app, &headers, "POST", &app.idp_url("/token"), None).await {
-        Ok(p) => p,
-        Err(DpopFailure::Proof(e)) => return Err(OAuthError::invalid_dpop_proof(e.description())),
-        Err(DpopFailure::Store(e)) => return Err(e.into()),
-    };
+    let proof = dpop::verify(&app, &headers, "POST", &app.idp_url("/token"), None).await?;
     if client.dpop_bound_access_tokens && proof.is_none() {
         return Err(OAuthError::invalid_dpop_proof(
             "this client must send a DPoP proof",
