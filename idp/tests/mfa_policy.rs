@@ -168,6 +168,18 @@ testkit::both_databases! {
         assert_eq!(names(sub_tree), ["Sanne Bakker", "Tim de Boer"]);
         let all = mfa::without_factor(&state.db, None, state.settings.mfa_required_from).await.unwrap();
         assert_eq!(all.len(), 6, "every office user, not the insurer admin");
+        // O6: a deactivated office's users cannot sign in; they are neither listed nor reminded.
+        idp::with_db!(&state.db, |pool| sqlx::query(
+            "UPDATE offices SET active = FALSE WHERE number = '67890'"
+        )
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .unwrap();
+        let active_only = mfa::without_factor(&state.db, None, state.settings.mfa_required_from)
+            .await
+            .unwrap();
+        assert_eq!(names(active_only), ["Ilse de Vries", "Nick Jansen", "Sanne Bakker", "Tim de Boer"]);
 
         let ilse = who(&idp, "ilse@voorbeeldadvies.nl").await.user.id;
         let now = OffsetDateTime::now_utc();

@@ -1067,6 +1067,7 @@ testkit::both_databases! {
             "/subkantoren/{id}/activeren", "/subkantoren/{id}/verwijderen", "/subkantoren/{id}/activatiemail",
             "/beheer/hoofdkantoren/nieuw", "/beheer/hoofdkantoren/{id}", "/beheer/hoofdkantoren/{id}/deactiveren",
             "/beheer/clients", "/beheer/import",
+            "/2fa-status/{id}/herinnering", "/2fa-status/beleid/{id}",
             "/dip/offertes/nieuw", "/dip/offertes/{id}/aanvraag", "/dip/auth/logout",
         ];
         let browser = Browser::new(&portal.base);
@@ -1533,11 +1534,11 @@ testkit::both_databases! {
         let mut checked = 0;
         for (path, methods) in &routes {
             let target = match path.as_str() {
-                "/openapi.json" | "/me/office" => continue,
+                "/openapi.json" | "/me/office" | "/me/mfa" => continue,
                 p if p.starts_with("/users/{id}") => p.replace("{id}", &ilse),
                 p if p.starts_with("/offices/{id}") => p.replace("{id}", &sub_office),
                 p if p.starts_with("/imports/{id}") => p.replace("{id}", &uuid::Uuid::new_v4().to_string()),
-                "/users" | "/offices" | "/audit" | "/clients" | "/imports" | "/outbox" => path.clone(),
+                "/users" | "/offices" | "/audit" | "/clients" | "/imports" | "/outbox" | "/mfa/status" => path.clone(),
                 other => panic!("a new admin route {other}: add it to this test"),
             };
             for method in methods {
@@ -1576,7 +1577,7 @@ testkit::both_databases! {
                 for victim in victims {
                     assert!(!text.contains(victim), "{method} {target}: {victim} in {text}");
                 }
-                if a.status == 200 && method == "GET" && matches!(path.as_str(), "/users" | "/audit" | "/offices") {
+                if a.status == 200 && method == "GET" && matches!(path.as_str(), "/users" | "/audit" | "/offices" | "/mfa/status") {
                     // A list of the stranger's own tree: allowed, and free of Voorbeeld (above).
                 } else {
                     assert!(matches!(a.status, 400 | 403 | 404 | 422), "{method} {target}: {} {text}", a.status);
@@ -1931,6 +1932,13 @@ testkit::both_databases! {
         let a = call(&portal, "POST", "/clients", &admin, Some(json!({"client_id": "crm", "name": "CRM", "redirect_uris": ["https://crm.example.nl/cb"],
             "grant_types": ["authorization_code"], "token_endpoint_auth_method": "client_secret_basic"})), None).await;
         act("POST", "/clients", b, count(&portal, audit).await, a.status, &a.body);
+        // Issue 10: "Herinnering sturen" and a head office's 2FA policy, one entry each.
+        let b = count(&portal, audit).await;
+        let a = call(&portal, "POST", &format!("/users/{ilse}/mfa-reminder"), &main, None, None).await;
+        act("POST", "/users/{id}/mfa-reminder", b, count(&portal, audit).await, a.status, &a.body);
+        let b = count(&portal, audit).await;
+        let a = call(&portal, "PATCH", &format!("/offices/{west}/mfa-policy"), &admin, Some(json!({"required_from": "2030-01-01", "grace_logins": 2})), None).await;
+        act("PATCH", "/offices/{id}/mfa-policy", b, count(&portal, audit).await, a.status, &a.body);
         // Issue 10: a preview (`POST /imports?preview=true`) cancelled adds one entry; its
         // confirmation starts the job, which audits per row like the upload (`import.rs`,
         // idp/tests/store/imports.rs).

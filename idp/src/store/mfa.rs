@@ -160,7 +160,8 @@ pub struct WithoutFactor {
 }
 
 /// The columns and joins of [`WithoutFactor`]; `$1` is the setting's date. Active,
-/// activated users only: one not yet activated enrols on activation (MF-01).
+/// activated users of active offices only (O6: the others cannot sign in; one not yet
+/// activated enrols on activation, MF-01).
 macro_rules! without_factor_sql {
     ($where:literal) => {
         concat!(
@@ -180,6 +181,7 @@ macro_rules! without_factor_sql {
              LEFT JOIN mfa_reminders r ON r.user_id = u.id AND r.kind = 'manual'
                   AND r.required_from = COALESCE(h.mfa_required_from, $1)
              WHERE u.active = TRUE AND u.activated_at IS NOT NULL
+               AND (o.id IS NULL OR o.active = TRUE) AND (h.id IS NULL OR h.active = TRUE)
                AND NOT EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id)
                AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)
                AND ",
