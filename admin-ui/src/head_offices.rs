@@ -170,6 +170,8 @@ struct FormPage<'a> {
     main_user: Option<MainUser>,
     sub_offices: Vec<SubRow>,
     error: Option<String>,
+    /// Issue 10: the head office's 2FA date and grace (its own form on this page).
+    mfa_policy: Option<crate::api::mfa::MfaPolicy>,
 }
 
 impl<'a> FormPage<'a> {
@@ -193,6 +195,7 @@ impl<'a> FormPage<'a> {
             main_user: None,
             sub_offices: Vec::new(),
             error: None,
+            mfa_policy: None,
         }
     }
 }
@@ -343,7 +346,9 @@ async fn details<'a>(
             active: s.active,
         })
         .collect();
+    let mfa_policy = Some(app.api.mfa_policy(token, &o.id).await?);
     Ok(FormPage {
+        mfa_policy,
         id: Some(o.id),
         version: Some(o.version),
         advisor_number: o.number,

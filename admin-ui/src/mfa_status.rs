@@ -35,6 +35,8 @@ pub(crate) struct StatusQuery {
 pub(crate) struct PolicyForm {
     verplicht_vanaf: Option<String>,
     keer: Option<String>,
+    /// `hoofdkantoor`: sent from the head office's edit page, so back there.
+    terug: Option<String>,
 }
 
 /// The reminder form: where to come back to.
@@ -255,6 +257,9 @@ pub(crate) async fn save_policy(
         }),
     };
     match result {
+        Ok(()) if form.terug.as_deref() == Some("hoofdkantoor") => {
+            Redirect::to("/beheer/hoofdkantoren?melding=opgeslagen").into_response()
+        }
         Ok(()) => Redirect::to(&back(Some(&id), "beleid")).into_response(),
         Err(ApiError::Refused { status, detail }) => {
             let page = app.templates.page(

@@ -95,8 +95,24 @@ testkit::both_databases! {
         let main = token_for(&portal, MAIN, &password).await;
         let refused = call(&portal, "PATCH", &path, &main, Some(json!({ "required_from": null, "grace_logins": 0 })), None).await;
         assert_eq!(refused.status, 403, "only the insurer sets a policy");
-        // A main user asking for another tree still gets its own (AC-03).
+        // The head office's edit page in the console carries the same policy as a form.
         let noord = office_id(&portal, "67890").await;
+        let (console, _) = password_sign_in(&portal, ADMIN, &password).await;
+        let edit = console.get(&format!("/beheer/hoofdkantoren/{noord}")).await;
+        assert!(edit.body.contains("2FA-beleid"), "{}", edit.body);
+        let action = attribute(&edit.body, "name=\"terug\"", "value").unwrap();
+        assert_eq!(action, "hoofdkantoor");
+        let saved = console
+            .post(
+                &format!("/2fa-status/beleid/{noord}"),
+                &[("terug", "hoofdkantoor"), ("verplicht_vanaf", ""), ("keer", "3")],
+            )
+            .await;
+        assert!(saved.body.contains("De wijzigingen zijn opgeslagen."), "{}", saved.body);
+        let policy = call(&portal, "GET", &format!("/offices/{noord}/mfa-policy"), &admin, None, None).await;
+        assert_eq!(policy.body["grace_logins"], 3, "{}", policy.body);
+        assert_eq!(policy.body["required_from"], serde_json::Value::Null);
+        // A main user asking for another tree still gets its own (AC-03).
         let listed = call(&portal, "GET", &format!("/mfa/status?office_id={noord}"), &main, None, None).await;
         assert_eq!(listed.status, 200);
         let emails: Vec<&str> = listed.body["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();

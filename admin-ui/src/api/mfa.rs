@@ -49,7 +49,7 @@ struct Status {
 }
 
 /// A head office's 2FA policy.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct MfaPolicy {
     /// Its own date, `YYYY-MM-DD`, or none (the portal's setting).
     pub required_from: Option<String>,
