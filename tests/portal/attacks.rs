@@ -1538,7 +1538,7 @@ testkit::both_databases! {
                 p if p.starts_with("/users/{id}") => p.replace("{id}", &ilse),
                 p if p.starts_with("/offices/{id}") => p.replace("{id}", &sub_office),
                 p if p.starts_with("/imports/{id}") => p.replace("{id}", &uuid::Uuid::new_v4().to_string()),
-                "/users" | "/offices" | "/audit" | "/clients" | "/imports" | "/outbox" | "/mfa/status" => path.clone(),
+                "/users" | "/offices" | "/audit" | "/audit.csv" | "/clients" | "/imports" | "/outbox" | "/mfa/status" => path.clone(),
                 other => panic!("a new admin route {other}: add it to this test"),
             };
             for method in methods {
@@ -1546,6 +1546,7 @@ testkit::both_databases! {
                 let (target, body) = match (path.as_str(), method.as_str()) {
                     ("/users", "GET") => (format!("/users?office_id={sub_office}"), None),
                     ("/audit", "GET") => (format!("/audit?office_id={sub_office}"), None),
+                    ("/audit.csv", "GET") => (format!("/audit.csv?office_id={sub_office}"), None),
                     ("/users", "POST") => (target.clone(), Some(json!({"name": "Indringer", "email": "indringer@voorbeeld.nl", "rights": ["DIL"], "office_id": sub_office}))),
                     (_, "PATCH") => (target.clone(), Some(json!({"name": "Overgenomen"}))),
                     (_, "POST") => (target.clone(), Some(json!({}))),

@@ -178,8 +178,8 @@ testkit::both_databases! {
         assert_eq!(status, 200);
         assert!(everything.contains("Joost Visser meldde zich aan") && everything.contains("Nick Jansen meldde zich aan"));
         // Another tree's office in the export's filter: 404, as for the list.
-        let (status, _, refused) = csv_of(&portal, &main, &format!("office_id={noord_office}")).await;
-        assert_eq!(status, 404, "{refused}");
+        let (status, ctype, refused) = csv_of(&portal, &main, &format!("office_id={noord_office}")).await;
+        assert_eq!((status, ctype.as_str()), (404, "application/problem+json"), "{refused}");
         assert!(!refused.contains("Pensioenhuis Noord"));
         drop(stranger);
     }
