@@ -33,6 +33,7 @@ struct MfaBanner {
     date: String,
     days_left: Option<i64>,
     grace_left: Option<u32>,
+    required_now: bool,
 }
 
 /// The banner, from the idp's `GET /api/v1/me/mfa` (the admin UI knows only what the
@@ -50,7 +51,8 @@ async fn mfa_banner(app: &AppState, user: &SignedInUser, jar: &CookieJar) -> Opt
         .map_err(|e| tracing::warn!(error = %e, "2FA standing not read"))
         .ok()?;
     let counting_down = mine.days_left.is_some_and(|d| d <= BANNER_DAYS);
-    if mine.has_second_factor || !(counting_down || mine.grace_left.is_some()) {
+    if mine.has_second_factor || !(counting_down || mine.grace_left.is_some() || mine.required_now)
+    {
         return None;
     }
     let date = match mine.required_from.split('-').collect::<Vec<_>>().as_slice() {
@@ -61,6 +63,7 @@ async fn mfa_banner(app: &AppState, user: &SignedInUser, jar: &CookieJar) -> Opt
         date,
         days_left: mine.days_left,
         grace_left: mine.grace_left,
+        required_now: mine.required_now,
     })
 }
 

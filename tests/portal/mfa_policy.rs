@@ -66,8 +66,12 @@ testkit::both_databases! {
         assert!(home.body.contains("Welkom"), "{}", home.body);
         assert!(home.body.contains("id=\"mfa-banner\""), "{}", home.body);
 
-        let (_, second) = password_sign_in(&portal, EMPLOYEE, &password).await;
+        let (browser, second) = password_sign_in(&portal, EMPLOYEE, &password).await;
         assert!(second.body.contains("Dit was de laatste keer inloggen zonder tweede factor."), "{}", second.body);
+        // That session still reaches the portal, whose home page says 2FA is required now.
+        let next = attribute(&second.body, "id=\"grace-continue\"", "href").unwrap();
+        let home = browser.get(&next).await;
+        assert!(home.body.contains("Twee-factor-authenticatie is nu verplicht voor uw account."), "{}", home.body);
 
         let (_, third) = password_sign_in(&portal, EMPLOYEE, &password).await;
         assert!(third.url.ends_with("/idp/2fa/instellen"), "{}", third.url);

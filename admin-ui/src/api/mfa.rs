@@ -18,6 +18,9 @@ pub struct MyMfa {
     pub days_left: Option<i64>,
     /// Password-only sign-ins left after the date.
     pub grace_left: Option<u32>,
+    /// No grace left: the next sign-in must set up a second factor.
+    #[serde(default)]
+    pub required_now: bool,
 }
 
 /// One user without a second factor.

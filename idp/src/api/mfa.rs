@@ -55,6 +55,9 @@ pub struct MyMfaJson {
     pub days_left: Option<i64>,
     /// Password-only sign-ins left after the date, while under grace.
     pub grace_left: Option<u32>,
+    /// The date has come, no grace is left and no factor is set up: the next sign-in
+    /// must set one up (this session is the last grace sign-in's).
+    pub required_now: bool,
 }
 
 /// The caller's own 2FA standing, for the countdown banner (issue 10).
@@ -82,6 +85,7 @@ pub async fn me(State(app): State<AppState>, user: PortalUser) -> Result<Respons
             Mandate::GraceLeft(n) => Some(n),
             _ => None,
         },
+        required_now: mandate == Mandate::Required,
     };
     Ok(no_store(Json(body).into_response()))
 }
