@@ -160,6 +160,10 @@ pub struct AddClientArgs {
     /// The back-channel logout URI.
     #[arg(long = "backchannel-logout-uri")]
     pub backchannel_logout_uri: Option<String>,
+    /// Where the client receives rights events (issue 10): signed Security Event Tokens
+    /// pushed per RFC 8935, e.g. `https://dip.example.nl/dip/auth/events`.
+    #[arg(long = "events-uri")]
+    pub events_uri: Option<String>,
     /// A name shown to people.
     #[arg(long)]
     pub name: Option<String>,
