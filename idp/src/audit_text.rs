@@ -448,7 +448,11 @@ impl<'a> Render<'a> {
     /// `user.updated` / `office.updated`: one clause per change, after the actor: "Nick
     /// Jansen gaf Ilse de Vries het recht DIL en deactiveerde Ilse de Vries".
     fn changes(&self, kind: &str, target: String) -> String {
-        format!("{} {}", self.actor(), self.list(&self.clauses(kind, target)))
+        format!(
+            "{} {}",
+            self.actor(),
+            self.list(&self.clauses(kind, target))
+        )
     }
 
     /// A change that waits (`change.*`), as what is wanted: "Voorbeeld Advies (12345)
@@ -832,5 +836,44 @@ mod tests {
             "{user} gaf X"
         );
         assert_eq!(fill("a {b", &[]), "a {b");
+    }
+
+    /// Four-eyes (issue 10): the waiting change as the approvers read it, and its
+    /// decision naming both admins.
+    #[test]
+    fn a_waiting_change_says_what_is_wanted_and_by_whom() {
+        let texts = texts();
+        let mut e = entry(
+            "change.requested",
+            Some("Nick Jansen"),
+            None,
+            serde_json::json!({ "kind": "office", "before": { "allow_sub_offices": false },
+                                "after": { "allow_sub_offices": true } }),
+        );
+        e.target_office = Some(NamedOffice {
+            id: Uuid::now_v7(),
+            name: Some("Voorbeeld Advies".into()),
+            number: None,
+        });
+        assert_eq!(
+            wish(&texts, &e),
+            "Nick Jansen wil Voorbeeld Advies subkantoren toestaan"
+        );
+        assert_eq!(
+            sentence(&texts, &e),
+            "Nick Jansen wil Voorbeeld Advies subkantoren toestaan; dat wacht op goedkeuring \
+             door een tweede beheerder"
+        );
+        let approved = entry(
+            "change.approved",
+            Some("Bram Tweede"),
+            Some("Ilse de Vries"),
+            serde_json::json!({ "kind": "user", "requested_by": { "name": "Nick Jansen" },
+                                "before": { "rights": ["DIP"] }, "after": { "rights": ["DIP", "ORV"] } }),
+        );
+        assert_eq!(
+            sentence(&texts, &approved),
+            "Bram Tweede keurde de wijziging van Nick Jansen goed: Ilse de Vries het recht ORV geven"
+        );
     }
 }

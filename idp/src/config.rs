@@ -2,6 +2,7 @@
 //! then checked once into typed values. A bad value stops start-up with a message that
 //! names the setting by its environment variable.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -66,6 +67,10 @@ pub struct RawSettings {
     /// How long the audit log keeps an entry, in days (issue 10: default 730, at least 30;
     /// the hourly housekeeping removes older ones).
     pub audit_retention_days: i64,
+    /// Changes that need a second approver (issue 10, four-eyes), comma-separated:
+    /// `allow_sub_offices`, `right:<CODE>`, `main_user`; empty: none. Default
+    /// `allow_sub_offices,right:ORV,main_user`.
+    pub four_eyes: String,
 }
 
 impl Default for RawSettings {
@@ -93,6 +98,7 @@ impl Default for RawSettings {
             refresh_token_hours: 14 * 24,
             refresh_token_idle_hours: 24,
             audit_retention_days: 730,
+            four_eyes: DEFAULT_FOUR_EYES.into(),
         }
     }
 }
@@ -163,6 +169,48 @@ pub struct Settings {
     pub refresh_token_idle: Duration,
     /// Days the audit log keeps an entry (`PORTAL_AUDIT_RETENTION_DAYS`).
     pub audit_retention_days: i64,
+    /// The changes that wait for a second approver (`PORTAL_FOUR_EYES`).
+    pub four_eyes: BTreeSet<FourEyes>,
+}
+
+/// `PORTAL_FOUR_EYES`'s default: allowing sub-offices, granting ORV, making a user main
+/// user need a second approver (issue 10).
+pub const DEFAULT_FOUR_EYES: &str = "allow_sub_offices,right:ORV,main_user";
+
+/// A kind of change that needs a second approver (four-eyes, issue 10; `crate::approvals`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FourEyes {
+    /// `allow_sub_offices`: an office's sub-offices allowed (false → true, O2).
+    AllowSubOffices,
+    /// `right:<CODE>`: the right added to an office's or a user's rights.
+    Right(String),
+    /// `main_user`: a user made main user (no flow does this today: U1 makes the main
+    /// user with its office; accepted so the default can name it).
+    MainUser,
+}
+
+/// `PORTAL_FOUR_EYES`: kinds separated by commas (blanks allowed); empty: none.
+pub fn parse_four_eyes(raw: &str) -> Result<BTreeSet<FourEyes>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s {
+            "allow_sub_offices" => Ok(FourEyes::AllowSubOffices),
+            "main_user" => Ok(FourEyes::MainUser),
+            _ => match s.strip_prefix("right:").map(str::trim) {
+                Some(code)
+                    if (1..=16).contains(&code.len())
+                        && code.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                {
+                    Ok(FourEyes::Right(code.to_ascii_uppercase()))
+                }
+                _ => Err(bad(
+                    "PORTAL_FOUR_EYES",
+                    format!("'{s}' is not allow_sub_offices, right:<CODE> or main_user"),
+                )),
+            },
+        })
+        .collect()
 }
 
 impl Settings {
@@ -311,6 +359,7 @@ impl Settings {
                     ));
                 }
             },
+            four_eyes: parse_four_eyes(&raw.four_eyes)?,
         })
     }
 
@@ -479,6 +528,31 @@ mod tests {
             })
             .unwrap_err();
             assert_eq!(err.setting, "PORTAL_AUDIT_RETENTION_DAYS", "{days}");
+        }
+    }
+
+    #[test]
+    fn four_eyes_is_on_by_default_and_empty_turns_it_off() {
+        let s = Settings::from_raw(RawSettings::default()).unwrap();
+        let expected: BTreeSet<FourEyes> = [
+            FourEyes::AllowSubOffices,
+            FourEyes::Right("ORV".into()),
+            FourEyes::MainUser,
+        ]
+        .into();
+        assert_eq!(s.four_eyes, expected);
+        assert!(parse_four_eyes(" ").unwrap().is_empty());
+        assert_eq!(
+            parse_four_eyes("right:dil , allow_sub_offices").unwrap(),
+            [FourEyes::AllowSubOffices, FourEyes::Right("DIL".into())].into()
+        );
+        for bad in ["sub_offices", "right:", "right:O R V", "main_user;x"] {
+            let err = Settings::from_raw(RawSettings {
+                four_eyes: bad.into(),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.setting, "PORTAL_FOUR_EYES", "{bad}");
         }
     }
 }

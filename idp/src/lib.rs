@@ -7,14 +7,15 @@
 //! storage in `store`, HTTP in `oidc` and `login`.
 
 pub mod api;
+pub mod approvals;
 pub mod audit_text;
 pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod error;
-pub mod extract;
 pub mod events;
+pub mod extract;
 pub mod hasher;
 pub mod imports;
 pub mod keys;

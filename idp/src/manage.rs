@@ -9,6 +9,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::approvals::{self, Gate, Hold};
 use crate::domain::manage::{
     self, Access, Act, Actor, ChangeRefused, OfficeOf, Scope, Target, check_change, decide,
 };
@@ -22,6 +23,7 @@ use crate::oidc::end_session::{LogoutError, logout_deliveries};
 use crate::provision::{self, ProvisionError};
 use crate::state::Core;
 use crate::store::accounts::{self, NewAccount, NewUserRecord, Principal};
+use crate::store::approvals::Kind;
 use crate::store::audit::{self, AuditRecord};
 use crate::store::email_changes;
 use crate::store::tokens::{self, Purpose};
@@ -152,6 +154,9 @@ pub enum ManageError {
     /// A logout token could not be made.
     #[error(transparent)]
     Logout(#[from] LogoutError),
+    /// Four-eyes (issue 10): the change waits for a second approver; nothing was applied.
+    #[error("waiting for a second approver")]
+    Waiting(Box<crate::store::approvals::Pending>),
 }
 
 pub(crate) fn invalid(field: Field) -> impl Fn(RuleError) -> ManageError {
@@ -385,13 +390,30 @@ pub struct UserChange {
 /// e-mail is audited and the old address gets a notice (ML-05); links mailed to it stop
 /// working. Deactivating ends the user's sessions and grants and tells the clients that
 /// listen (back-channel logout), in the same transaction (O6, SE-05). A change that
-/// changes nothing stores nothing.
+/// changes nothing stores nothing. A change that `PORTAL_FOUR_EYES` lists waits for a
+/// second approver ([`ManageError::Waiting`], issue 10).
 pub async fn update(
     core: &Core,
     caller: &Principal,
     id: Uuid,
     version: i64,
     change: &UserChange,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<UserView, ManageError> {
+    update_as(core, caller, id, version, change, Gate::FourEyes, ip, now).await
+}
+
+/// [`update`], or with [`Gate::Approved`] the approved change applied as it is
+/// (`approvals::approve`).
+#[allow(clippy::too_many_arguments)]
+pub async fn update_as(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    version: i64,
+    change: &UserChange,
+    gate: Gate,
     ip: Option<String>,
     now: OffsetDateTime,
 ) -> Result<UserView, ManageError> {
@@ -489,6 +511,21 @@ pub async fn update(
     if active != before.active {
         old.insert("active".into(), json!(before.active));
         new.insert("active".into(), json!(active));
+    }
+    // Four-eyes (issue 10): a listed change, checked as above, waits for a second approver.
+    let wants = approvals::user_kinds(core, &before.rights, &rights);
+    if gate == Gate::FourEyes && !wants.is_empty() {
+        let hold = Hold {
+            kind: Kind::User,
+            target_id: id,
+            target_office_id: before.office_id,
+            version,
+            request: approvals::user_request(change),
+            wants,
+            before: &old,
+            after: &new,
+        };
+        return Err(approvals::hold(core, &actor, hold, ip, now).await);
     }
     if new.is_empty() {
         return Ok(view);

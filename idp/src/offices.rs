@@ -8,6 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::approvals::{self, Gate, Hold};
 use crate::domain::manage::{self, Access, Actor, OfficeOf, Scope, check_rights};
 use crate::domain::office::{
     AdvisorNumber, parse_address, parse_city, parse_office_number, parse_phone, parse_postcode,
@@ -25,6 +26,7 @@ use crate::provision::{self, ProvisionError};
 use crate::quotes::{self, QuoteAnswer};
 use crate::state::Core;
 use crate::store::accounts::{self, NewAccount, NewOfficeRecord, NewUserRecord, Principal};
+use crate::store::approvals::Kind;
 use crate::store::audit::{self, AuditRecord};
 use crate::store::offices::{self, OfficeFilter, OfficeUpdate, OfficeView, Outcome};
 use crate::store::tokens::Purpose;
@@ -368,13 +370,30 @@ fn field_or(
 /// rights, never ORV); allowing sub-offices: the insurer; active: not one's own office.
 /// Deactivating ends every session and grant of the office's users and, for a head
 /// office, of its sub-offices' users, and queues the back-channel logouts, in the same
-/// transaction (O6). A change that changes nothing stores nothing.
+/// transaction (O6). A change that changes nothing stores nothing. A change that
+/// `PORTAL_FOUR_EYES` lists waits for a second approver (`ManageError::Waiting`, issue 10).
 pub async fn update(
     core: &Core,
     caller: &Principal,
     id: Uuid,
     version: i64,
     change: &OfficeChange,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<OfficeView, ManageError> {
+    update_as(core, caller, id, version, change, Gate::FourEyes, ip, now).await
+}
+
+/// [`update`], or with [`Gate::Approved`] the approved change applied as it is
+/// (`approvals::approve`).
+#[allow(clippy::too_many_arguments)]
+pub async fn update_as(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    version: i64,
+    change: &OfficeChange,
+    gate: Gate,
     ip: Option<String>,
     now: OffsetDateTime,
 ) -> Result<OfficeView, ManageError> {
@@ -461,6 +480,21 @@ pub async fn update(
     if active != view.active {
         old.insert("active".into(), json!(view.active));
         new.insert("active".into(), json!(active));
+    }
+    // Four-eyes (issue 10): a listed change, checked as above, waits for a second approver.
+    let wants = approvals::office_kinds(core, view.allow_sub_offices, allow, &view.rights, &rights);
+    if gate == Gate::FourEyes && !wants.is_empty() {
+        let hold = Hold {
+            kind: Kind::Office,
+            target_id: id,
+            target_office_id: Some(id),
+            version,
+            request: approvals::office_request(change),
+            wants,
+            before: &old,
+            after: &new,
+        };
+        return Err(approvals::hold(core, &actor, hold, ip, now).await);
     }
     if new.is_empty() {
         return Ok(view);

@@ -1066,7 +1066,7 @@ testkit::both_databases! {
             "/subkantoren/nieuw", "/subkantoren/{id}", "/subkantoren/{id}/deactiveren",
             "/subkantoren/{id}/activeren", "/subkantoren/{id}/verwijderen", "/subkantoren/{id}/activatiemail",
             "/beheer/hoofdkantoren/nieuw", "/beheer/hoofdkantoren/{id}", "/beheer/hoofdkantoren/{id}/deactiveren",
-            "/beheer/clients", "/beheer/import",
+            "/beheer/clients", "/beheer/import", "/beheer/import/{id}/importeren", "/beheer/import/{id}/annuleren",
             "/2fa-status/{id}/herinnering", "/2fa-status/beleid/{id}",
             "/dip/offertes/nieuw", "/dip/offertes/{id}/aanvraag", "/dip/auth/logout",
         ];
@@ -1538,7 +1538,8 @@ testkit::both_databases! {
                 p if p.starts_with("/users/{id}") => p.replace("{id}", &ilse),
                 p if p.starts_with("/offices/{id}") => p.replace("{id}", &sub_office),
                 p if p.starts_with("/imports/{id}") => p.replace("{id}", &uuid::Uuid::new_v4().to_string()),
-                "/users" | "/offices" | "/audit" | "/audit.csv" | "/clients" | "/imports" | "/outbox" | "/mfa/status" => path.clone(),
+                p if p.starts_with("/approvals/{id}") => p.replace("{id}", &uuid::Uuid::new_v4().to_string()),
+                "/users" | "/offices" | "/audit" | "/audit.csv" | "/clients" | "/imports" | "/outbox" | "/mfa/status" | "/approvals" => path.clone(),
                 other => panic!("a new admin route {other}: add it to this test"),
             };
             for method in methods {
@@ -1958,6 +1959,11 @@ testkit::both_databases! {
         act("POST", "/imports/{id}/cancel", b, count(&portal, audit).await, a.status, &a.body);
         done.push(("POST".to_owned(), "/imports".to_owned()));
         done.push(("POST".to_owned(), "/imports/{id}/confirm".to_owned()));
+        // Four-eyes (issue 10): nothing waits here (the harness turns it off). Approving
+        // writes the decision and the update it applies (two entries), rejecting one;
+        // four_eyes.rs counts both.
+        done.push(("POST".to_owned(), "/approvals/{id}/approve".to_owned()));
+        done.push(("POST".to_owned(), "/approvals/{id}/reject".to_owned()));
         for route in &declared {
             assert!(done.contains(route), "a new mutating admin route {route:?}: add it to this test");
         }

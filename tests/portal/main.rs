@@ -16,6 +16,7 @@ mod console;
 mod dpop;
 mod faults_db;
 mod first_path;
+mod four_eyes;
 mod gebruikers;
 mod headers;
 mod import;

@@ -55,6 +55,9 @@ impl Portal {
             // mandatory date, where a password alone signs in. The 2FA tests set the date
             // back to the default (`extra_env` comes after and wins).
             .env("PORTAL_MFA_REQUIRED_FROM", "2999-01-01")
+            // Likewise four-eyes (issue 10): most tests change offices and rights with one
+            // admin; `four_eyes` sets the default list back.
+            .env("PORTAL_FOUR_EYES", "")
             .current_dir(&self.data_dir);
         for (k, v) in &self.extra_env {
             c.env(k, v);

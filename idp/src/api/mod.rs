@@ -11,6 +11,7 @@
 //! user, through any registered client's token with scope `portal`, about the user's own
 //! office only, for the product portals' quotes and mail (SPEC P2, P3).
 
+pub mod approvals;
 pub mod audit;
 pub mod clients;
 pub mod imports;
@@ -70,6 +71,9 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("POST", "/users/{id}/mfa-reminder"),
     ("GET", "/offices/{id}/mfa-policy"),
     ("PATCH", "/offices/{id}/mfa-policy"),
+    ("GET", "/approvals"),
+    ("POST", "/approvals/{id}/approve"),
+    ("POST", "/approvals/{id}/reject"),
 ];
 
 /// The admin API's routes, to be nested at `/api/v1`.
@@ -113,6 +117,10 @@ pub fn routes() -> Router<AppState> {
         .route("/outbox", get(outbox::get))
         // The caller's own office, for the product portals (SPEC P2, P3); not admin.
         .route("/me/office", get(me::office))
+        // Four-eyes: changes waiting for a second approver (issue 10).
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
         // The MFA mandate per head office (issue 10).
         .route("/me/mfa", get(mfa::me))
         .route("/mfa/status", get(mfa::status))

@@ -385,6 +385,7 @@ pub async fn create_sub_office(
     responses(
         (status = 200, description = "Changed", body = OfficeFullJson,
          headers(("ETag" = String, description = "The new version"))),
+        (status = 202, description = "Four-eyes (PORTAL_FOUR_EYES): the whole change waits for a second insurer admin; nothing was changed", body = crate::api::approvals::ApprovalJson),
         (status = 400, description = "Malformed, or a field that cannot be set (kind, number, email, …)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator, or a change only the insurer makes", body = ProblemSchema, content_type = "application/problem+json"),
@@ -415,7 +416,7 @@ pub async fn update(
     };
     // A tag that is no version of ours matches nothing; the flow still hides unknown ids.
     let version = version.unwrap_or(0);
-    let view = offices::update(
+    let view = match offices::update(
         &app,
         &caller.principal,
         id,
@@ -425,7 +426,13 @@ pub async fn update(
         app.now(),
     )
     .await
-    .map_err(|e| Problem::of(&app, e))?;
+    {
+        Ok(view) => view,
+        Err(crate::manage::ManageError::Waiting(p)) => {
+            return Ok(crate::api::approvals::accepted(&app, &p));
+        }
+        Err(e) => return Err(Problem::of(&app, e)),
+    };
     Ok(office_response(&app, StatusCode::OK, &view))
 }
 

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::ProblemSchema;
-use super::{audit, clients, imports, me, mfa, offices, outbox, users};
+use super::{approvals, audit, clients, imports, me, mfa, offices, outbox, users};
 
 /// The document's description of the admin API.
 #[derive(OpenApi)]
@@ -53,6 +53,9 @@ use super::{audit, clients, imports, me, mfa, offices, outbox, users};
         mfa::remind,
         mfa::get_policy,
         mfa::set_policy,
+        approvals::list,
+        approvals::approve,
+        approvals::reject,
     ),
     components(schemas(
         users::UserJson,
@@ -96,6 +99,9 @@ use super::{audit, clients, imports, me, mfa, offices, outbox, users};
         me::MyOfficeJson,
         me::MyHeadOfficeJson,
         outbox::OutboxJson,
+        approvals::ApprovalJson,
+        approvals::ApprovalListJson,
+        approvals::PersonJson,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -106,6 +112,7 @@ use super::{audit, clients, imports, me, mfa, offices, outbox, users};
         (name = "clients", description = "OIDC clients of the identity provider, for insurer admins (SPEC §4)"),
         (name = "imports", description = "Importeren: head offices in bulk from the appointment register's CSV export (SPEC O1)"),
         (name = "outbox", description = "The e-mail backlog: what waits for the mail server, since when and why, for insurer admins (issue 9)"),
+        (name = "approvals", description = "Four-eyes: changes that PORTAL_FOUR_EYES lists (allowing sub-offices, granting ORV) wait here for a second insurer admin; PATCH /offices/{id} and /users/{id} answer them with 202 (issue 10)"),
         (name = "me", description = "The signed-in user's own data, for the product portals: any registered client's token with scope `portal`, employees included (SPEC P2, P3)"),
     )
 )]

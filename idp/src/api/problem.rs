@@ -259,6 +259,11 @@ impl Problem {
             ManageError::QuotesUnknown(_) => Self::unavailable(t("api.quotes_unknown")),
             ManageError::AlreadyActivated => Self::unprocessable(t("api.already_activated"), None),
             ManageError::Inactive => Self::unprocessable(t("api.inactive_user"), None),
+            // Handlers answer a waiting change with 202 and the change (api::approvals);
+            // here only in case one does not.
+            ManageError::Waiting(_) => {
+                Self::new(StatusCode::ACCEPTED, "Accepted", t("approvals.waiting"))
+            }
             e @ (ManageError::Store(_)
             | ManageError::Provision(_)
             | ManageError::Mail(_)

@@ -342,6 +342,7 @@ pub async fn create(
     responses(
         (status = 200, description = "Changed", body = UserJson,
          headers(("ETag" = String, description = "The new version"))),
+        (status = 202, description = "Four-eyes (PORTAL_FOUR_EYES, e.g. ORV granted): the whole change waits for a second insurer admin; nothing was changed", body = crate::api::approvals::ApprovalJson),
         (status = 400, description = "Malformed, or a field that cannot be set (role, office_id, …)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token; or, with an RFC 9470 `insufficient_user_authentication` challenge, a sign-in older than 5 minutes (AC-08: a new e-mail, a 2FA reset)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator, or not of this user", body = ProblemSchema, content_type = "application/problem+json"),
@@ -370,7 +371,7 @@ pub async fn update(
     };
     // A tag that is no version of ours matches nothing; the flow still hides unknown ids.
     let version = version.unwrap_or(0);
-    let view = manage::update(
+    let view = match manage::update(
         &app,
         &caller.principal,
         id,
@@ -380,7 +381,13 @@ pub async fn update(
         app.now(),
     )
     .await
-    .map_err(|e| Problem::of(&app, e))?;
+    {
+        Ok(view) => view,
+        Err(manage::ManageError::Waiting(p)) => {
+            return Ok(crate::api::approvals::accepted(&app, &p));
+        }
+        Err(e) => return Err(Problem::of(&app, e)),
+    };
     user_response(&app, StatusCode::OK, &view).await
 }
 

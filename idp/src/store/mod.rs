@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod approvals;
 pub mod audit;
 pub mod client_cache;
 pub mod clients;

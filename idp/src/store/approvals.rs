@@ -1,0 +1,284 @@
+//! Changes waiting for a second approver (four-eyes, issue 10; `crate::approvals`). A
+//! listed change is stored here with its `change.requested` audit entry in one
+//! transaction, and decided once: the decision is a conditional UPDATE (`outcome IS NULL`,
+//! and never by the requester, SECURITY AC-01), stored with its audit entry in one
+//! transaction, so two approvers, or an approver and a rejecter, never both decide.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::audit::{AuditRecord, insert_audit};
+use super::{Db, StoreError, at, with_db};
+
+/// What a pending change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An office (`offices::update`).
+    Office,
+    /// A user (`manage::update`).
+    User,
+}
+
+impl Kind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Office => "office",
+            Self::User => "user",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "office" => Ok(Self::Office),
+            "user" => Ok(Self::User),
+            other => Err(StoreError::Corrupt(format!("pending change kind {other}"))),
+        }
+    }
+}
+
+/// How a change was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A second admin approved it; it was applied.
+    Approved,
+    /// A second admin rejected it; nothing was applied.
+    Rejected,
+    /// The target changed since the change was asked for; nothing was applied.
+    Stale,
+}
+
+impl Outcome {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Stale => "stale",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "approved" => Ok(Self::Approved),
+            "rejected" => Ok(Self::Rejected),
+            "stale" => Ok(Self::Stale),
+            other => Err(StoreError::Corrupt(format!(
+                "pending change outcome {other}"
+            ))),
+        }
+    }
+}
+
+/// A change to store.
+#[derive(Debug, Clone)]
+pub struct NewPending {
+    /// Its id.
+    pub id: Uuid,
+    /// Office or user.
+    pub kind: Kind,
+    /// The office or user.
+    pub target_id: Uuid,
+    /// The request, as JSON.
+    pub change: serde_json::Value,
+    /// The target's version it was made against.
+    pub version: i64,
+    /// Who asked.
+    pub requested_by: Uuid,
+}
+
+/// A stored change, with the names the approvers read.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Its id.
+    pub id: Uuid,
+    /// Office or user.
+    pub kind: Kind,
+    /// The office or user.
+    pub target_id: Uuid,
+    /// The target's name (`None` once it is gone).
+    pub target_name: Option<String>,
+    /// An office's advisor or own number; a user's e-mail.
+    pub target_label: Option<String>,
+    /// The request, as JSON.
+    pub change: serde_json::Value,
+    /// The target's version it was made against.
+    pub version: i64,
+    /// Who asked.
+    pub requested_by: Uuid,
+    /// Their name.
+    pub requested_by_name: Option<String>,
+    /// When.
+    pub requested_at: OffsetDateTime,
+    /// Who decided.
+    pub decided_by: Option<Uuid>,
+    /// When.
+    pub decided_at: Option<OffsetDateTime>,
+    /// `None` while it waits.
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    kind: String,
+    target_id: Uuid,
+    change: String,
+    version: i64,
+    requested_by: Uuid,
+    requested_at: OffsetDateTime,
+    decided_by: Option<Uuid>,
+    decided_at: Option<OffsetDateTime>,
+    outcome: Option<String>,
+    requester_name: Option<String>,
+    office_name: Option<String>,
+    office_label: Option<String>,
+    user_name: Option<String>,
+    user_email: Option<String>,
+}
+
+impl Row {
+    fn into_pending(self) -> Result<Pending, StoreError> {
+        let kind = Kind::parse(&self.kind)?;
+        let (target_name, target_label) = match kind {
+            Kind::Office => (self.office_name, self.office_label),
+            Kind::User => (self.user_name, self.user_email),
+        };
+        Ok(Pending {
+            id: self.id,
+            kind,
+            target_id: self.target_id,
+            target_name,
+            target_label,
+            change: serde_json::from_str(&self.change)
+                .map_err(|e| StoreError::Corrupt(format!("pending change: {e}")))?,
+            version: self.version,
+            requested_by: self.requested_by,
+            requested_by_name: self.requester_name,
+            requested_at: self.requested_at,
+            decided_by: self.decided_by,
+            decided_at: self.decided_at,
+            outcome: self.outcome.as_deref().map(Outcome::parse).transpose()?,
+        })
+    }
+}
+
+/// The columns of [`Row`], from `pending_changes` with the names joined.
+macro_rules! select {
+    () => {
+        "SELECT p.id, p.kind, p.target_id, p.change, p.version, p.requested_by,
+        p.requested_at, p.decided_by, p.decided_at, p.outcome, r.name AS requester_name,
+        o.name AS office_name, COALESCE(o.advisor_number, o.number) AS office_label,
+        u.name AS user_name, u.email AS user_email
+    FROM pending_changes p
+    LEFT JOIN users r ON r.id = p.requested_by
+    LEFT JOIN offices o ON p.kind = 'office' AND o.id = p.target_id
+    LEFT JOIN users u ON p.kind = 'user' AND u.id = p.target_id "
+    };
+}
+
+/// Stores `p` with its `change.requested` entry, in one transaction.
+pub async fn insert(
+    db: &Db,
+    p: &NewPending,
+    audit: &AuditRecord,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO pending_changes (id, kind, target_id, change, version, requested_by, requested_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(p.id)
+        .bind(p.kind.as_str())
+        .bind(p.target_id)
+        .bind(p.change.to_string())
+        .bind(p.version)
+        .bind(p.requested_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit!(&mut *tx, audit, now)?;
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Every change still waiting, oldest first.
+pub async fn waiting(db: &Db) -> Result<Vec<Pending>, StoreError> {
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, Row>(concat!(
+        select!(),
+        "WHERE p.outcome IS NULL ORDER BY p.requested_at, p.id"
+    ))
+    .fetch_all(pool)
+    .await)?;
+    rows.into_iter().map(Row::into_pending).collect()
+}
+
+/// The changes still waiting for one office or user, oldest first.
+pub async fn waiting_for(db: &Db, kind: Kind, target_id: Uuid) -> Result<Vec<Pending>, StoreError> {
+    let rows = with_db!(db, |pool| sqlx::query_as::<_, Row>(concat!(
+        select!(),
+        "WHERE p.outcome IS NULL AND p.kind = $1 AND p.target_id = $2
+         ORDER BY p.requested_at, p.id"
+    ))
+    .bind(kind.as_str())
+    .bind(target_id)
+    .fetch_all(pool)
+    .await)?;
+    rows.into_iter().map(Row::into_pending).collect()
+}
+
+/// One change, decided or not.
+pub async fn get(db: &Db, id: Uuid) -> Result<Option<Pending>, StoreError> {
+    let row = with_db!(db, |pool| sqlx::query_as::<_, Row>(concat!(
+        select!(),
+        "WHERE p.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await)?;
+    row.map(Row::into_pending).transpose()
+}
+
+/// Decides change `id` as `outcome` by `by`, with `audit`, in one transaction, if it is
+/// still in state `from` (`None`: waiting). Approving or rejecting is never done by the
+/// requester (the SQL says so too); `Stale` may follow an approval whose apply found the
+/// target changed. `false`: someone else decided first, or `by` asked for it; nothing
+/// was stored.
+pub async fn decide(
+    db: &Db,
+    id: Uuid,
+    from: Option<Outcome>,
+    outcome: Outcome,
+    by: Uuid,
+    audit: &AuditRecord,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let now = at(now);
+    let own_allowed = outcome == Outcome::Stale;
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE pending_changes SET outcome = $1, decided_by = $2, decided_at = $3
+             WHERE id = $4 AND COALESCE(outcome, '') = $5 AND ($6 OR requested_by <> $2)",
+        )
+        .bind(outcome.as_str())
+        .bind(by)
+        .bind(now)
+        .bind(id)
+        .bind(from.map_or("", Outcome::as_str))
+        .bind(own_allowed)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        insert_audit!(&mut *tx, audit, now)?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}
