@@ -41,6 +41,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use web_kit::Texts;
 
+use crate::approvals;
 use crate::domain::NewHeadOffice;
 use crate::domain::import::{self, ImportRow, RowError, RowProblem};
 use crate::domain::manage::Scope;
@@ -352,7 +353,40 @@ pub async fn plan_file(
         Err(errors) => return Ok(Err(errors)),
     };
     let heads = jobs::heads(&core.db).await?;
-    Ok(Ok(plan(rows, &heads, &core.registry)))
+    let plan = plan(rows, &heads, &core.registry);
+    let held = needs_approval(core, &plan, &heads);
+    if held.is_empty() {
+        Ok(Ok(plan))
+    } else {
+        Ok(Err(held))
+    }
+}
+
+/// The rows that would change their head office in a way the four-eyes setting lets only
+/// a second admin approve (`crate::approvals`): an import applies at once, so such a row
+/// is refused with the kinds it holds, and the change is made by hand (where it waits for
+/// its approval) before the file is imported again.
+fn needs_approval(core: &Core, plan: &Plan, heads: &[ExistingHead]) -> Vec<RowError> {
+    let by_id: HashMap<Uuid, &ExistingHead> = heads.iter().map(|h| (h.id, h)).collect();
+    plan.rows
+        .iter()
+        .filter(|r| matches!(r.action, Action::Change(_)))
+        .filter_map(|r| {
+            let head = by_id.get(&r.existing?.0)?;
+            let before = read_rights(&head.rights, &core.registry);
+            let kinds = approvals::office_kinds(
+                core,
+                head.allow_sub_offices,
+                r.office.allow_sub_offices,
+                &before,
+                &r.office.rights,
+            );
+            (!kinds.is_empty()).then(|| RowError {
+                line: r.line,
+                problem: RowProblem::NeedsApproval(kinds.join(", ")),
+            })
+        })
+        .collect()
 }
 
 /// Plans a stored job's rows again against the database as it is now.
@@ -705,6 +739,18 @@ async fn op_of(
                 old.insert("allow_sub_offices".into(), json!(view.allow_sub_offices));
                 new.insert("allow_sub_offices".into(), json!(office.allow_sub_offices));
             }
+            // Four-eyes (checked in the plan; again here, for a setting changed since).
+            if !approvals::office_kinds(
+                core,
+                view.allow_sub_offices,
+                office.allow_sub_offices,
+                &view.rights,
+                &office.rights,
+            )
+            .is_empty()
+            {
+                return Ok(Err("import.needs_approval_row"));
+            }
             // A right taken from the office reaches its people's portal sessions as in a
             // change by hand (`crate::offices::update`, P1, O6): they are ended.
             let mails = if view.rights.is_subset(&office.rights) {
@@ -965,6 +1011,7 @@ mod tests {
             RowProblem::NoRows,
             RowProblem::NotYesOrNo("x".into()),
             RowProblem::RepeatedAdvisorNumber { first_line: 3 },
+            RowProblem::NeedsApproval("right:ORV".into()),
         ] {
             assert!(texts.get(p.text_key()).is_some(), "{}", p.text_key());
         }
@@ -978,6 +1025,7 @@ mod tests {
             "import.field_rights",
             "import.field_allow_sub_offices",
             "import.email_not_applied",
+            "import.needs_approval_row",
             "import.result_created",
             "import.result_pending",
             "import.result_refused",

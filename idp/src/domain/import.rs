@@ -68,6 +68,9 @@ pub enum RowProblem {
         /// Where it appeared first.
         first_line: u64,
     },
+    /// The row would change its head office in a way the insurer's four-eyes setting
+    /// (`PORTAL_FOUR_EYES`) lets only a second admin approve: the listed kinds it holds.
+    NeedsApproval(String),
 }
 
 impl RowProblem {
@@ -82,6 +85,7 @@ impl RowProblem {
             Self::NotYesOrNo(_) => "import.not_yes_or_no",
             Self::RepeatedAdvisorNumber { .. } => "import.repeated_advisor_number",
             Self::RepeatedEmail { .. } => "import.repeated_email",
+            Self::NeedsApproval(_) => "import.needs_approval",
         }
     }
 
@@ -94,7 +98,7 @@ impl RowProblem {
                 | RuleError::RightExceedsOffice(code),
             ) => Some(code.clone()),
             Self::MissingColumn(c) => Some((*c).to_owned()),
-            Self::NotYesOrNo(v) => Some(v.clone()),
+            Self::NotYesOrNo(v) | Self::NeedsApproval(v) => Some(v.clone()),
             Self::RepeatedAdvisorNumber { first_line } | Self::RepeatedEmail { first_line } => {
                 Some(first_line.to_string())
             }

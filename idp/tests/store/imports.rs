@@ -261,6 +261,27 @@ testkit::both_databases! {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Four-eyes (default `PORTAL_FOUR_EYES`): a row that would allow sub-offices or add
+    /// ORV to an existing head office is refused with the kinds it holds, and nothing of
+    /// the file is planned; taking a right away or a new office with ORV is no such change.
+    async fn a_change_that_needs_a_second_admin_is_refused(db: &TestDatabase) {
+        let (idp, dir) = portal(db).await;
+        let core = &idp.state;
+        apply(&idp, FIRST).await;
+        let file = "advisor_number;name;email;rights;allow_sub_offices\n\
+            80001;Advies Een;een@import.nl;DIP;ja\n\
+            80002;Advies Twee;twee@import.nl;ORV DIP;ja\n\
+            80003;Advies Drie;drie@import.nl;DIP ORV;nee\n\
+            80006;Advies Zes;zes@import.nl;ORV;ja\n";
+        let errors = imports::plan_file(core, file.as_bytes()).await.unwrap().unwrap_err();
+        let texts = core.templates.texts();
+        let reasons: Vec<(u64, String)> = errors.iter().map(|e| (e.line, imports::explain(texts, &e.problem))).collect();
+        assert_eq!(reasons.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 4], "{reasons:?}");
+        assert!(reasons[0].1.starts_with("Deze wijziging (allow_sub_offices) vraagt goedkeuring door een tweede beheerder"), "{reasons:?}");
+        assert!(reasons[1].1.starts_with("Deze wijziging (right:ORV) vraagt"), "{reasons:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// Throttled batches: a 25-row import queues 25 activation mails, the first
     /// MAILS_PER_MINUTE due at once and the rest a minute later; each link is valid for
     /// as long from its mail's time.
