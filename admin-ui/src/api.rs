@@ -3,6 +3,7 @@
 //! API, so the API's permission rules are the only ones). Refusals come back as RFC 9457
 //! problems whose Dutch `detail` the pages show as they are.
 
+pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod import;
@@ -266,6 +267,8 @@ impl Api {
                 Some(body),
             )
             .await?;
+        // Four-eyes (issue 10): a listed change (ORV) waits for a second admin.
+        let res = approvals::waiting(res).await?;
         Self::json(res).await
     }
 

@@ -7,6 +7,7 @@
 //! data only through the idp's admin API.
 
 mod api;
+mod approvals;
 mod audit;
 mod console;
 mod form;
@@ -80,6 +81,9 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("GET", "/beheer/import/{id}/rapport.csv"),
     ("POST", "/beheer/import/{id}/importeren"),
     ("POST", "/beheer/import/{id}/annuleren"),
+    ("GET", "/beheer/goedkeuringen"),
+    ("POST", "/beheer/goedkeuringen/{id}/goedkeuren"),
+    ("POST", "/beheer/goedkeuringen/{id}/afwijzen"),
     ("GET", CALLBACK_PATH),
     ("POST", LOGOUT_PATH),
     ("POST", BACKCHANNEL_PATH),
@@ -247,6 +251,16 @@ impl AdminUi {
             .route("/beheer/import/{id}/importeren", post(import::confirm))
             .route("/beheer/import/{id}/annuleren", post(import::cancel))
             .route("/beheer/import/{id}/rapport.csv", get(import::report))
+            // Goedkeuringen: four-eyes (issue 10).
+            .route(approvals::HERE, get(approvals::list))
+            .route(
+                "/beheer/goedkeuringen/{id}/goedkeuren",
+                post(approvals::approve),
+            )
+            .route(
+                "/beheer/goedkeuringen/{id}/afwijzen",
+                post(approvals::reject),
+            )
             .with_state(self.state.clone())
             .merge(self.state.rp.routes())
     }

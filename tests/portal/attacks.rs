@@ -1068,6 +1068,7 @@ testkit::both_databases! {
             "/beheer/hoofdkantoren/nieuw", "/beheer/hoofdkantoren/{id}", "/beheer/hoofdkantoren/{id}/deactiveren",
             "/beheer/clients", "/beheer/import", "/beheer/import/{id}/importeren", "/beheer/import/{id}/annuleren",
             "/2fa-status/{id}/herinnering", "/2fa-status/beleid/{id}",
+            "/beheer/goedkeuringen/{id}/goedkeuren", "/beheer/goedkeuringen/{id}/afwijzen",
             "/dip/offertes/nieuw", "/dip/offertes/{id}/aanvraag", "/dip/auth/logout",
         ];
         let browser = Browser::new(&portal.base);

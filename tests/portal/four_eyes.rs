@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use testkit::TestDatabase;
 
 use crate::admin_api::{ADMIN, CLIENT, EMPLOYEE, MAIN, REDIRECT, SECRET, call, token_for};
-use crate::support::{Browser, Portal};
+use crate::support::{Browser, Portal, attribute, unescape};
 
 const SECOND: &str = "bram@offerteportaal.local";
 const SECOND_PASSWORD: &str = "twee paar ogen zien meer dan een";
@@ -93,6 +93,14 @@ async fn entries(portal: &Portal, action: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+async fn signed_in(portal: &Portal, login: &str, password: &str) -> Browser {
+    let browser = Browser::new(&portal.base);
+    let page = browser.get("/").await;
+    let home = browser.sign_in(&page, login, password).await;
+    assert!(home.body.contains("Welkom"), "{}", home.body);
+    browser
+}
+
 async fn count(portal: &Portal) -> i64 {
     let db = portal.db().await;
     idp::with_db!(&db, |pool| sqlx::query_scalar::<_, i64>(
@@ -167,21 +175,40 @@ testkit::both_databases! {
         let list = call(&portal, "GET", "/approvals", &b, None, None).await;
         assert_eq!(list.body["items"], json!([]));
 
-        // B asks to give Nick's employee Ilse ORV; A rejects it: one entry, Ilse unchanged.
+        // In the console: Nick (main user) gives his employee Ilse ORV; the edit page says
+        // it waits. Salesdesk Leven sees it under Goedkeuringen and rejects it: one entry,
+        // Ilse unchanged. A main user has no Goedkeuringen.
         let ilse = id_of(&portal, "SELECT id FROM users WHERE email = $1", EMPLOYEE).await;
         let user = call(&portal, "GET", &format!("/users/{ilse}"), &b, None, None).await;
-        let mut rights = user.body["rights"].as_array().unwrap().clone();
-        assert!(!rights.contains(&json!("ORV")));
-        rights.push(json!("ORV"));
         let tag = user.header("etag").unwrap();
-        let asked = call(&portal, "PATCH", &format!("/users/{ilse}"), &b, Some(json!({"rights": rights})), Some(&tag)).await;
-        assert_eq!(asked.status, 202, "{}", asked.body);
-        assert_eq!(asked.body["wants"], json!(["right:ORV"]));
+        let nick = signed_in(&portal, MAIN, &password).await;
+        let edit = nick.get(&format!("/gebruikers/{ilse}")).await;
+        let version = attribute(&edit.body, "name=\"version\"", "value").unwrap();
+        let saved = nick
+            .post(&format!("/gebruikers/{ilse}"), &[("name", "Ilse de Vries"), ("email", EMPLOYEE), ("version", &version),
+                  ("rechten", "DIP"), ("rechten", "DIL"), ("rechten", "ORV")])
+            .await;
+        assert!(saved.body.contains("Deze wijziging wacht op goedkeuring door een tweede beheerder."), "{}", saved.body);
+        assert_eq!(nick.get("/beheer/goedkeuringen").await.status, 403);
+        let admin = signed_in(&portal, ADMIN, &password).await;
+        let home = admin.get("/").await;
+        assert!(home.body.contains("href=\"/beheer/goedkeuringen\""), "the menu: {}", home.body);
+        let page = admin.get("/beheer/goedkeuringen").await;
+        let sentence = "Nick Jansen wil Ilse de Vries het recht ORV geven";
+        let row = &page.body[page.body.find(sentence).unwrap_or_else(|| panic!("{}", page.body))..];
+        let reject = row
+            .split("action=\"")
+            .skip(1)
+            .filter_map(|r| r.split('"').next())
+            .map(unescape)
+            .find(|a| a.ends_with("/afwijzen"))
+            .unwrap();
         let before = count(&portal).await;
-        let rejected = call(&portal, "POST", &format!("/approvals/{}/reject", asked.body["id"].as_str().unwrap()), &a, None, None).await;
-        assert_eq!(rejected.status, 200, "{}", rejected.body);
-        assert_eq!(rejected.body["status"], "rejected");
+        let done = admin.post(&reject, &[]).await;
+        assert!(done.body.contains("De wijziging is afgewezen; er is niets gewijzigd."), "{}", done.body);
+        assert!(!done.body.contains(sentence));
         assert_eq!(count(&portal).await, before + 1);
+        assert_eq!(entries(&portal, "change.rejected").await.len(), 1);
         let after = call(&portal, "GET", &format!("/users/{ilse}"), &b, None, None).await;
         assert_eq!(after.body["rights"], user.body["rights"]);
         assert_eq!(after.header("etag"), Some(tag));

@@ -209,6 +209,8 @@ impl Api {
                 Some(body(change)?),
             )
             .await?;
+        // Four-eyes (issue 10): a listed change waits for a second admin.
+        let res = super::approvals::waiting(res).await?;
         Self::json(res).await
     }
 
