@@ -245,3 +245,51 @@ pub async fn reject(
         .map_err(|e| problem(&app, e))?;
     Ok(no_store(Json(ApprovalJson::of(&app, &p)).into_response()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    /// The OpenAPI document describes the approval routes and the 202 of both PATCHes.
+    #[test]
+    fn the_document_describes_four_eyes() {
+        let doc: serde_json::Value = serde_json::from_str(super::super::openapi::json()).unwrap();
+        let paths = &doc["paths"];
+        for status in ["200", "401", "403"] {
+            assert!(paths["/api/v1/approvals"]["get"]["responses"][status].is_object());
+        }
+        for act in ["approve", "reject"] {
+            let post = &paths[format!("/api/v1/approvals/{{id}}/{act}").as_str()]["post"];
+            for status in ["200", "403", "404", "409"] {
+                assert!(post["responses"][status].is_object(), "{act} {status}");
+            }
+        }
+        for path in ["/api/v1/offices/{id}", "/api/v1/users/{id}"] {
+            let accepted = &paths[path]["patch"]["responses"]["202"];
+            assert!(accepted.is_object(), "{path}");
+            assert!(
+                accepted.to_string().contains("Approval"),
+                "{path}: {accepted}"
+            );
+        }
+        let approval = &doc["components"]["schemas"]["Approval"]["properties"];
+        for field in [
+            "id",
+            "kind",
+            "target_id",
+            "text",
+            "wants",
+            "before",
+            "after",
+            "version",
+            "requested_by",
+            "requested_at",
+            "status",
+            "decided_by",
+            "decided_at",
+            "detail",
+        ] {
+            assert!(approval[field].is_object(), "Approval.{field}");
+        }
+    }
+}
