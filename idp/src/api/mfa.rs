@@ -401,6 +401,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_openapi_document_describes_the_mfa_routes() {
+        #![allow(clippy::unwrap_used)]
+        let doc: serde_json::Value = serde_json::from_str(super::super::openapi::json()).unwrap();
+        for (path, method) in [
+            ("/api/v1/me/mfa", "get"),
+            ("/api/v1/mfa/status", "get"),
+            ("/api/v1/users/{id}/mfa-reminder", "post"),
+            ("/api/v1/offices/{id}/mfa-policy", "get"),
+            ("/api/v1/offices/{id}/mfa-policy", "patch"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+        let remind = &doc["paths"]["/api/v1/users/{id}/mfa-reminder"]["post"]["responses"];
+        assert!(remind["429"].is_object(), "the throttle is documented");
+    }
+
+    #[test]
     fn dates_are_iso() {
         assert_eq!(
             parse_date("2026-07-01"),
