@@ -48,6 +48,7 @@ use crate::domain::manage::Scope;
 use crate::domain::office_admin::may_add_head_office;
 use crate::domain::rights::{format_rights, read_rights};
 use crate::manage::{actor_of, rights_json};
+use crate::events;
 use crate::oidc::end_session::logout_deliveries;
 use crate::provision::{ProvisionError, head_office_account};
 use crate::state::{AppState, Core};
@@ -751,20 +752,30 @@ async fn op_of(
             {
                 return Ok(Err("import.needs_approval_row"));
             }
-            // A right taken from the office reaches its people's portal sessions as in a
-            // change by hand (`crate::offices::update`, P1, O6): they are ended.
-            let mails = if view.rights.is_subset(&office.rights) {
-                Vec::new()
-            } else {
+            // A changed right reaches its people's portal sessions as in a change by hand
+            // (`crate::offices::update`, P1, O6, issue 10): a rights event for the portals
+            // with an event stream, a back-channel logout for the others when one is taken.
+            let mut mails = Vec::new();
+            if view.rights != office.rights {
+                match events::queue(&core.outbox, events::Subject::Office(office_id), now) {
+                    Ok(m) => mails.push(m),
+                    Err(e) => {
+                        tracing::warn!(import = %job.id, line = row.line, error = %e, "rights event not prepared");
+                        return Ok(Err(FAILED));
+                    }
+                }
+            }
+            if !view.rights.is_subset(&office.rights) {
                 let targets = grants::logout_targets_of_office(&core.db, office_id).await?;
+                let targets = events::without_streams(&core.db, targets).await?;
                 match logout_deliveries(core, &targets, now) {
-                    Ok(m) => m,
+                    Ok(m) => mails.extend(m),
                     Err(e) => {
                         tracing::warn!(import = %job.id, line = row.line, error = %e, "logouts not prepared");
                         return Ok(Err(FAILED));
                     }
                 }
-            };
+            }
             let mut audit = AuditRecord::new("office.updated");
             audit.actor_id = job.actor_id;
             audit.target_office_id = Some(office_id);
