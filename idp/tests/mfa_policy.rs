@@ -150,6 +150,40 @@ testkit::both_databases! {
         assert_eq!(mfa_policy::at_sign_in(state, ilse, None, now).await.unwrap(), AtSignIn::Grace { left: 1 });
     }
 
+    /// Only a head office has a policy; a sub-office's users with grace and reminder rows
+    /// can still be deleted with it (O7: the rows go along, ON DELETE CASCADE).
+    async fn policy_rows_follow_the_offices(db: &TestDatabase) {
+        let idp = open(db, today() - Duration::days(1)).await;
+        let state = &idp.state;
+        let sanne = who(&idp, "zuid@onderbemiddeling.nl").await;
+        let sub = sanne.user.office_id.unwrap();
+        let refused = mfa::set_policy(&state.db, sub, None, 3, &AuditRecord::new("office.mfa_policy_changed"), state.now()).await.unwrap();
+        assert!(!refused, "a sub-office follows its head office");
+        assert_eq!(mfa::policy_of_head_office(&state.db, sub).await.unwrap(), None);
+        let nick = who(&idp, "info@voorbeeldadvies.nl").await;
+        set_policy(&idp, nick.user.office_id.unwrap(), None, 2).await;
+        let tim = who(&idp, "tim@onderbemiddeling.nl").await.user.id;
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(mfa_policy::at_sign_in(state, tim, None, now).await.unwrap(), AtSignIn::Grace { left: 1 });
+        assert_eq!(mfa_policy::send_manual(state, &nick, tim, None, now).await.unwrap(), Manual::Sent);
+        let version: i64 = idp::with_db!(&state.db, |pool| sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(version AS BIGINT) FROM offices WHERE id = $1"
+        )
+        .bind(sub)
+        .fetch_one(pool)
+        .await)
+        .unwrap();
+        let deleted = idp::store::offices::delete_sub_office(&state.db, sub, version, &[], &AuditRecord::new("office.deleted"), now).await.unwrap();
+        assert_eq!(deleted, idp::store::offices::Outcome::Done);
+        let left: i64 = idp::with_db!(&state.db, |pool| sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT COUNT(*) FROM mfa_grace) + (SELECT COUNT(*) FROM mfa_reminders)"
+        )
+        .fetch_one(pool)
+        .await)
+        .unwrap();
+        assert_eq!(left, 0);
+    }
+
     /// The 2FA-status list is scoped to the tree asked for; "Herinnering sturen" goes at
     /// most once per 24 hours per user.
     async fn status_list_and_manual_reminder(db: &TestDatabase) {
