@@ -322,6 +322,12 @@ pub(crate) struct ClientForm {
     grant_types: Vec<String>,
     #[serde(default)]
     auth_method: String,
+    /// "PAR verplicht" (a checkbox: present when ticked).
+    #[serde(default)]
+    require_par: Option<String>,
+    /// "DPoP verplicht".
+    #[serde(default)]
+    dpop: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -457,6 +463,8 @@ pub(crate) async fn register(
         backchannel_logout_uri: (!backchannel.is_empty()).then_some(backchannel),
         grant_types: &form.grant_types,
         token_endpoint_auth_method: method,
+        require_pushed_authorization_requests: form.require_par.is_some(),
+        dpop_bound_access_tokens: form.dpop.is_some(),
     };
     match app.api.register_client(&token, &new).await {
         Ok(done) => {

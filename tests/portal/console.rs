@@ -341,6 +341,25 @@ testkit::both_databases! {
         assert!(again.body.contains("<code>dienst-x</code>"));
         assert!(!again.body.contains(&secret), "never shown again");
 
+        // Issue 10: PAR and DPoP are required per client from the form.
+        let hardened = browser.post("/beheer/clients", &[
+            ("client_id", "web-z"), ("redirect_uris", "https://web-z.example.nl/cb"),
+            ("grant_types", "authorization_code"), ("auth_method", "client_secret_basic"),
+            ("require_par", "ja"), ("dpop", "ja"),
+        ]).await;
+        assert_eq!(hardened.status, 201, "{}", hardened.body);
+        assert_eq!(
+            count(&portal, "SELECT COUNT(*) FROM clients WHERE client_id = 'web-z'
+                AND require_pushed_authorization_requests AND dpop_bound_access_tokens").await,
+            1
+        );
+        assert_eq!(
+            count(&portal, "SELECT COUNT(*) FROM clients WHERE client_id = 'dienst-x'
+                AND (require_pushed_authorization_requests OR dpop_bound_access_tokens)").await,
+            0,
+            "unticked: neither"
+        );
+
         // A refused registration keeps the input and shows the Dutch reason.
         let bad = browser.post("/beheer/clients", &[
             ("client_id", "web-y"), ("redirect_uris", "http://web-y.example.nl/cb"),

@@ -60,6 +60,12 @@ pub struct OidcClient {
     pub token_endpoint_auth_methods: Vec<String>,
     /// PKCE required.
     pub require_pkce: bool,
+    /// RFC 9126: only pushed authorization requests.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449: DPoP-bound access tokens only.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -88,6 +94,10 @@ pub struct NewClient<'a> {
     pub grant_types: &'a [String],
     /// `client_secret_basic` or `client_secret_post`.
     pub token_endpoint_auth_method: &'a str,
+    /// RFC 9126: only pushed authorization requests.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449: every token request with a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The answer to a registration.
