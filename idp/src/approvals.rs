@@ -29,12 +29,14 @@ use uuid::Uuid;
 
 use crate::config::FourEyes;
 use crate::domain::manage::{Actor, Scope};
+use crate::domain::rights::format_rights;
 use crate::domain::{Rights, Role};
-use crate::manage::{self, ManageError, UserChange};
+use crate::events::{self, Subject};
+use crate::manage::{self, ManageError, UserChange, actor_of, rights_json};
 use crate::offices::{self, OfficeChange};
 use crate::state::Core;
 use crate::store::accounts::Principal;
-use crate::store::approvals::{self as store, Kind, NewPending, Outcome, Pending};
+use crate::store::approvals::{self as store, Kind, MainUserChange, NewPending, Outcome, Pending};
 use crate::store::audit::{self, AuditRecord};
 use crate::store::{StoreError, users};
 
@@ -202,6 +204,8 @@ struct OfficeRequest {
 
 #[derive(Deserialize)]
 struct UserRequest {
+    /// `main_user`: [`make_main_user`].
+    role: Option<String>,
     name: Option<String>,
     email: Option<String>,
     rights: Option<Vec<String>>,
@@ -406,6 +410,26 @@ pub async fn approve(
         }
         Kind::User => {
             let r: UserRequest = request_of(&p)?;
+            if r.role.as_deref() == Some("main_user") {
+                return finish(
+                    core,
+                    caller,
+                    &p,
+                    make_main_user(
+                        core,
+                        caller,
+                        p.target_id,
+                        p.version,
+                        Gate::Approved,
+                        ip.clone(),
+                        now,
+                    )
+                    .await,
+                    ip,
+                    now,
+                )
+                .await;
+            }
             let change = UserChange {
                 name: r.name,
                 email: r.email,
@@ -427,18 +451,123 @@ pub async fn approve(
             .map(|_| ())
         }
     };
+    finish(core, caller, &p, applied, ip, now).await
+}
+
+/// After the apply of an approved change: the change as it now stands, or, when it could
+/// not be applied, marked stale.
+async fn finish<T>(
+    core: &Core,
+    caller: &Principal,
+    p: &Pending,
+    applied: Result<T, ManageError>,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Pending, ApprovalError> {
     match applied {
-        Ok(()) => Ok(store::get(&core.db, p.id).await?.unwrap_or(p)),
+        Ok(_) => Ok(store::get(&core.db, p.id)
+            .await?
+            .unwrap_or_else(|| p.clone())),
         Err(e) => {
             // Not applied: the approval stands in the log, and the change is marked
             // stale so it leaves the list; it can be asked for again.
-            mark_stale(core, caller, &p, Some(Outcome::Approved), ip, now).await?;
+            mark_stale(core, caller, p, Some(Outcome::Approved), ip, now).await?;
             Err(match e {
                 ManageError::OfficeStale | ManageError::Stale => ApprovalError::Stale,
                 other => ApprovalError::Manage(other),
             })
         }
     }
+}
+
+/// U1 (issue 10): makes the active employee `id` (at `version`) its office's main user;
+/// the main user becomes an employee. Insurer admins only (others: 403, audited); the new
+/// main user gets the office's rights (U4). With `main_user` in `PORTAL_FOUR_EYES` the
+/// change waits for a second admin ([`ManageError::Waiting`]). Both people's portals are
+/// told their new role and rights (rights events), in the same transaction.
+pub async fn make_main_user(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    version: i64,
+    gate: Gate,
+    ip: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(), ManageError> {
+    let view = manage::get(core, caller, id, ip.as_deref(), now).await?;
+    if caller.user.role != Role::InsurerAdmin {
+        deny_user(core, caller, &view, ip.as_deref(), now).await?;
+        return Err(ManageError::Refused);
+    }
+    if view.version != version {
+        return Err(ManageError::Stale);
+    }
+    let Some(office) = view.office.as_ref() else {
+        return Err(ManageError::Refused);
+    };
+    if view.user.role != Role::Employee || !view.user.active {
+        return Err(ManageError::Refused);
+    }
+    let before = Map::from_iter([("role".to_owned(), json!("employee"))]);
+    let after = Map::from_iter([("role".to_owned(), json!("main_user"))]);
+    if gate == Gate::FourEyes && core.settings.four_eyes.contains(&FourEyes::MainUser) {
+        let hold_it = Hold {
+            kind: Kind::User,
+            target_id: id,
+            target_office_id: Some(office.id),
+            version,
+            request: json!({ "role": "main_user" }),
+            wants: vec!["main_user".to_owned()],
+            before: &before,
+            after: &after,
+        };
+        return Err(hold(core, &actor_of(caller), hold_it, ip, now).await);
+    }
+    let previous = store::main_user_of(&core.db, office.id).await?;
+    let mut mails = vec![events::queue(&core.outbox, Subject::User(id), now)?];
+    if let Some((old, _)) = &previous {
+        mails.push(events::queue(&core.outbox, Subject::User(*old), now)?);
+    }
+    let mut entry = AuditRecord::new("user.main_user_changed");
+    entry.actor_id = Some(caller.user.id);
+    entry.target_user_id = Some(id);
+    entry.target_office_id = Some(office.id);
+    entry.ip = ip;
+    entry.detail = json!({
+        "before": { "role": "employee", "rights": rights_json(&view.user.rights, &core.registry) },
+        "after": { "role": "main_user", "rights": rights_json(&office.rights, &core.registry) },
+        "previous_main_user": previous.as_ref().map(|(id, name)| json!({ "id": id, "name": name })),
+    });
+    let rights = format_rights(&office.rights, &core.registry);
+    let change = MainUserChange {
+        office_id: office.id,
+        user_id: id,
+        expected_version: version,
+        rights: &rights,
+        mails: &mails,
+        audit: &entry,
+    };
+    if !store::make_main_user(&core.db, &change, now).await? {
+        return Err(ManageError::Stale);
+    }
+    core.mail_wake.notify_one();
+    Ok(())
+}
+
+/// Records a refused "make main user" (SECURITY AD-01).
+async fn deny_user(
+    core: &Core,
+    caller: &Principal,
+    view: &users::UserView,
+    ip: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut entry = AuditRecord::new("admin.denied");
+    entry.actor_id = Some(caller.user.id);
+    entry.target_user_id = Some(view.user.id);
+    entry.ip = ip.map(str::to_owned);
+    entry.detail = json!({ "act": "make_main_user", "answer": "forbidden" });
+    audit::record(&core.db, &entry, now).await
 }
 
 /// Rejects change `id`; nothing of it is applied.

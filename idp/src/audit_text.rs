@@ -77,6 +77,7 @@ pub const ACTIONS: &[&str] = &[
     "change.approved",
     "change.rejected",
     "change.stale",
+    "user.main_user_changed",
     PURGED,
 ];
 
@@ -509,6 +510,9 @@ impl<'a> Render<'a> {
         if !fields.is_empty() {
             clauses.push(clause("fields", &[("fields", &self.list(&fields))]));
         }
+        if str_at(&after, &["role"]) == Some("main_user") {
+            clauses.push(clause("main_user", &[]));
+        }
         match after.get("allow_sub_offices").and_then(Value::as_bool) {
             Some(true) => clauses.push(clause("sub_offices_allowed", &[])),
             Some(false) => clauses.push(clause("sub_offices_refused", &[])),
@@ -870,6 +874,18 @@ mod tests {
             Some("Ilse de Vries"),
             serde_json::json!({ "kind": "user", "requested_by": { "name": "Nick Jansen" },
                                 "before": { "rights": ["DIP"] }, "after": { "rights": ["DIP", "ORV"] } }),
+        );
+        let mut main = entry(
+            "change.requested",
+            Some("Salesdesk Leven"),
+            Some("Ilse de Vries"),
+            serde_json::json!({ "kind": "user", "before": { "role": "employee" },
+                                "after": { "role": "main_user" } }),
+        );
+        main.ip = None;
+        assert_eq!(
+            wish(&texts, &main),
+            "Salesdesk Leven wil Ilse de Vries hoofdgebruiker maken"
         );
         assert_eq!(
             sentence(&texts, &approved),

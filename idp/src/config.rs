@@ -184,8 +184,8 @@ pub enum FourEyes {
     AllowSubOffices,
     /// `right:<CODE>`: the right added to an office's or a user's rights.
     Right(String),
-    /// `main_user`: a user made main user (no flow does this today: U1 makes the main
-    /// user with its office; accepted so the default can name it).
+    /// `main_user`: an employee made its office's main user
+    /// (`POST /api/v1/users/{id}/main-user`, `approvals::make_main_user`).
     MainUser,
 }
 

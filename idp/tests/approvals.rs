@@ -198,6 +198,37 @@ testkit::both_databases! {
         manage::update(core, &nick, ilse.user.id, view.version, &fewer, None, now).await.unwrap();
     }
 
+    /// U1: making an employee main user waits too; a second admin's approval swaps the
+    /// roles in one go (one main user per office), the new one with the office's rights.
+    async fn making_a_main_user_waits_and_swaps_the_roles(db: &TestDatabase) {
+        let idp = open(db, None).await;
+        let (core, now) = (&idp.state, idp.state.now());
+        let (a, b) = (who(&idp, ADMIN).await, who(&idp, SECOND).await);
+        let nick = who(&idp, "info@voorbeeldadvies.nl").await;
+        let ilse = who(&idp, "ilse@voorbeeldadvies.nl").await;
+        let version = users::get(&core.db, Scope::Everyone, ilse.user.id, &core.registry).await.unwrap().unwrap().version;
+        let gate = approvals::Gate::FourEyes;
+        let refused = approvals::make_main_user(core, &nick, ilse.user.id, version, gate, None, now).await;
+        assert!(matches!(refused, Err(ManageError::Refused)), "only insurer admins: {refused:?}");
+        let p = waiting(approvals::make_main_user(core, &a, ilse.user.id, version, gate, None, now).await);
+        assert_eq!(entries(&idp, "change.requested").await[0].1["wants"], serde_json::json!(["main_user"]));
+        assert_eq!(who(&idp, "ilse@voorbeeldadvies.nl").await.user.role, idp::domain::Role::Employee);
+        assert!(matches!(approvals::approve(core, &a, p.id, true, None, now).await, Err(ApprovalError::OwnChange)));
+        approvals::approve(core, &b, p.id, true, None, now).await.unwrap();
+        let ilse = who(&idp, "ilse@voorbeeldadvies.nl").await;
+        assert_eq!(ilse.user.role, idp::domain::Role::MainUser);
+        let codes: Vec<String> = ilse.user.rights.iter().map(ToString::to_string).collect();
+        assert_eq!(codes, ["DIL", "DIP", "ORV"], "the office's rights");
+        assert_eq!(who(&idp, "info@voorbeeldadvies.nl").await.user.role, idp::domain::Role::Employee);
+        let changed = entries(&idp, "user.main_user_changed").await;
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].0, Some(b.user.id));
+        assert_eq!(changed[0].1["previous_main_user"]["id"], nick.user.id.to_string());
+        // The new main user is no employee any more: asking again is refused.
+        let again = approvals::make_main_user(core, &a, ilse.user.id, version + 1, approvals::Gate::Approved, None, now).await;
+        assert!(matches!(again, Err(ManageError::Refused)), "{again:?}");
+    }
+
     /// A target changed after the request is not overwritten: the approval finds it stale
     /// and marks it so; with the setting empty nothing waits.
     async fn a_change_made_against_an_old_version_goes_stale(db: &TestDatabase) {

@@ -1958,6 +1958,11 @@ testkit::both_databases! {
         let b = count(&portal, audit).await;
         let a = call(&portal, "POST", &format!("/imports/{}/cancel", preview["id"].as_str().unwrap()), &admin, None, None).await;
         act("POST", "/imports/{id}/cancel", b, count(&portal, audit).await, a.status, &a.body);
+        // U1: a new main user (four-eyes is off here: applied at once), one entry.
+        let tag = call(&portal, "GET", &format!("/users/{ilse}"), &admin, None, None).await.header("etag").unwrap();
+        let b = count(&portal, audit).await;
+        let a = call(&portal, "POST", &format!("/users/{ilse}/main-user"), &admin, None, Some(&tag)).await;
+        act("POST", "/users/{id}/main-user", b, count(&portal, audit).await, a.status, &a.body);
         done.push(("POST".to_owned(), "/imports".to_owned()));
         done.push(("POST".to_owned(), "/imports/{id}/confirm".to_owned()));
         // Four-eyes (issue 10): nothing waits here (the harness turns it off). Approving

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::problem::{Problem, ProblemSchema};
-use super::{Caller, text};
+use super::{Caller, IfMatch, text};
 use crate::approvals::{self, ApprovalError};
 use crate::audit_text;
 use crate::login::client::ClientIp;
@@ -244,6 +244,52 @@ pub async fn reject(
         .await
         .map_err(|e| problem(&app, e))?;
     Ok(no_store(Json(ApprovalJson::of(&app, &p)).into_response()))
+}
+
+/// U1: makes an active employee its office's main user; the main user becomes an
+/// employee. With `main_user` in `PORTAL_FOUR_EYES` (the default) it waits for a second
+/// insurer admin.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/main-user", tag = "users",
+    params(
+        ("id" = Uuid, Path, description = "The employee's id"),
+        ("If-Match" = String, Header, description = "The ETag the change was made from, e.g. \"3\""),
+    ),
+    responses(
+        (status = 202, description = "Four-eyes: waits for a second insurer admin; nothing was changed", body = ApprovalJson),
+        (status = 204, description = "Done (four-eyes off for `main_user`, or an approval applied it)"),
+        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "Not an insurer admin (audited), or not an active employee of an office", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "Changed by someone else since that version", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemSchema, content_type = "application/problem+json"),
+    )
+)]
+pub async fn make_main_user(
+    State(app): State<AppState>,
+    caller: Caller,
+    ip: ClientIp,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+) -> Result<Response, Problem> {
+    let id =
+        Uuid::parse_str(&id).map_err(|_| Problem::not_found(text(&app, "api.user_not_found")))?;
+    let version = version.unwrap_or(0);
+    match approvals::make_main_user(
+        &app,
+        &caller.principal,
+        id,
+        version,
+        approvals::Gate::FourEyes,
+        ip.text(),
+        app.now(),
+    )
+    .await
+    {
+        Ok(()) => Ok(no_store(StatusCode::NO_CONTENT.into_response())),
+        Err(crate::manage::ManageError::Waiting(p)) => Ok(accepted(&app, &p)),
+        Err(e) => Err(Problem::of(&app, e)),
+    }
 }
 
 #[cfg(test)]

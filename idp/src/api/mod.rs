@@ -74,6 +74,7 @@ pub const ROUTES: web_kit::headers::RouteTable = &[
     ("GET", "/approvals"),
     ("POST", "/approvals/{id}/approve"),
     ("POST", "/approvals/{id}/reject"),
+    ("POST", "/users/{id}/main-user"),
 ];
 
 /// The admin API's routes, to be nested at `/api/v1`.
@@ -121,6 +122,7 @@ pub fn routes() -> Router<AppState> {
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/users/{id}/main-user", post(approvals::make_main_user))
         // The MFA mandate per head office (issue 10).
         .route("/me/mfa", get(mfa::me))
         .route("/mfa/status", get(mfa::status))

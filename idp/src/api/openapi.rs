@@ -56,6 +56,7 @@ use super::{approvals, audit, clients, imports, me, mfa, offices, outbox, users}
         approvals::list,
         approvals::approve,
         approvals::reject,
+        approvals::make_main_user,
     ),
     components(schemas(
         users::UserJson,

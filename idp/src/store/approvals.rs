@@ -282,3 +282,83 @@ pub async fn decide(
         Ok(true)
     })
 }
+
+/// The main user of `office_id`, if it has one.
+pub async fn main_user_of(db: &Db, office_id: Uuid) -> Result<Option<(Uuid, String)>, StoreError> {
+    let row = with_db!(db, |pool| sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT id, name FROM users WHERE office_id = $1 AND role = 'main_user'"
+    )
+    .bind(office_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
+/// What [`make_main_user`] stores.
+#[derive(Debug)]
+pub struct MainUserChange<'a> {
+    /// The office.
+    pub office_id: Uuid,
+    /// The employee who becomes its main user…
+    pub user_id: Uuid,
+    /// …at this version.
+    pub expected_version: i64,
+    /// …with the office's rights (U4: the main user has all of them).
+    pub rights: &'a str,
+    /// The rights events for both people.
+    pub mails: &'a [super::outbox::NewMail],
+    /// `user.main_user_changed`.
+    pub audit: &'a AuditRecord,
+}
+
+/// U1: makes an active employee of the office its main user and the main user an employee,
+/// in one transaction (the old main user first: one main user per office is a unique
+/// index). `false`: the employee changed since `expected_version` or is no active employee
+/// of the office; nothing was stored.
+pub async fn make_main_user(
+    db: &Db,
+    c: &MainUserChange<'_>,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let now = at(now);
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        // The employee's row first, as every change of a user takes it.
+        let found: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET version = version WHERE id = $1 AND version = $2
+                AND office_id = $3 AND role = 'employee' AND active = TRUE
+             RETURNING version",
+        )
+        .bind(c.user_id)
+        .bind(c.expected_version)
+        .bind(c.office_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE users SET role = 'employee', version = version + 1, updated_at = $1
+             WHERE office_id = $2 AND role = 'main_user'",
+        )
+        .bind(now)
+        .bind(c.office_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE users SET role = 'main_user', rights = $1, version = version + 1, updated_at = $2
+             WHERE id = $3",
+        )
+        .bind(c.rights)
+        .bind(now)
+        .bind(c.user_id)
+        .execute(&mut *tx)
+        .await?;
+        for m in c.mails {
+            super::outbox::insert_mail!(&mut *tx, m, now)?;
+        }
+        insert_audit!(&mut *tx, c.audit, now)?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}
