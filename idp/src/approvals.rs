@@ -368,6 +368,15 @@ pub async fn approve(
         mark_stale(core, caller, &p, None, ip, now).await?;
         return Err(ApprovalError::Stale);
     }
+    // A new e-mail in the request needs the approver's recent sign-in (AC-08): asked
+    // before deciding, so a step-up leaves the change waiting.
+    let new_email = p
+        .change
+        .pointer("/request/email")
+        .is_some_and(|e| !e.is_null());
+    if p.kind == Kind::User && new_email && !recent_sign_in {
+        return Err(ApprovalError::Manage(ManageError::StepUpRequired));
+    }
     let entry = decision_entry(core, "change.approved", caller, &p, ip.clone()).await?;
     let decided = store::decide(
         &core.db,

@@ -182,13 +182,23 @@ testkit::both_databases! {
         assert_eq!(entries(&idp, "change.requested").await[0].1["wants"], serde_json::json!(["right:ORV"]));
 
         let admin = who(&idp, ADMIN).await;
+        // AC-08: a new e-mail in a waiting change needs the approver's recent sign-in; without
+        // it the change keeps waiting.
+        let mut with_email = change.clone();
+        with_email.email = Some("ilse.nieuw@voorbeeldadvies.nl".into());
+        with_email.recent_sign_in = true;
+        let q = waiting(manage::update(core, &nick, ilse.user.id, view.version, &with_email, None, now).await);
+        let stepped = approvals::approve(core, &admin, q.id, false, None, now).await;
+        assert!(matches!(stepped, Err(ApprovalError::Manage(ManageError::StepUpRequired))), "{stepped:?}");
+        assert_eq!(store::get(&core.db, q.id).await.unwrap().unwrap().outcome, None, "still waiting");
+        approvals::reject(core, &admin, q.id, None, now).await.unwrap();
         let done = approvals::reject(core, &admin, p.id, None, now).await.unwrap();
         assert_eq!(done.outcome, Some(Outcome::Rejected));
         let after = users::get(&core.db, Scope::Everyone, ilse.user.id, &core.registry).await.unwrap().unwrap();
         assert_eq!(after.version, view.version);
         assert_eq!(after.user.rights, view.user.rights);
         let rejected = entries(&idp, "change.rejected").await;
-        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected.len(), 2);
         assert_eq!(rejected[0].0, Some(admin.user.id));
         assert_eq!(rejected[0].1["requested_by"]["id"], nick.user.id.to_string());
         let late = approvals::approve(core, &admin, p.id, true, None, now).await;

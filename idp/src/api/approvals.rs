@@ -200,7 +200,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Respons
     params(("id" = Uuid, Path, description = "The change's id")),
     responses(
         (status = 200, description = "Approved and applied", body = ApprovalJson),
-        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token; or, with the RFC 9470 `insufficient_user_authentication` challenge, a sign-in older than 5 minutes while the change holds a new e-mail (AC-08): it keeps waiting", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an insurer admin, or the requester itself (audited)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "No such change", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 409, description = "Decided already, or the office or user changed meanwhile (the change is then marked stale)", body = ProblemSchema, content_type = "application/problem+json"),
