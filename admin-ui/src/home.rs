@@ -121,7 +121,6 @@ mod tests {
             head_office: None,
             amr: vec!["pwd".into()],
             sid: None,
-            claims_as_of: 0,
         }
     }
 

@@ -41,7 +41,6 @@ fn planted() -> &'static CookieValue {
             head_office: None,
             amr: vec!["pwd".into()],
             sid: Some("sid".into()),
-            claims_as_of: 0,
         };
         let session = Session {
             user,
@@ -49,6 +48,7 @@ fn planted() -> &'static CookieValue {
             signed_in_at: now,
             expires_at: now + time::Duration::days(365),
             tokens: None,
+            claims_stale: 0,
         };
         block_on(side.store.insert_session(&value.key(), session, now)).expect("planted");
         value

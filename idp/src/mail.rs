@@ -242,8 +242,11 @@ impl Mailer {
     /// row, and the line moves on.
     pub async fn deliver_due(&self, now: OffsetDateTime) -> Result<usize, MailError> {
         let mut sent = 0;
-        if let Some(events) = &self.events {
-            events.expand_due(now).await?;
+        // A failure here (the database, a key) must not hold up the mails and logouts.
+        if let Some(events) = &self.events
+            && let Err(e) = events.expand_due(now).await
+        {
+            tracing::warn!(error = %e, "rights events not expanded this pass");
         }
         for mail in outbox::due(&self.db, now, 50).await? {
             let backchannel = mail.kind == BACKCHANNEL_KIND || mail.kind == SECURITY_EVENT_KIND;

@@ -121,10 +121,6 @@ pub struct SignedInUser {
     pub amr: Vec<String>,
     /// The idp session id, if sent (for back-channel logout, issue 7).
     pub sid: Option<String>,
-    /// When the idp read `rights` and `role` (Unix time): the ID token's `iat`, or the
-    /// `event_timestamp` of the last rights event applied. An event older than this is
-    /// ignored, so a late or replayed one cannot bring back a right taken away.
-    pub claims_as_of: i64,
 }
 
 impl SignedInUser {
@@ -166,7 +162,6 @@ impl SignedInUser {
                 .map(|refs| refs.iter().map(|r| r.as_str().to_owned()).collect())
                 .unwrap_or_default(),
             sid: extra.sid.clone(),
-            claims_as_of: claims.issue_time().timestamp(),
         }
     }
 

@@ -87,20 +87,19 @@ struct SubjectId {
 /// CAEP 1.0 §3.2's event, with the claims this portal keeps.
 #[derive(Deserialize)]
 struct ClaimsChange {
-    event_timestamp: i64,
     claims: ChangedClaims,
 }
 
 #[derive(Deserialize)]
 struct ChangedClaims {
     rights: Vec<String>,
-    role: crate::claims::Role,
 }
 
 /// What a security event did here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventApplied {
-    /// New rights and role for this many sessions (older claims only).
+    /// This many sessions lost the rights the event no longer lists, and read their
+    /// rights and role from the idp at their next request.
     ClaimsChanged(usize),
     /// This many sessions ended.
     SessionsRevoked(usize),
@@ -252,7 +251,78 @@ impl RelyingParty {
             .store
             .session(&id.key(), OffsetDateTime::now_utc())
             .await?;
-        Ok(session.map(|s| s.user))
+        match session {
+            Some(s) if s.claims_stale > 0 && s.tokens.is_some() => {
+                self.reload_claims(jar, &id.key(), s).await
+            }
+            other => Ok(other.map(|s| s.user)),
+        }
+    }
+
+    /// Issue 10: reads the user's rights and role from the idp's userinfo endpoint, with
+    /// the session's access token (refreshed if need be), after a rights event or a token
+    /// refresh marked the session stale. A refused refresh has ended the session (`None`);
+    /// an idp that cannot be asked leaves the session as it is (its rights only ever
+    /// narrowed by events) until the next request tries again.
+    async fn reload_claims(
+        &self,
+        jar: &CookieJar,
+        key: &crate::ids::StoreKey,
+        session: Session,
+    ) -> Result<Option<SignedInUser>, RpError> {
+        let access = match self.access_token(jar).await {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                let now = OffsetDateTime::now_utc();
+                return Ok(self.store.session(key, now).await?.map(|s| s.user));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rights not read again: no access token now");
+                return Ok(Some(session.user));
+            }
+        };
+        // Counted after any refresh above: an event or refresh from here on is newer than
+        // what userinfo answers, and keeps the session stale.
+        let Some(current) = self.store.session(key, OffsetDateTime::now_utc()).await? else {
+            return Ok(None);
+        };
+        let seen = current.claims_stale;
+        let (rights, role) = match self.userinfo(&access, &current.user.subject).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e, "rights not read again: userinfo failed");
+                return Ok(Some(current.user));
+            }
+        };
+        Ok(self.store.reload_claims(key, seen, rights, role).await?)
+    }
+
+    /// The user's `rights` and `role` from the idp's userinfo endpoint (OIDC Core §5.3),
+    /// for the subject the session belongs to (a response about anyone else is refused).
+    async fn userinfo(
+        &self,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<(Vec<RightCode>, crate::claims::Role), RpError> {
+        let provider = self.provider().await?;
+        let request = provider
+            .client
+            .user_info(
+                openidconnect::AccessToken::new(access_token.to_owned()),
+                Some(openidconnect::SubjectIdentifier::new(subject.to_owned())),
+            )
+            .map_err(|e| RpError::Discovery(e.to_string()))?;
+        let claims: openidconnect::UserInfoClaims<PortalClaims, CoreGenderClaim> = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| RpError::Discovery(format!("userinfo: {e}")))?;
+        let extra = claims.additional_claims();
+        let rights = extra
+            .rights
+            .iter()
+            .filter_map(|raw| RightCode::parse(raw).ok())
+            .collect();
+        Ok((rights, extra.role))
     }
 
     /// Sends the browser to the idp to sign in (303), remembering `return_to` for after the
@@ -376,6 +446,7 @@ impl RelyingParty {
             tokens: Some(tokens),
             signed_in_at: now,
             expires_at: now + self.config.session_lifetime,
+            claims_stale: 0,
         };
         // SECURITY SE-02: a session id that existed before sign-in is never the signed-in one.
         if let Some(old) = cookies::session_id(&jar, &self.config.cookies) {
@@ -535,18 +606,16 @@ impl RelyingParty {
         };
         let change: ClaimsChange =
             serde_json::from_value(raw.clone()).map_err(|e| bad(&e.to_string()))?;
-        let rights = change
+        let rights: Vec<RightCode> = change
             .claims
             .rights
             .iter()
             .filter_map(|raw| RightCode::parse(raw).ok())
             .collect();
-        let update = crate::store::ClaimsUpdate {
-            rights,
-            role: change.claims.role,
-            as_of: change.event_timestamp,
-        };
-        let changed = self.store.apply_claims(issuer, sub, &update).await?;
+        // Events may arrive late, twice or out of order, and carry no order a portal could
+        // trust across idp nodes: one only ever takes rights away at once; what the user
+        // holds now is read from the idp on the session's next request.
+        let changed = self.store.narrow_claims(issuer, sub, &rights).await?;
         tracing::info!(client, changed, "security event: claims changed");
         Ok(EventApplied::ClaimsChanged(changed))
     }
@@ -646,6 +715,9 @@ impl RelyingParty {
         if !self.store.replace_tokens(&id.key(), fresh).await? {
             return Ok(None);
         }
+        // The rights are read again on the next request: a rights event that never
+        // arrived is repaired within one access-token lifetime (issue 10).
+        self.store.mark_stale(&id.key()).await?;
         Ok(Some(access))
     }
 

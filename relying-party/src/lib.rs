@@ -51,6 +51,6 @@ pub use ids::{CookieValue, StoreKey};
 pub use routes::{BACKCHANNEL_PATH, CALLBACK_PATH, EVENTS_PATH, LOGOUT_PATH, MaybeUser};
 pub use settings::{DEFAULT_SCOPES, DEFAULT_SESSION_LIFETIME, RpSettings};
 pub use store::{
-    ApiTokens, ClaimsUpdate, LOGIN_ATTEMPT_LIFETIME, MAX_ATTEMPTS_PER_BROWSER, MAX_BROWSERS_SIGNING_IN,
+    ApiTokens, LOGIN_ATTEMPT_LIFETIME, MAX_ATTEMPTS_PER_BROWSER, MAX_BROWSERS_SIGNING_IN,
     MemorySessionStore, PendingLogin, Session, SessionStore, StoreError, state_matches,
 };

@@ -62,6 +62,10 @@ pub struct Session {
     /// The access token (and, with scope `offline_access`, the refresh token) for calling
     /// the idp's APIs on the user's behalf; server-side only.
     pub tokens: Option<ApiTokens>,
+    /// Rights events (issue 10) and token refreshes since the user's rights and role were
+    /// last read from the idp; while above 0 they are read again (userinfo) on the next
+    /// request. 0 right after sign-in.
+    pub claims_stale: u32,
 }
 
 /// Tokens kept with a session.
@@ -98,17 +102,6 @@ impl fmt::Debug for Session {
             .field("tokens", &self.tokens)
             .finish()
     }
-}
-
-/// New rights and role of a user, read by the idp at `as_of` (Unix time).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimsUpdate {
-    /// The effective rights, well-formed codes only.
-    pub rights: Vec<product_registry::RightCode>,
-    /// The role.
-    pub role: crate::claims::Role,
-    /// When the idp read them (the event's `event_timestamp`).
-    pub as_of: i64,
 }
 
 /// A store could not be read or written.
@@ -175,14 +168,30 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn replace_tokens(&self, key: &StoreKey, tokens: ApiTokens) -> Result<bool, StoreError>;
 
     /// Applies a rights event (issue 10) to every session of user `sub` signed in by
-    /// `issuer`: `rights` and `role` become the given ones, unless a session's claims are
-    /// newer than `as_of`. Returns how many sessions changed.
-    async fn apply_claims(
+    /// `issuer`: their rights shrink to those also in `rights` (never grow: an event may
+    /// arrive late or out of order), and they are marked stale, so that the next request
+    /// reads the user's rights and role from the idp. Returns how many sessions there were.
+    async fn narrow_claims(
         &self,
         issuer: &str,
         sub: &str,
-        claims: &ClaimsUpdate,
+        rights: &[product_registry::RightCode],
     ) -> Result<usize, StoreError>;
+
+    /// Marks the session under `key` stale (its tokens were refreshed: the rights are read
+    /// again on the next request, which repairs a rights event that never arrived).
+    async fn mark_stale(&self, key: &StoreKey) -> Result<(), StoreError>;
+
+    /// Stores the rights and role just read from the idp for the session under `key`, if
+    /// no rights event or refresh marked it stale again since `seen` was read (that one
+    /// may be newer than what was read); returns the session's user as it is now.
+    async fn reload_claims(
+        &self,
+        key: &StoreKey,
+        seen: u32,
+        rights: Vec<product_registry::RightCode>,
+        role: crate::claims::Role,
+    ) -> Result<Option<SignedInUser>, StoreError>;
 
     /// Forgets every expired attempt and session; returns how many entries went.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError>;
@@ -379,23 +388,47 @@ impl SessionStore for MemorySessionStore {
         })
     }
 
-    async fn apply_claims(
+    async fn narrow_claims(
         &self,
         issuer: &str,
         sub: &str,
-        claims: &ClaimsUpdate,
+        rights: &[product_registry::RightCode],
     ) -> Result<usize, StoreError> {
-        let mut changed = 0;
+        let mut touched = 0;
         for s in self.lock().sessions.values_mut() {
-            let user = &mut s.user;
-            if user.subject == sub && user.issuer == issuer && user.claims_as_of <= claims.as_of {
-                user.rights.clone_from(&claims.rights);
-                user.role = claims.role;
-                user.claims_as_of = claims.as_of;
-                changed += 1;
+            if s.user.subject == sub && s.user.issuer == issuer {
+                s.user.rights.retain(|r| rights.contains(r));
+                s.claims_stale = s.claims_stale.saturating_add(1);
+                touched += 1;
             }
         }
-        Ok(changed)
+        Ok(touched)
+    }
+
+    async fn mark_stale(&self, key: &StoreKey) -> Result<(), StoreError> {
+        if let Some(s) = self.lock().sessions.get_mut(key) {
+            s.claims_stale = s.claims_stale.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    async fn reload_claims(
+        &self,
+        key: &StoreKey,
+        seen: u32,
+        rights: Vec<product_registry::RightCode>,
+        role: crate::claims::Role,
+    ) -> Result<Option<SignedInUser>, StoreError> {
+        let mut inner = self.lock();
+        let Some(s) = inner.sessions.get_mut(key) else {
+            return Ok(None);
+        };
+        if s.claims_stale == seen {
+            s.user.rights = rights;
+            s.user.role = role;
+            s.claims_stale = 0;
+        }
+        Ok(Some(s.user.clone()))
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
@@ -458,7 +491,6 @@ mod tests {
                 head_office: None,
                 amr: vec![],
                 sid: None,
-                claims_as_of: 0,
             },
             id_token: "eyJ.secret.token".into(),
             tokens: Some(ApiTokens {
@@ -468,6 +500,7 @@ mod tests {
             }),
             signed_in_at: now,
             expires_at: now + Duration::hours(8),
+            claims_stale: 0,
         }
     }
 

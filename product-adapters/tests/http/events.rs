@@ -1,6 +1,7 @@
 //! Rights events pushed by the idp (issue 10): a signed Security Event Token (RFC 8417) at
-//! `…/auth/events` (RFC 8935) changes a live product session's rights at once, or ends it,
-//! and everything that is not exactly such an event from our idp, for us, once, is refused.
+//! `…/auth/events` (RFC 8935) takes rights from a live product session at once and makes it
+//! read its rights again from the idp (userinfo) at the next request, or ends it; everything
+//! that is not exactly such an event from our idp, for us, once, is refused.
 
 use relying_party::test_op::{Browser, TestUser};
 use serde_json::{Value, json};
@@ -59,10 +60,12 @@ async fn signed_in() -> (App, Browser, TestUser) {
 }
 
 #[tokio::test]
-async fn a_rights_event_changes_the_live_session_without_a_new_sign_in() {
+async fn a_rights_event_applies_to_the_live_session_without_a_new_sign_in() {
     let (app, browser, user) = signed_in().await;
     let signed = app.op.token_requests();
 
+    // The idp takes DIP away and says so.
+    app.op.sign_in_as(Some(TestUser::employee(&[])));
     let token = app.op.sign_jwt(
         "secevent+jwt",
         &set(&app, "dip", &user.sub, rights_now(&[], now())),
@@ -71,36 +74,91 @@ async fn a_rights_event_changes_the_live_session_without_a_new_sign_in() {
     let page = browser.get("/dip/").await;
     assert_eq!(page.status, 403, "the right is gone at once: {}", page.body);
     assert!(page.location.is_none(), "no sign-in on the way");
-    assert_eq!(app.op.token_requests(), signed, "no new sign-in");
+    assert_eq!(
+        app.op.token_requests(),
+        signed,
+        "no new sign-in, no new token"
+    );
+    assert_eq!(
+        app.op.userinfo_requests(),
+        1,
+        "the rights were read again once"
+    );
+    assert_eq!(browser.get("/dip/").await.status, 403);
+    assert_eq!(app.op.userinfo_requests(), 1, "and not on every request");
 
     // RP-03: the same event again is a replay.
     assert_eq!(push(&app, &token, SET).await.0, 400);
 
-    // A right given back the same way.
+    // A right given back: the event only marks the session; the right comes from the idp.
+    app.op.sign_in_as(Some(TestUser::employee(&["DIP"])));
     let token = app.op.sign_jwt(
         "secevent+jwt",
         &set(&app, "dip", &user.sub, rights_now(&["DIP"], now())),
     );
     assert_eq!(push(&app, &token, SET).await.0, 202);
     assert_eq!(browser.get("/dip/").await.status, 200);
+    assert_eq!(app.op.userinfo_requests(), 2);
 }
 
+/// An event that arrives late (or is replayed under a new id) carrying a right that was
+/// taken away since cannot give it back: events only narrow, and what the user holds is
+/// what the idp says at the next request.
 #[tokio::test]
-async fn an_event_older_than_the_sessions_claims_changes_nothing() {
+async fn a_late_event_cannot_give_a_right_back() {
     let (app, browser, user) = signed_in().await;
-    let stale = rights_now(&[], now() - 3600);
-    let token = app
-        .op
-        .sign_jwt("secevent+jwt", &set(&app, "dip", &user.sub, stale));
-    assert_eq!(
-        push(&app, &token, SET).await.0,
-        202,
-        "accepted, and ignored"
+    app.op.sign_in_as(Some(TestUser::employee(&[])));
+    let taken = app.op.sign_jwt(
+        "secevent+jwt",
+        &set(&app, "dip", &user.sub, rights_now(&[], now())),
     );
+    assert_eq!(push(&app, &taken, SET).await.0, 202);
+    assert_eq!(browser.get("/dip/").await.status, 403);
+
+    let late = rights_now(&["DIP"], now() - 5);
+    let late = app
+        .op
+        .sign_jwt("secevent+jwt", &set(&app, "dip", &user.sub, late));
+    assert_eq!(push(&app, &late, SET).await.0, 202, "accepted");
+    assert_eq!(
+        browser.get("/dip/").await.status,
+        403,
+        "and it gave nothing back"
+    );
+}
+
+/// With the idp's userinfo down, a right taken by an event stays taken (and one given
+/// waits): the session is read again once the idp answers.
+#[tokio::test]
+async fn while_the_idp_cannot_be_asked_an_event_still_takes_the_right() {
+    let (app, browser, user) = signed_in().await;
+    app.op.userinfo_down(true);
+    let taken = app.op.sign_jwt(
+        "secevent+jwt",
+        &set(&app, "dip", &user.sub, rights_now(&[], now())),
+    );
+    assert_eq!(push(&app, &taken, SET).await.0, 202);
+    assert_eq!(browser.get("/dip/").await.status, 403);
+    let given = app.op.sign_jwt(
+        "secevent+jwt",
+        &set(&app, "dip", &user.sub, rights_now(&["DIP"], now())),
+    );
+    assert_eq!(push(&app, &given, SET).await.0, 202);
+    assert_eq!(
+        browser.get("/dip/").await.status,
+        403,
+        "not from the event itself"
+    );
+    assert!(
+        app.op.userinfo_requests() >= 2,
+        "asked each request while stale"
+    );
+
+    app.op.userinfo_down(false);
     assert_eq!(
         browser.get("/dip/").await.status,
         200,
-        "a late event cannot take back what the newer ID token holds"
+        "read again once the idp answers"
     );
 }
 

@@ -1,6 +1,7 @@
 //! A minimal OpenID Provider for tests only (cargo feature `test-op`): discovery, JWKS,
 //! an authorization endpoint that signs in a preset user at once, a token endpoint with
-//! `client_secret_basic` and PKCE S256, and an end-session endpoint.
+//! `client_secret_basic` and PKCE S256, a userinfo endpoint that answers with the preset
+//! user as it is now, and an end-session endpoint.
 //!
 //! It lets the admin UI and the product portals be tested over real HTTP without the idp
 //! crate, and it can hand out bad ID tokens on purpose ([`Tamper`]) to prove the relying
@@ -121,6 +122,8 @@ struct OpState {
     last_authorize: Mutex<HashMap<String, String>>,
     discoveries: AtomicUsize,
     token_requests: AtomicUsize,
+    userinfo_requests: AtomicUsize,
+    userinfo_down: std::sync::atomic::AtomicBool,
 }
 
 /// A running test OP on `127.0.0.1`; stops when dropped.
@@ -168,12 +171,15 @@ impl TestOp {
             last_authorize: Mutex::default(),
             discoveries: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            userinfo_requests: AtomicUsize::new(0),
+            userinfo_down: std::sync::atomic::AtomicBool::new(false),
         });
         let app = Router::new()
             .route("/idp/.well-known/openid-configuration", get(discovery))
             .route("/idp/jwks", get(jwks))
             .route("/idp/authorize", get(authorize))
             .route("/idp/token", post(token))
+            .route("/idp/userinfo", get(userinfo))
             .route("/idp/end_session", get(|| async { "afgemeld" }))
             .with_state(state.clone());
         let server = tokio::spawn(async move {
@@ -236,6 +242,37 @@ impl TestOp {
     pub fn token_requests(&self) -> usize {
         self.state.token_requests.load(Ordering::SeqCst)
     }
+
+    /// How often the userinfo endpoint was called.
+    pub fn userinfo_requests(&self) -> usize {
+        self.state.userinfo_requests.load(Ordering::SeqCst)
+    }
+
+    /// Makes userinfo answer 503 (`true`) or work again (`false`).
+    pub fn userinfo_down(&self, down: bool) {
+        self.state.userinfo_down.store(down, Ordering::SeqCst);
+    }
+}
+
+/// `GET /idp/userinfo`: the preset user's claims now, for the access token this OP issues.
+async fn userinfo(State(op): State<Arc<OpState>>, headers: HeaderMap) -> Response {
+    op.userinfo_requests.fetch_add(1, Ordering::SeqCst);
+    if op.userinfo_down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let user = op.user.lock().unwrap().clone();
+    match (bearer, user) {
+        (Some("test-access-token"), Some(u)) => axum::Json(serde_json::json!({
+            "sub": u.sub, "name": u.name, "email": u.email, "role": u.role,
+            "rights": u.rights, "office": u.office, "head_office": u.head_office,
+        }))
+        .into_response(),
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
 }
 
 async fn discovery(State(op): State<Arc<OpState>>) -> Response {
@@ -253,7 +290,10 @@ async fn discovery(State(op): State<Arc<OpState>>) -> Response {
             additional_metadata: EmptyAdditionalProviderMetadata {},
         },
     )
-    .set_token_endpoint(Some(TokenUrl::new(url("/token")).unwrap()));
+    .set_token_endpoint(Some(TokenUrl::new(url("/token")).unwrap()))
+    .set_userinfo_endpoint(Some(
+        openidconnect::UserInfoUrl::new(url("/userinfo")).unwrap(),
+    ));
     axum::Json(metadata).into_response()
 }
 
