@@ -11,16 +11,13 @@
 //! - [`approve`]: an insurer admin who is not the requester (SECURITY AC-01: a main user
 //!   never approves; the requester's own approval is refused, audited and 403) applies the
 //!   stored request through the same flow, with the same checks, against the version the
-//!   requester saw. The decision is taken first, once (a conditional UPDATE with its
-//!   `change.approved` entry in one transaction, so two approvers never both apply it);
-//!   a target that changed meanwhile is not overwritten: the change is marked stale
-//!   (`change.stale`, 409) and must be asked for again.
+//!   requester saw. The decision (a conditional UPDATE: still waiting, not the requester's)
+//!   and its `change.approved` entry are stored in the transaction of the change itself
+//!   (`store::approvals::approve_in!`), so the change and its approval commit together or
+//!   not at all, and two approvers never both apply it. A target that changed meanwhile
+//!   is not overwritten: the change is marked stale (`change.stale`, 409) and must be
+//!   asked for again; so is one that breaks a rule by now (the flow's answer, e.g. 422).
 //! - [`reject`]: the same admins mark it rejected (`change.rejected`); nothing is applied.
-//!
-//! Known limit: the decision and the apply are two transactions (the apply is the
-//! office's or user's own transaction with its `office.updated`/`user.updated` entry).
-//! Should the process stop between them, the change reads approved but not applied; the
-//! audit log shows the `change.approved` without the update that follows it.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -36,17 +33,35 @@ use crate::manage::{self, ManageError, UserChange, actor_of, rights_json};
 use crate::offices::{self, OfficeChange};
 use crate::state::Core;
 use crate::store::accounts::Principal;
-use crate::store::approvals::{self as store, Kind, MainUserChange, NewPending, Outcome, Pending};
+use crate::store::approvals::{
+    self as store, Decision, Kind, MainUserChange, NewPending, Outcome, Pending,
+};
 use crate::store::audit::{self, AuditRecord};
-use crate::store::{StoreError, users};
+use crate::store::{Constraint, StoreError, users};
 
 /// Whether a flow may divert a listed change (a request) or applies it (an approval).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+#[derive(Debug, Clone, Copy)]
+pub enum Gate<'a> {
     /// A request: a listed change waits for a second approver.
     FourEyes,
-    /// An approved change: applied as it is.
-    Approved,
+    /// An approved change: applied as it is, with its decision stored in the same
+    /// transaction (`None`: no pending change to decide).
+    Approved(Option<&'a Decision<'a>>),
+}
+
+impl<'a> Gate<'a> {
+    /// Whether a listed change waits.
+    pub fn holds(self) -> bool {
+        matches!(self, Self::FourEyes)
+    }
+
+    /// The approval to store with the change.
+    pub fn decision(self) -> Option<&'a Decision<'a>> {
+        match self {
+            Self::FourEyes => None,
+            Self::Approved(d) => d,
+        }
+    }
 }
 
 /// Why an approval or rejection was refused.
@@ -377,20 +392,15 @@ pub async fn approve(
     if p.kind == Kind::User && new_email && !recent_sign_in {
         return Err(ApprovalError::Manage(ManageError::StepUpRequired));
     }
+    // The decision is stored in the transaction of the change it applies: both or
+    // neither (a change decided meanwhile rolls the apply back).
     let entry = decision_entry(core, "change.approved", caller, &p, ip.clone()).await?;
-    let decided = store::decide(
-        &core.db,
-        p.id,
-        None,
-        Outcome::Approved,
-        caller.user.id,
-        &entry,
-        now,
-    )
-    .await?;
-    if !decided {
-        return Err(ApprovalError::Decided);
-    }
+    let decision = Decision {
+        id: p.id,
+        by: caller.user.id,
+        audit: &entry,
+    };
+    let gate = Gate::Approved(Some(&decision));
     let applied = match p.kind {
         Kind::Office => {
             let r: OfficeRequest = request_of(&p)?;
@@ -410,7 +420,7 @@ pub async fn approve(
                 p.target_id,
                 p.version,
                 &change,
-                Gate::Approved,
+                gate,
                 ip.clone(),
                 now,
             )
@@ -424,16 +434,8 @@ pub async fn approve(
                     core,
                     caller,
                     &p,
-                    make_main_user(
-                        core,
-                        caller,
-                        p.target_id,
-                        p.version,
-                        Gate::Approved,
-                        ip.clone(),
-                        now,
-                    )
-                    .await,
+                    make_main_user(core, caller, p.target_id, p.version, gate, ip.clone(), now)
+                        .await,
                     ip,
                     now,
                 )
@@ -452,7 +454,7 @@ pub async fn approve(
                 p.target_id,
                 p.version,
                 &change,
-                Gate::Approved,
+                gate,
                 ip.clone(),
                 now,
             )
@@ -477,10 +479,14 @@ async fn finish<T>(
         Ok(_) => Ok(store::get(&core.db, p.id)
             .await?
             .unwrap_or_else(|| p.clone())),
+        Err(ManageError::Store(StoreError::Conflict {
+            constraint: Constraint::Other(c),
+        })) if c == store::DECIDED => Err(ApprovalError::Decided),
         Err(e) => {
-            // Not applied: the approval stands in the log, and the change is marked
-            // stale so it leaves the list; it can be asked for again.
-            mark_stale(core, caller, p, Some(Outcome::Approved), ip, now).await?;
+            // Not applied (the target changed, or the change breaks a rule now): nothing
+            // was stored with it; the change is marked stale so it leaves the list, and
+            // can be asked for again.
+            mark_stale(core, caller, p, None, ip, now).await?;
             Err(match e {
                 ManageError::OfficeStale | ManageError::Stale => ApprovalError::Stale,
                 other => ApprovalError::Manage(other),
@@ -499,7 +505,7 @@ pub async fn make_main_user(
     caller: &Principal,
     id: Uuid,
     version: i64,
-    gate: Gate,
+    gate: Gate<'_>,
     ip: Option<String>,
     now: OffsetDateTime,
 ) -> Result<(), ManageError> {
@@ -519,7 +525,7 @@ pub async fn make_main_user(
     }
     let before = Map::from_iter([("role".to_owned(), json!("employee"))]);
     let after = Map::from_iter([("role".to_owned(), json!("main_user"))]);
-    if gate == Gate::FourEyes && core.settings.four_eyes.contains(&FourEyes::MainUser) {
+    if gate.holds() && core.settings.four_eyes.contains(&FourEyes::MainUser) {
         let hold_it = Hold {
             kind: Kind::User,
             target_id: id,
@@ -555,6 +561,7 @@ pub async fn make_main_user(
         rights: &rights,
         mails: &mails,
         audit: &entry,
+        decision: gate.decision(),
     };
     if !store::make_main_user(&core.db, &change, now).await? {
         return Err(ManageError::Stale);

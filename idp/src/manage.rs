@@ -413,7 +413,7 @@ pub async fn update_as(
     id: Uuid,
     version: i64,
     change: &UserChange,
-    gate: Gate,
+    gate: Gate<'_>,
     ip: Option<String>,
     now: OffsetDateTime,
 ) -> Result<UserView, ManageError> {
@@ -514,7 +514,7 @@ pub async fn update_as(
     }
     // Four-eyes (issue 10): a listed change, checked as above, waits for a second approver.
     let wants = approvals::user_kinds(core, &before.rights, &rights);
-    if gate == Gate::FourEyes && !wants.is_empty() {
+    if gate.holds() && !wants.is_empty() {
         let hold = Hold {
             kind: Kind::User,
             target_id: id,
@@ -588,6 +588,7 @@ pub async fn update_as(
             pending_email: pending.as_ref(),
             mails: &mails,
             audit: &audit,
+            decision: gate.decision(),
         },
         now,
     )

@@ -393,7 +393,7 @@ pub async fn update_as(
     id: Uuid,
     version: i64,
     change: &OfficeChange,
-    gate: Gate,
+    gate: Gate<'_>,
     ip: Option<String>,
     now: OffsetDateTime,
 ) -> Result<OfficeView, ManageError> {
@@ -483,7 +483,7 @@ pub async fn update_as(
     }
     // Four-eyes (issue 10): a listed change, checked as above, waits for a second approver.
     let wants = approvals::office_kinds(core, view.allow_sub_offices, allow, &view.rights, &rights);
-    if gate == Gate::FourEyes && !wants.is_empty() {
+    if gate.holds() && !wants.is_empty() {
         let hold = Hold {
             kind: Kind::Office,
             target_id: id,
@@ -539,6 +539,7 @@ pub async fn update_as(
             end_sessions: deactivate,
             mails: &mails,
             audit: &audit,
+            decision: gate.decision(),
         },
         now,
     )

@@ -235,8 +235,47 @@ testkit::both_databases! {
         assert_eq!(changed[0].0, Some(b.user.id));
         assert_eq!(changed[0].1["previous_main_user"]["id"], nick.user.id.to_string());
         // The new main user is no employee any more: asking again is refused.
-        let again = approvals::make_main_user(core, &a, ilse.user.id, version + 1, approvals::Gate::Approved, None, now).await;
+        let again = approvals::make_main_user(core, &a, ilse.user.id, version + 1, approvals::Gate::Approved(None), None, now).await;
         assert!(matches!(again, Err(ManageError::Refused)), "{again:?}");
+    }
+
+    /// The approval is stored in the transaction of the change it applies: two approvers
+    /// at once apply it once, with one `change.approved`; a change applied with a decision
+    /// that no longer holds (rejected meanwhile) is rolled back whole.
+    async fn an_approval_and_its_change_commit_together(db: &TestDatabase) {
+        let idp = open(db, None).await;
+        let (core, now) = (&idp.state, idp.state.now());
+        idp::provision::add_insurer_admin(core, "Carla Derde", "carla@offerteportaal.local", None, now).await.unwrap();
+        let (a, b, c) = (who(&idp, ADMIN).await, who(&idp, SECOND).await, who(&idp, "carla@offerteportaal.local").await);
+        let noord = office(&idp, "67890").await;
+        let allow = OfficeChange { allow_sub_offices: Some(true), ..OfficeChange::default() };
+        let p = waiting(offices::update(core, &a, noord.id, noord.version, &allow, None, now).await);
+        let (first, second) = tokio::join!(
+            approvals::approve(core, &b, p.id, true, None, now),
+            approvals::approve(core, &c, p.id, true, None, now),
+        );
+        assert!(first.is_ok() != second.is_ok(), "exactly one applies: {first:?} {second:?}");
+        assert_eq!(entries(&idp, "change.approved").await.len(), 1);
+        assert_eq!(office(&idp, "67890").await.version, noord.version + 1);
+        assert_eq!(store::get(&core.db, p.id).await.unwrap().unwrap().outcome, Some(Outcome::Approved));
+
+        // A decision that no longer holds takes its change down with it.
+        let ilse = who(&idp, "ilse@voorbeeldadvies.nl").await;
+        let version = users::get(&core.db, Scope::Everyone, ilse.user.id, &core.registry).await.unwrap().unwrap().version;
+        let q = waiting(approvals::make_main_user(core, &a, ilse.user.id, version, approvals::Gate::FourEyes, None, now).await);
+        approvals::reject(core, &c, q.id, None, now).await.unwrap();
+        let entry = idp::store::audit::AuditRecord::new("change.approved");
+        let decision = store::Decision { id: q.id, by: b.user.id, audit: &entry };
+        let office_id = ilse.user.office_id.unwrap();
+        let change = store::MainUserChange {
+            office_id, user_id: ilse.user.id, expected_version: version, rights: "DIP,DIL,ORV",
+            mails: &[], audit: &idp::store::audit::AuditRecord::new("user.main_user_changed"), decision: Some(&decision),
+        };
+        let refused = store::make_main_user(&core.db, &change, now).await;
+        assert!(matches!(&refused, Err(idp::store::StoreError::Conflict { constraint: idp::store::Constraint::Other(c) }) if c == store::DECIDED), "{refused:?}");
+        assert_eq!(who(&idp, "ilse@voorbeeldadvies.nl").await.user.role, idp::domain::Role::Employee, "rolled back");
+        assert!(entries(&idp, "user.main_user_changed").await.is_empty());
+        assert_eq!(entries(&idp, "change.approved").await.len(), 1);
     }
 
     /// A target changed after the request is not overwritten: the approval finds it stale

@@ -70,6 +70,52 @@ impl Outcome {
     }
 }
 
+/// An approval, stored in the transaction of the change it applies (`offices::update`,
+/// `users::update`, [`make_main_user`]): the change and its decision commit together.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    /// The pending change.
+    pub id: Uuid,
+    /// The approver (never the requester: the UPDATE says so).
+    pub by: Uuid,
+    /// `change.approved`.
+    pub audit: &'a AuditRecord,
+}
+
+/// The constraint named when an approval finds its change decided already (or the
+/// approver is its requester): the transaction is rolled back.
+pub const DECIDED: &str = "pending_changes_decided";
+
+/// Inside the transaction `$tx` of a change: marks the waiting change of `$d`
+/// (`Option<&Decision>`) approved with its entry, or returns a [`DECIDED`] conflict, so
+/// the whole transaction rolls back.
+macro_rules! approve_in {
+    ($tx:expr, $d:expr, $now:expr) => {{
+        let d: Option<&$crate::store::approvals::Decision<'_>> = $d;
+        if let Some(d) = d {
+            let n = sqlx::query(
+                "UPDATE pending_changes SET outcome = 'approved', decided_by = $1, decided_at = $2
+                 WHERE id = $3 AND outcome IS NULL AND requested_by <> $1",
+            )
+            .bind(d.by)
+            .bind($now)
+            .bind(d.id)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err($crate::store::StoreError::Conflict {
+                    constraint: $crate::store::Constraint::Other(
+                        $crate::store::approvals::DECIDED.to_owned(),
+                    ),
+                });
+            }
+            $crate::store::audit::insert_audit!(&mut *$tx, d.audit, $now)?;
+        }
+    }};
+}
+pub(crate) use approve_in;
+
 /// A change to store.
 #[derive(Debug, Clone)]
 pub struct NewPending {
@@ -309,6 +355,8 @@ pub struct MainUserChange<'a> {
     pub mails: &'a [super::outbox::NewMail],
     /// `user.main_user_changed`.
     pub audit: &'a AuditRecord,
+    /// The approval it applies, stored with it.
+    pub decision: Option<&'a Decision<'a>>,
 }
 
 /// U1: makes an active employee of the office its main user and the main user an employee,
@@ -358,6 +406,7 @@ pub async fn make_main_user(
             super::outbox::insert_mail!(&mut *tx, m, now)?;
         }
         insert_audit!(&mut *tx, c.audit, now)?;
+        approve_in!(tx, c.decision, now);
         tx.commit().await?;
         Ok(true)
     })

@@ -214,6 +214,8 @@ pub struct OfficeUpdate<'a> {
     pub mails: &'a [NewMail],
     /// The audit entry.
     pub audit: &'a AuditRecord,
+    /// Four-eyes (issue 10): the approval this change applies, stored with it.
+    pub decision: Option<&'a super::approvals::Decision<'a>>,
 }
 
 /// What became of a versioned change.
@@ -292,6 +294,7 @@ pub async fn update(
             insert_mail!(&mut *tx, m, now)?;
         }
         insert_audit!(&mut *tx, change.audit, now)?;
+        super::approvals::approve_in!(tx, change.decision, now);
         tx.commit().await?;
         Ok(Outcome::Done)
     })

@@ -71,6 +71,7 @@ fn change<'a>(id: Uuid, version: i64, name: &'a str, audit: &'a AuditRecord) -> 
         pending_email: None,
         mails: &[],
         audit,
+        decision: None,
     }
 }
 
