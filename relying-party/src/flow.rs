@@ -105,6 +105,8 @@ pub enum EventApplied {
     SessionsRevoked(usize),
     /// An event type this portal does not act on (RFC 8935 §2.2: accepted all the same).
     Ignored,
+    /// A SET whose `jti` was taken before: acknowledged, nothing done again.
+    Duplicate,
 }
 
 /// The tokens of a token response, with the access token's end.
@@ -185,6 +187,9 @@ pub struct RelyingParty {
     config: Checked,
     http: reqwest::Client,
     provider: RwLock<Option<Arc<Provider>>>,
+    /// When a stranger's unknown `kid` last made us fetch the keys, whether or not the
+    /// fetch worked: a failing idp must not turn every forged JWT into a fetch.
+    unknown_kid_fetch: std::sync::Mutex<Option<Instant>>,
     store: Arc<dyn SessionStore>,
     templates: Templates,
 }
@@ -213,6 +218,7 @@ impl RelyingParty {
             config: settings.check()?,
             http,
             provider: RwLock::new(None),
+            unknown_kid_fetch: std::sync::Mutex::new(None),
             store,
             templates,
         })
@@ -564,9 +570,10 @@ impl RelyingParty {
     /// RFC 8935 §2.2: checks a Security Event Token pushed by the idp (issue 10) and
     /// applies it to this portal's sessions of its subject. The token must be RS256 with one
     /// of the idp's keys, header `typ` `secevent+jwt`, our issuer and client as `aud`, not
-    /// expired, with an `iss_sub` subject of our issuer, no `nonce`, and a `jti` not seen
-    /// before (SECURITY RP-03). CAEP `token-claims-change` replaces the sessions' rights and
-    /// role unless they are newer than the event; `session-revoked` ends the sessions.
+    /// expired, with an `iss_sub` subject of our issuer and no `nonce`; one whose `jti` was
+    /// taken before is acknowledged and does nothing again (SECURITY RP-03). CAEP
+    /// `token-claims-change` takes the rights the event no longer lists and marks the
+    /// sessions to read their claims again; `session-revoked` ends the sessions.
     pub async fn security_event(&self, token: &str) -> Result<EventApplied, RpError> {
         let bad = |why: &str| RpError::IdToken(format!("security event: {why}"));
         let set: SetClaims = self
@@ -591,8 +598,10 @@ impl RelyingParty {
             .ok()
             .and_then(|exp| exp.checked_add(time::Duration::seconds(JWT_LEEWAY_SECONDS as i64)))
             .ok_or_else(|| bad("exp"))?;
+        // RFC 8935 §2.2: a SET delivered again (its acknowledgement was lost) is acknowledged
+        // again and changes nothing; it was applied the first time.
         if !self.store.remember_jti(jti, until, now).await? {
-            return Err(bad("replayed"));
+            return Ok(EventApplied::Duplicate);
         }
         let client = self.config.client_id.as_str();
         if set.events.contains_key(SESSION_REVOKED) {
@@ -649,7 +658,10 @@ impl RelyingParty {
         }
         let kid = header.kid.ok_or_else(|| bad("no kid"))?;
         let mut provider = self.provider().await?;
-        if provider.jwks.find(&kid).is_none() && provider.fetched.elapsed() >= UNKNOWN_KID_REFETCH {
+        if provider.jwks.find(&kid).is_none()
+            && provider.fetched.elapsed() >= UNKNOWN_KID_REFETCH
+            && self.may_fetch_for_unknown_kid()
+        {
             provider = self.refresh(Some(&provider)).await?;
         }
         let jwk = provider.jwks.find(&kid).ok_or_else(|| bad("unknown key"))?;
@@ -783,6 +795,20 @@ impl RelyingParty {
     }
 
     /// The discovered provider, from cache while fresh.
+    /// Whether an unknown `kid` in a JWT anyone can POST may make us fetch the keys now: at
+    /// most once per [`UNKNOWN_KID_REFETCH`], counting failed fetches too (SECURITY AV-06).
+    fn may_fetch_for_unknown_kid(&self) -> bool {
+        let mut last = self
+            .unknown_kid_fetch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFETCH) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
     async fn provider(&self) -> Result<Arc<Provider>, RpError> {
         if let Some(p) = self.provider.read().await.as_ref()
             && p.fetched.elapsed() < DISCOVERY_TTL

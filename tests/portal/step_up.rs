@@ -7,7 +7,7 @@
 
 use testkit::TestDatabase;
 
-use crate::admin_api::{CLIENT, EMPLOYEE, MAIN, access_token, call, demo, user_id};
+use crate::admin_api::{ADMIN, CLIENT, EMPLOYEE, MAIN, access_token, call, demo, user_id};
 use crate::support::{Browser, Portal, attribute};
 
 const NEW_EMAIL: &str = "ilse.devries@voorbeeldadvies.nl";
@@ -91,6 +91,32 @@ testkit::both_databases! {
         // AC-10: it waits for the new address to confirm it.
         assert_eq!(done.body["email_pending"], NEW_EMAIL, "{}", done.body);
         assert_eq!(email_of(&portal, &ilse).await, EMPLOYEE);
+    }
+
+    /// AC-08 for the 2FA policy (issue 10): a later date or a grace loosens 2FA for a whole
+    /// office tree, so an insurer admin's old sign-in cannot set it; a fresh one can.
+    async fn an_old_sign_in_cannot_loosen_an_offices_2fa_policy(db: &TestDatabase) {
+        let (portal, password) = demo(db, false).await;
+        let browser = Browser::new(&portal.base);
+        let page = browser.get("/idp/account").await;
+        browser.sign_in(&page, ADMIN, &password).await;
+        age_sign_ins(&portal).await;
+        let old = access_token(&portal, &browser, CLIENT, ADMIN, &password).await;
+        let offices = call(&portal, "GET", "/offices", &old, None, None).await;
+        assert_eq!(offices.status, 200, "{}", offices.body);
+        let head = offices.body["offices"].as_array().unwrap().iter()
+            .find(|o| o["number"] == "12345").expect("Voorbeeld Advies")["id"].as_str().unwrap().to_owned();
+        let path = format!("/offices/{head}/mfa-policy");
+        let loosen = serde_json::json!({ "required_from": "2099-01-01", "grace_logins": 100 });
+        let refused = call(&portal, "PATCH", &path, &old, Some(loosen.clone()), None).await;
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert!(refused.header("www-authenticate").unwrap().contains("insufficient_user_authentication"));
+        assert_eq!(count(&portal, "SELECT COUNT(*) FROM audit_log WHERE action = 'office.mfa_policy_changed'").await, 0);
+
+        let fresh = access_token(&portal, &Browser::new(&portal.base), CLIENT, ADMIN, &password).await;
+        let done = call(&portal, "PATCH", &path, &fresh, Some(loosen), None).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(count(&portal, "SELECT COUNT(*) FROM audit_log WHERE action = 'office.mfa_policy_changed'").await, 1);
     }
 
     async fn the_ui_asks_to_sign_in_again_before_a_new_login(db: &TestDatabase) {

@@ -334,7 +334,7 @@ pub async fn get_policy(
     request_body = PolicyPatchJson,
     responses(
         (status = 200, description = "Saved", body = PolicyJson),
-        (status = 401, description = "No valid access token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token; or, with an RFC 9470 `insufficient_user_authentication` challenge, a sign-in older than 5 minutes (AC-08)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 403, description = "Not an insurer admin", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "No such head office", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "A bad date or grace", body = ProblemSchema, content_type = "application/problem+json"),
@@ -348,6 +348,9 @@ pub async fn set_policy(
     ApiJson(body): ApiJson<PolicyPatchJson>,
 ) -> Result<Response, Problem> {
     insurer_only(&app, &caller, "set_mfa_policy", ip.text()).await?;
+    // AC-08: a later date or a grace loosens 2FA for a whole office tree, so it needs a
+    // recent sign-in, as the other security-relevant acts of the admin API do.
+    caller.require_recent_sign_in(&app)?;
     let not_found = || Problem::not_found(text(&app, "api.office_not_found"));
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let date = match body.required_from.as_deref().map(str::trim) {
