@@ -324,6 +324,13 @@ pub async fn create(
         &core.registry,
     )
     .map_err(invalid(Field::Rights))?;
+    // Four-eyes (issue 10): a listed right cannot be given by creating a user with it.
+    let held = approvals::user_kinds(core, &Rights::new(), &rights);
+    if !held.is_empty() {
+        return Err(invalid(Field::Rights)(RuleError::SecondApproverNeeded(
+            held.join(", "),
+        )));
+    }
 
     let id = Uuid::now_v7();
     let (token, mail) = provision::link_mail(

@@ -19,7 +19,7 @@ use crate::domain::office_admin::{
 };
 use crate::domain::rights::format_rights;
 use crate::events::{self, Subject};
-use crate::domain::{Email, NewHeadOffice, OfficeKind, Role, RuleError, parse_name};
+use crate::domain::{Email, NewHeadOffice, OfficeKind, Rights, Role, RuleError, parse_name};
 use crate::manage::{Field, ManageError, actor_of, invalid, parse_rights, rights_json};
 use crate::oidc::end_session::logout_deliveries;
 use crate::provision::{self, ProvisionError};
@@ -179,6 +179,20 @@ pub async fn create_head_office(
         rights: parse_rights(&input.rights, &core.registry)?,
         allow_sub_offices: input.allow_sub_offices,
     };
+    // Four-eyes (issue 10): what a change would have to wait for cannot be had by creating
+    // the office with it (the rights field names both kinds).
+    let held = approvals::office_kinds(
+        core,
+        false,
+        office.allow_sub_offices,
+        &Rights::new(),
+        &office.rights,
+    );
+    if !held.is_empty() {
+        return Err(invalid(Field::Rights)(RuleError::SecondApproverNeeded(
+            held.join(", "),
+        )));
+    }
     let id = provision::add_head_office_from(core, &office, Some(actor.id), ip, now)
         .await
         .map_err(|e| match e {

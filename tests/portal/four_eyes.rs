@@ -121,6 +121,14 @@ async fn id_of(portal: &Portal, sql: &'static str, key: &str) -> String {
     id.to_string()
 }
 
+async fn count_rows(portal: &Portal, sql: &'static str) -> i64 {
+    let db = portal.db().await;
+    idp::with_db!(&db, |pool| sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap())
+}
+
 testkit::both_databases! {
     async fn allowing_sub_offices_waits_for_a_second_admin(db: &TestDatabase) {
         let (portal, password) = portal(db).await;
@@ -142,6 +150,26 @@ testkit::both_databases! {
         let office = call(&portal, "GET", &format!("/offices/{noord}"), &a, None, None).await;
         assert_eq!(office.body["allow_sub_offices"], false);
         assert_eq!(office.header("etag").as_deref(), Some("\"1\""));
+
+        // Creating instead of changing gets no further (review of issue 10): a user or a
+        // head office cannot be made with what a change would have to wait for.
+        let users_before = count_rows(&portal, "SELECT COUNT(*) FROM users").await;
+        let offices_before = count_rows(&portal, "SELECT COUNT(*) FROM offices").await;
+        let user = call(&portal, "POST", "/users", &main,
+            Some(json!({"name": "Olaf Orv", "email": "olaf@voorbeeldadvies.nl", "rights": ["DIP", "ORV"]})), None).await;
+        assert_eq!(user.status, 422, "{}", user.body);
+        assert_eq!(user.body["field"], "rights");
+        assert!(user.detail().contains("tweede beheerder"), "{}", user.detail());
+        for body in [
+            json!({"advisor_number": "24680", "name": "West", "email": "info@west.nl", "rights": ["DIP", "ORV"]}),
+            json!({"advisor_number": "24680", "name": "West", "email": "info@west.nl", "rights": ["DIP"], "allow_sub_offices": true}),
+        ] {
+            let office = call(&portal, "POST", "/offices", &a, Some(body), None).await;
+            assert_eq!(office.status, 422, "{}", office.body);
+            assert!(office.detail().contains("tweede beheerder"), "{}", office.detail());
+        }
+        assert_eq!(count_rows(&portal, "SELECT COUNT(*) FROM users").await, users_before);
+        assert_eq!(count_rows(&portal, "SELECT COUNT(*) FROM offices").await, offices_before);
 
         // Approvers see it; a main user never approves; A cannot approve its own.
         let list = call(&portal, "GET", "/approvals", &b, None, None).await;

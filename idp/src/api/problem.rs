@@ -280,7 +280,8 @@ fn invalid_detail(app: &AppState, field: Field, error: &RuleError) -> String {
     match error {
         RuleError::UnknownRight(code)
         | RuleError::RightNotForSubOffices(code)
-        | RuleError::RightExceedsOffice(code) => format!("{label}: {text} ({code})"),
+        | RuleError::RightExceedsOffice(code)
+        | RuleError::SecondApproverNeeded(code) => format!("{label}: {text} ({code})"),
         _ => format!("{label}: {text}"),
     }
 }

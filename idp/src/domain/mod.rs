@@ -73,6 +73,11 @@ pub enum RuleError {
     /// O3: Nummer is empty, too long or has other characters than letters, digits, `-`.
     #[error("invalid office number")]
     InvalidOfficeNumber,
+    /// Four-eyes (issue 10): what is asked for (a listed right, allowing sub-offices) needs a
+    /// second administrator, which a new user or office cannot wait for: it is made without
+    /// it, and the change that adds it waits for the approval.
+    #[error("{0} needs a second approver")]
+    SecondApproverNeeded(String),
 }
 
 impl RuleError {
@@ -80,6 +85,7 @@ impl RuleError {
     pub fn text_key(&self) -> &'static str {
         match self {
             Self::InvalidEmail => "rule.invalid_email",
+            Self::SecondApproverNeeded(_) => "rule.second_approver_needed",
             Self::InvalidAdvisorNumber => "rule.invalid_advisor_number",
             Self::InvalidName => "rule.invalid_name",
             Self::InvalidPostcode => "rule.invalid_postcode",

@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod client_cache;
 mod codes;
+mod event_streams;
 mod factors;
 mod imports;
 mod keys;
