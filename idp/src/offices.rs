@@ -18,8 +18,8 @@ use crate::domain::office_admin::{
     check_office_change, decide_office, may_add_head_office,
 };
 use crate::domain::rights::format_rights;
-use crate::events::{self, Subject};
 use crate::domain::{Email, NewHeadOffice, OfficeKind, Rights, Role, RuleError, parse_name};
+use crate::events::{self, Subject};
 use crate::manage::{Field, ManageError, actor_of, invalid, parse_rights, rights_json};
 use crate::oidc::end_session::logout_deliveries;
 use crate::provision::{self, ProvisionError};

@@ -224,8 +224,7 @@ pub async fn submit(
     match sign_in(&app, ip, &form.username, form.password, now).await? {
         Attempt::SignedIn(principal) => {
             // Second factors (SPEC F1–F4): no session before they are done (AU-08).
-            second_factor::after_password(&app, jar, &principal, return_to, ip.text(), now)
-                .await
+            second_factor::after_password(&app, jar, &principal, return_to, ip.text(), now).await
         }
         Attempt::Failed => {
             render(
