@@ -541,7 +541,7 @@ mod tests {
                 "Er wachten 5 e-mails op verzending, de oudste sinds 03-12-2026 14:05:07 UTC. \
                  Laatste fout: Connection refused (os error 111). Volgende poging: 03-12-2026 14:07:00 UTC.",
                 "2 e-mails zijn door de mailserver geweigerd.",
-                "1 afmeldbericht aan een portaal (back-channel logout) wacht nog op aflevering.",
+                "1 bericht aan een portaal (een afmelding of een rechtenwijziging) wacht nog op aflevering.",
             ]
         );
         let refused_only = Backlog {
