@@ -52,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(numbers.insert(number), "advisor number {number} twice");
                 assert!(emails.insert(email), "e-mail {email} twice");
                 if !taken().advisor_numbers.contains(number) {
-                    assert!(!taken().emails.contains(email), "a new office with a taken e-mail");
+                    assert!(
+                        !taken().emails.contains(email),
+                        "a new office with a taken e-mail"
+                    );
                 }
                 assert_eq!(
                     AdvisorNumber::parse(number).as_ref(),
