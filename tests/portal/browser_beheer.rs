@@ -105,8 +105,8 @@ async fn a_main_user_follows_the_manual_in_a_real_browser() {
         &[
             "--username",
             MAIN,
-            "--password",
-            &password,
+            // One argument: the generated password may start with `-` (node's parseArgs).
+            &format!("--password={password}"),
             "--user-name",
             NEW_USER,
             "--user-email",

@@ -50,7 +50,9 @@ async fn run_browser(portal: &Portal, password: &str, shots: &Path) -> Value {
         .args(["--base", &portal.base, "--chromium", CHROMIUM])
         .arg("--shots")
         .arg(shots)
-        .args(["--password", password])
+        // `--password=…`: a generated password may start with `-`, which node's parseArgs
+        // would take for an option when given as a separate argument.
+        .arg(format!("--password={password}"))
         .args(["--advisor", SUB_EMPLOYEE, "--main", MAIN])
         .args(["--client", CLIENT, "--purchase-sum", "150.000"])
         .args(["--birth-date", "1960-05-17"])
