@@ -31,18 +31,7 @@ pub(crate) async fn demo(db: &TestDatabase, mandatory: bool) -> (Portal, String)
         portal.set_env("PORTAL_MFA_REQUIRED_FROM", "2025-07-01");
     }
     portal.start_with(&["--demo"]).await;
-    let mut password = None;
-    for _ in 0..100 {
-        password = portal
-            .output()
-            .lines()
-            .find_map(|l| l.split("the password: ").nth(1))
-            .map(|p| p.trim().to_owned());
-        if password.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let password = portal.demo_password().await;
     for id in [CLIENT, OTHER_CLIENT] {
         let out = portal.cli(&[
             "client",
@@ -60,7 +49,7 @@ pub(crate) async fn demo(db: &TestDatabase, mandatory: bool) -> (Portal, String)
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    (portal, password.expect("the demo password is printed"))
+    (portal, password)
 }
 
 /// An access token of `client` for the user signed in (or signing in) in `browser`.

@@ -564,18 +564,7 @@ async fn demo_on(db: &TestDatabase, db_url: String) -> (Portal, String) {
     portal.db_url = db_url;
     portal.set_env("PORTAL_ADMIN_CLIENTS", &format!("offerteportaal,{CLIENT}"));
     portal.start_with(&["--demo"]).await;
-    let mut password = None;
-    for _ in 0..200 {
-        password = portal
-            .output()
-            .lines()
-            .find_map(|l| l.split("the password: ").nth(1))
-            .map(|p| p.trim().to_owned());
-        if password.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let password = portal.demo_password().await;
     for args in [
         vec![
             "client",
@@ -609,7 +598,7 @@ async fn demo_on(db: &TestDatabase, db_url: String) -> (Portal, String) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    (portal, password.expect("the demo password is printed"))
+    (portal, password)
 }
 
 /// Issue 9: PostgreSQL goes away for longer than the pool's acquire timeout (5 s) in the

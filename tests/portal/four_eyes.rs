@@ -20,18 +20,7 @@ async fn portal(db: &TestDatabase) -> (Portal, String) {
     portal.set_env("PORTAL_ADMIN_CLIENTS", &format!("offerteportaal,{CLIENT}"));
     portal.set_env("PORTAL_FOUR_EYES", idp::config::DEFAULT_FOUR_EYES);
     portal.start_with(&["--demo"]).await;
-    let mut password = None;
-    for _ in 0..100 {
-        password = portal
-            .output()
-            .lines()
-            .find_map(|l| l.split("the password: ").nth(1))
-            .map(|p| p.trim().to_owned());
-        if password.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let password = portal.demo_password().await;
     for args in [
         vec![
             "client",
@@ -70,7 +59,7 @@ async fn portal(db: &TestDatabase) -> (Portal, String) {
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
-    (portal, password.expect("the demo password is printed"))
+    (portal, password)
 }
 
 /// (actor, detail) of the entries with `action`, oldest first.

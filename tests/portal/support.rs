@@ -22,6 +22,21 @@ pub struct Portal {
 }
 
 impl Portal {
+    /// The demo password `serve --demo` prints, once it has printed it (at most 10 s).
+    pub async fn demo_password(&self) -> String {
+        for _ in 0..200 {
+            if let Some(p) = self
+                .output()
+                .lines()
+                .find_map(|l| l.split("the password: ").nth(1))
+            {
+                return p.trim().to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the demo password is not printed: {}", self.output());
+    }
+
     /// Prepares the environment (no process yet).
     pub fn new(db: &TestDatabase) -> Self {
         let port = testkit::free_port();
